@@ -1,0 +1,57 @@
+/**
+ * Prometheus metrics for the relay (served at GET /metrics). One registry per relay instance,
+ * so tests and several relays in one process never share counters.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export type RejectReason =
+  | 'not_found'
+  | 'method'
+  | 'too_large'
+  | 'timeout'
+  | 'signature'
+  | 'not_json'
+  | 'invalid_event'
+  | 'store_unavailable'
+  | 'dispatch_failed';
+
+export interface RelayMetrics {
+  readonly registry: Registry;
+  readonly received: Counter<'route'>;
+  readonly rejected: Counter<'reason'>;
+  readonly filtered: Counter<'route' | 'reason'>;
+  readonly stored: Counter<'route'>;
+  readonly duplicates: Counter<'route'>;
+  readonly dispatched: Counter<'repo'>;
+  readonly dispatchedEvents: Counter;
+  readonly retries: Counter<'reason'>;
+  readonly deadLettered: Counter<'reason'>;
+  readonly queueDepth: Gauge;
+  /** Seconds from the relay receiving an event to GitHub accepting its dispatch. */
+  readonly dispatchLatency: Histogram;
+}
+
+export function createMetrics(options: { defaultMetrics?: boolean } = {}): RelayMetrics {
+  const registry = new Registry();
+  if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: 'sauce_relay_' });
+  const registers = [registry];
+  return {
+    registry,
+    received: new Counter({ name: 'sauce_relay_received_total', help: 'Webhook requests received', labelNames: ['route'], registers }),
+    rejected: new Counter({ name: 'sauce_relay_rejected_total', help: 'Requests rejected, by reason', labelNames: ['reason'], registers }),
+    filtered: new Counter({ name: 'sauce_relay_filtered_total', help: 'Valid events not relayed (filtered out or no route)', labelNames: ['route', 'reason'], registers }),
+    stored: new Counter({ name: 'sauce_relay_stored_total', help: 'Events stored durably', labelNames: ['route'], registers }),
+    duplicates: new Counter({ name: 'sauce_relay_duplicates_total', help: 'Deliveries of a body already stored on the route', labelNames: ['route'], registers }),
+    dispatched: new Counter({ name: 'sauce_relay_dispatches_total', help: 'repository_dispatch calls GitHub accepted', labelNames: ['repo'], registers }),
+    dispatchedEvents: new Counter({ name: 'sauce_relay_dispatched_events_total', help: 'Events delivered inside accepted dispatches', registers }),
+    retries: new Counter({ name: 'sauce_relay_dispatch_retries_total', help: 'Dispatch attempts that will be retried', labelNames: ['reason'], registers }),
+    deadLettered: new Counter({ name: 'sauce_relay_dead_lettered_total', help: 'Events given up on', labelNames: ['reason'], registers }),
+    queueDepth: new Gauge({ name: 'sauce_relay_queue_depth', help: 'Events stored and not yet delivered', registers }),
+    dispatchLatency: new Histogram({
+      name: 'sauce_relay_dispatch_latency_seconds',
+      help: 'From receipt to dispatch accepted by GitHub',
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 2.5, 3, 5, 10, 30, 60, 300, 3600],
+      registers,
+    }),
+  };
+}

@@ -1,0 +1,66 @@
+/**
+ * The durable store behind the relay. The embedded implementation is SQLite
+ * (src/relay/sqlite-store.ts); a shared database implements the same interface.
+ *
+ * Contract:
+ * - `insert` resolves only once the event is durable (fsync'd). Concurrent inserts may be
+ *   batched into one transaction, but none resolves before its transaction commits.
+ * - `insert` deduplicates on (route, bodyHash) within `dedupWindowMs` of the first receipt.
+ * - `claim` hands each due event to one dispatcher at a time with a lease; an expired lease
+ *   (a dead process) makes the event claimable again, so nothing acknowledged is stranded.
+ */
+
+export type EventState = 'pending' | 'delivered' | 'dead';
+
+export interface NewEvent {
+  /** Route name that accepted it (`default` in quick mode). */
+  readonly route: string;
+  /** Target `owner/repo`. */
+  readonly repo: string;
+  /** `repository_dispatch` event_type. */
+  readonly eventType: string;
+  /** The raw request body as received (UTF-8). The signature was checked over these bytes. */
+  readonly body: string;
+  /** Hex SHA-256 of the raw body, for deduplication. */
+  readonly bodyHash: string;
+  /** Epoch ms when the relay received it. */
+  readonly receivedAt: number;
+}
+
+export interface StoredEvent extends NewEvent {
+  readonly id: string;
+  readonly state: EventState;
+  readonly attempts: number;
+  /** Epoch ms before which the dispatcher must not try again. */
+  readonly nextAttemptAt: number;
+  readonly lastError: string | null;
+}
+
+export type InsertResult =
+  | { readonly kind: 'stored'; readonly id: string }
+  | { readonly kind: 'duplicate'; readonly id: string };
+
+export interface StoreStats {
+  readonly pending: number;
+  readonly delivered: number;
+  readonly dead: number;
+}
+
+export interface EventStore {
+  insert(event: NewEvent, dedupWindowMs: number): Promise<InsertResult>;
+  /** Claim up to `limit` pending events due at `now` whose lease is free or expired. */
+  claim(owner: string, now: number, leaseMs: number, limit: number): Promise<StoredEvent[]>;
+  markDelivered(ids: readonly string[], now: number): Promise<void>;
+  /** Release the lease and schedule another attempt; counts an attempt. */
+  markRetry(ids: readonly string[], nextAttemptAt: number, error: string): Promise<void>;
+  markDead(ids: readonly string[], reason: string): Promise<void>;
+  list(state: EventState, limit: number): Promise<StoredEvent[]>;
+  /** Put a dead event back in the queue, due now. False when no dead event has that id. */
+  requeue(id: string, now: number): Promise<boolean>;
+  stats(): Promise<StoreStats>;
+  /** Forget delivered events and dedup keys older than `before` (epoch ms). */
+  prune(before: number): Promise<number>;
+  /** True when the store can take a write now (for /readyz). */
+  writable(): Promise<boolean>;
+  close(): Promise<void>;
+}
