@@ -29,7 +29,8 @@ export type JobFamily = (typeof JOB_FAMILIES)[number];
 
 /** `""`, `null` and absent all mean "no value". Numbers are kept as their decimal text. */
 const optionalText = z
-  .union([z.string(), z.number(), z.null(), z.undefined()])
+  .union([z.string(), z.number(), z.null()])
+  .optional()
   .transform((v): string | null => {
     if (v === null || v === undefined) return null;
     const text = typeof v === 'number' ? String(v) : v;
@@ -51,7 +52,7 @@ const PASSED_FORMS: ReadonlyMap<unknown, boolean | null> = new Map<unknown, bool
 ]);
 
 /** Every form of `passed` seen from Sauce: booleans, 1/0, their strings, null, absent. */
-const passedField = z.unknown().transform((v, ctx): boolean | null => {
+const passedField = z.unknown().optional().transform((v, ctx): boolean | null => {
   const key = typeof v === 'string' ? v.trim().toLowerCase() : v;
   if (PASSED_FORMS.has(key)) return PASSED_FORMS.get(key) ?? null;
   ctx.addIssue({
@@ -62,11 +63,13 @@ const passedField = z.unknown().transform((v, ctx): boolean | null => {
 });
 
 const optionalCount = z
-  .union([z.number().int().nonnegative(), z.string().regex(/^\d+$/), z.null(), z.undefined()])
+  .union([z.number().int().nonnegative(), z.string().regex(/^\d+$/), z.null()])
+  .optional()
   .transform((v): number | null => (v === null || v === undefined ? null : Number(v)));
 
 const optionalTags = z
-  .union([z.array(z.union([z.string(), z.number()])), z.null(), z.undefined()])
+  .union([z.array(z.union([z.string(), z.number()])), z.null()])
+  .optional()
   .transform((v): string[] => (v ?? []).map(String));
 
 /** Upper-cases before checking so `"passed"` is still PASSED; anything else names the field. */
@@ -107,7 +110,8 @@ export const jobEventSchema = z.looseObject({
 export type JobEventWire = z.infer<typeof jobEventSchema>;
 
 const countField = z
-  .union([z.number().int().nonnegative(), z.null(), z.undefined()])
+  .union([z.number().int().nonnegative(), z.null()])
+  .optional()
   .transform((v) => v ?? 0);
 
 export const visualSummarySchema = z.looseObject({

@@ -1,0 +1,383 @@
+/**
+ * `npm run bench`: every figure in BENCHMARKS.md comes from here. Loopback only, bounded in time.
+ *
+ *   npm run bench              full run (about 4 minutes)
+ *   npm run bench -- --smoke   a few seconds per row: checks that it runs and prints its table
+ *
+ * The machine is shared and noisy, so rows run in the same invocation against the same request
+ * stream and are quoted as ratios to row 2 (the least any verifying receiver must do).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, request as httpRequest, Agent, type IncomingMessage, type ServerResponse } from 'node:http';
+import { tmpdir, cpus, totalmem } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+import { BENCH_SECRET, jobBody, sign } from './body.js';
+import { startGitHubDouble } from '../test/support/github-double.js';
+
+const ROOT = resolve(fileURLToPath(import.meta.url), '../../..');
+const BUILD = join(ROOT, '.bench-build');
+const SMOKE = process.argv.includes('--smoke');
+const SECONDS = SMOKE ? 2 : 10;
+const CONNECTIONS = 10;
+const SOAK_EVENTS = SMOKE ? 2_000 : 100_000;
+const runTag = Date.now().toString(16);
+let seq = 0;
+
+interface Server {
+  readonly port: number;
+  readonly pid: number;
+  readonly child: ChildProcess;
+  stop(): Promise<void>;
+}
+
+function startProcess(args: string[], env: Record<string, string> = {}, readyPattern = /listening (\d+)/): Promise<Server> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, args, {
+      cwd: ROOT,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`no ready line from ${args.join(' ')}:\n${out}`)), 15_000);
+    const onData = (chunk: Buffer): void => {
+      out += chunk.toString();
+      const match = readyPattern.exec(out);
+      if (match) {
+        clearTimeout(timer);
+        child.stdout?.removeListener('data', onData);
+        child.stderr?.removeListener('data', onData);
+        // Keep draining so a chatty server never blocks on a full pipe.
+        child.stdout?.resume();
+        child.stderr?.resume();
+        resolvePromise({
+          port: Number(match[1]),
+          pid: child.pid ?? -1,
+          child,
+          stop: () =>
+            new Promise((done) => {
+              if (child.exitCode !== null) return done();
+              child.once('exit', () => done());
+              child.kill('SIGTERM');
+              setTimeout(() => child.kill('SIGKILL'), 5_000).unref();
+            }),
+        });
+      }
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onData);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${args.join(' ')} exited ${code}:\n${out}`));
+    });
+  });
+}
+
+function procStatusKb(pid: number, field: 'VmRSS' | 'VmHWM'): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const match = new RegExp(`${field}:\\s+(\\d+) kB`).exec(status);
+  return match ? Number(match[1]) : NaN;
+}
+
+const mb = (kb: number): string => (kb / 1024).toFixed(0);
+
+interface LoadResult {
+  readonly rps: number;
+  readonly p50: number;
+  readonly p99: number;
+  readonly codes: Record<string, number>;
+  readonly errors: number;
+}
+
+type Signer = (body: string) => Record<string, string>;
+
+const sauceHeaders: Signer = (body) => ({ 'content-type': 'application/json', 'saucelabs-sign': sign(body) });
+const githubHeaders: Signer = (body) => ({
+  'content-type': 'application/json',
+  'x-hub-signature-256': `sha256=${sign(body)}`,
+  'x-github-event': 'check_run',
+  'x-github-delivery': `d-${seq}`,
+});
+
+async function load(url: string, headers: Signer, options: { seconds?: number; amount?: number }): Promise<LoadResult> {
+  const codes: Record<string, number> = {};
+  const result = await autocannon({
+    url,
+    connections: CONNECTIONS,
+    ...(options.amount !== undefined ? { amount: options.amount } : { duration: options.seconds ?? SECONDS }),
+    requests: [
+      {
+        method: 'POST',
+        setupRequest: (req: autocannon.Request) => {
+          const body = jobBody(seq++, runTag);
+          return { ...req, method: 'POST', body, headers: headers(body) };
+        },
+        onResponse: (status: number) => {
+          codes[status] = (codes[status] ?? 0) + 1;
+        },
+      },
+    ],
+  });
+  return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, codes, errors: result.errors + result.timeouts };
+}
+
+interface Row {
+  readonly name: string;
+  readonly args: string[];
+  readonly path: string;
+  readonly headers: Signer;
+  readonly env?: Record<string, string>;
+  readonly expect: number;
+}
+
+function relayEnv(dataDir: string, extra: Record<string, string> = {}): Record<string, string> {
+  return { PORT: '0', SAUCE_WEBHOOK_SECRET: BENCH_SECRET, RELAY_DATA_DIR: dataDir, GITHUB_REPOSITORY: 'acme/shop', ...extra };
+}
+
+const relayArgs = [join(ROOT, 'lib/relay/cli.js'), 'serve'];
+const relayReady = /listening (?:on )?(?:http:\/\/[^:]+:)?(\d+)/;
+
+async function ingestRows(): Promise<string[]> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'bench-relay-'));
+  const rows: Row[] = [
+    { name: '1. node:http, read body, 204 (ceiling)', args: [join(BUILD, 'bench/servers/bare.js')], path: '/', headers: sauceHeaders, expect: 204 },
+    { name: '2. node:http + HMAC verify + JSON.parse (baseline)', args: [join(BUILD, 'bench/servers/hmac.js')], path: '/', headers: sauceHeaders, expect: 202 },
+    { name: '3. @octokit/webhooks createNodeMiddleware', args: [join(BUILD, 'bench/servers/octokit.js')], path: '/webhook', headers: githubHeaders, expect: 200 },
+    { name: '4. sauce relay (verify, validate, route, dedup, durable store)', args: relayArgs, path: '/webhook', headers: sauceHeaders, env: relayEnv(dataDir), expect: 202 },
+  ];
+  const results: { row: Row; r: LoadResult; peakKb: number }[] = [];
+  for (const row of rows) {
+    const server = await startProcess(row.args, row.env, row.args === relayArgs ? relayReady : undefined);
+    try {
+      // A short warm-up so JIT and SQLite page cache are not measured as the steady state.
+      await load(`http://127.0.0.1:${server.port}${row.path}`, row.headers, { seconds: 1 });
+      const r = await load(`http://127.0.0.1:${server.port}${row.path}`, row.headers, {});
+      results.push({ row, r, peakKb: procStatusKb(server.pid, 'VmHWM') });
+    } finally {
+      await server.stop();
+    }
+  }
+  rmSync(dataDir, { recursive: true, force: true });
+  const base = results[1]?.r.rps ?? NaN;
+  const lines = [
+    `| row | req/s | ×row 2 | p50 ms | p99 ms | peak RSS MB | answers |`,
+    `|---|---:|---:|---:|---:|---:|---|`,
+  ];
+  for (const { row, r, peakKb } of results) {
+    const answers = Object.entries(r.codes).map(([code, n]) => `${code}×${n}`).join(' ') + (r.errors ? ` errors×${r.errors}` : '');
+    lines.push(`| ${row.name} | ${r.rps.toFixed(0)} | ${(r.rps / base).toFixed(2)} | ${r.p50} | ${r.p99} | ${mb(peakKb)} | ${answers} |`);
+    const good = r.codes[row.expect] ?? 0;
+    const total = Object.values(r.codes).reduce((a, b) => a + b, 0);
+    if (total === 0 || good / total < 0.99) lines.push(`| ⚠ ${row.name}: only ${good}/${total} answers were ${row.expect}: this row measures nothing |`);
+  }
+  const relay = results[3]?.r;
+  const peer = results[2]?.r;
+  if (relay && peer) {
+    lines.push('', `relay / row 2 = ${(relay.rps / base).toFixed(2)} (target ≥ 0.7); relay / row 3 = ${(relay.rps / peer.rps).toFixed(2)} (target ≥ 1.3); relay p99 = ${relay.p99} ms (target ≤ 10)`);
+  }
+  return lines;
+}
+
+async function soak(): Promise<string[]> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'bench-soak-'));
+  const server = await startProcess(relayArgs, relayEnv(dataDir), relayReady);
+  const samples: number[] = [];
+  const sampler = setInterval(() => samples.push(procStatusKb(server.pid, 'VmRSS')), 500);
+  let r: LoadResult;
+  try {
+    r = await load(`http://127.0.0.1:${server.port}/webhook`, sauceHeaders, { amount: SOAK_EVENTS });
+    samples.push(procStatusKb(server.pid, 'VmRSS'));
+  } finally {
+    clearInterval(sampler);
+    await server.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+  const tenth = samples[Math.max(0, Math.floor(samples.length / 10))] ?? NaN;
+  const last = samples[samples.length - 1] ?? NaN;
+  const peak = Math.max(...samples);
+  return [
+    `| events | answers | RSS at 10% MB | RSS at end MB | peak RSS MB | growth 10%→end |`,
+    `|---:|---|---:|---:|---:|---:|`,
+    `| ${SOAK_EVENTS} | ${Object.entries(r.codes).map(([c, n]) => `${c}×${n}`).join(' ')} | ${mb(tenth)} | ${mb(last)} | ${mb(peak)} | ${((last / tenth - 1) * 100).toFixed(1)}% |`,
+  ];
+}
+
+/** 200 job events of one build within 10 s, through the relay to a loopback dispatch endpoint. */
+async function delivery(): Promise<string[]> {
+  const events = SMOKE ? 40 : 200;
+  const spreadMs = SMOKE ? 2_000 : 10_000;
+  const acked = new Map<string, number>();
+  const latencies: number[] = [];
+  let dispatches = 0;
+  let delivered = 0;
+  const stub = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const at = performance.now();
+      if (req.method === 'POST' && /\/dispatches$/.test(req.url ?? '')) {
+        dispatches += 1;
+        const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { client_payload: { events: { payload: { id: string } }[] } };
+        for (const e of body.client_payload.events) {
+          delivered += 1;
+          const t = acked.get(e.payload.id);
+          if (t !== undefined) latencies.push(at - t);
+        }
+        res.writeHead(204);
+        res.end();
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end('{}');
+    });
+  });
+  await new Promise<void>((done) => stub.listen(0, '127.0.0.1', done));
+  const stubPort = (stub.address() as { port: number }).port;
+  const dataDir = mkdtempSync(join(tmpdir(), 'bench-delivery-'));
+  const server = await startProcess(
+    relayArgs,
+    relayEnv(dataDir, { GITHUB_TOKEN: 'bench-token', GITHUB_API_URL: `http://127.0.0.1:${stubPort}` }),
+    relayReady,
+  );
+  const agent = new Agent({ keepAlive: true, maxSockets: 4 });
+  try {
+    const start = performance.now();
+    for (let i = 0; i < events; i++) {
+      const due = start + (i * spreadMs) / events;
+      const wait = due - performance.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      const body = jobBody(seq++, runTag, 'shop-web #delivery');
+      const jobId = (JSON.parse(body) as { id: string }).id;
+      await new Promise<void>((done, fail) => {
+        const req = httpRequest(
+          { host: '127.0.0.1', port: server.port, path: '/webhook', method: 'POST', agent, headers: sauceHeaders(body) },
+          (res) => {
+            res.resume();
+            res.on('end', () => {
+              acked.set(jobId, performance.now());
+              done();
+            });
+          },
+        );
+        req.on('error', fail);
+        req.end(body);
+      });
+    }
+    const deadline = performance.now() + 15_000;
+    while (delivered < events && performance.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  } finally {
+    agent.destroy();
+    await server.stop();
+    stub.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+  latencies.sort((a, b) => a - b);
+  const pct = (p: number): string => (latencies.length ? latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))]!.toFixed(0) : 'n/a');
+  return [
+    `| job events | over | naive dispatches | relay dispatches | events delivered | ack→dispatch p50 ms | p99 ms |`,
+    `|---:|---:|---:|---:|---:|---:|---:|`,
+    `| ${events} | ${spreadMs / 1000} s | ${events} | ${dispatches} | ${delivered} | ${pct(50)} | ${pct(99)} |`,
+    '',
+    `targets: ≤ 3 dispatches for 200 events in 10 s; p50 ≤ grouping window (2000 ms) + 50 ms`,
+  ];
+}
+
+interface ActionRun {
+  readonly wallMs: number;
+  readonly calls: number;
+  readonly code: number | null;
+}
+
+/** The committed bundle, started as the runner starts it, against the loopback GitHub double. */
+async function actionRuns(): Promise<string[]> {
+  const double = await startGitHubDouble();
+  const sha = '9fceb02d0ae598e95dc970b74767f19372d61af8';
+  const dir = mkdtempSync(join(tmpdir(), 'bench-action-'));
+  const runOnce = async (events: unknown[], tag: string): Promise<ActionRun> => {
+    double.reset();
+    double.addCommit('acme/shop', sha);
+    double.setBranch('acme/shop', 'feature/login', sha);
+    const eventPath = join(dir, `event-${tag}.json`);
+    writeFileSync(eventPath, JSON.stringify({ action: 'saucelabs', client_payload: { version: 1, events: events.map((payload) => ({ payload })) } }));
+    writeFileSync(join(dir, 'out'), '');
+    writeFileSync(join(dir, 'summary'), '');
+    const start = performance.now();
+    const code = await new Promise<number | null>((done) => {
+      const child = spawn(process.execPath, [join(ROOT, 'dist/index.js')], {
+        env: {
+          PATH: process.env.PATH ?? '',
+          GITHUB_EVENT_NAME: 'repository_dispatch',
+          GITHUB_EVENT_PATH: eventPath,
+          GITHUB_REPOSITORY: 'acme/shop',
+          GITHUB_API_URL: double.url,
+          GITHUB_OUTPUT: join(dir, 'out'),
+          GITHUB_STEP_SUMMARY: join(dir, 'summary'),
+          'INPUT_GITHUB-TOKEN': 'bench-token',
+        },
+        stdio: 'ignore',
+      });
+      child.on('exit', (c) => done(c));
+    });
+    return { wallMs: performance.now() - start, calls: double.countRequests(), code };
+  };
+  const baseline = async (): Promise<number> => {
+    const start = performance.now();
+    await new Promise((done) => spawn(process.execPath, ['-e', ''], { stdio: 'ignore' }).on('exit', done));
+    return performance.now() - start;
+  };
+  const one = JSON.parse(readFileSync(join(ROOT, '../shared/fixtures/sauce/job-vdc-failed-boolean.json'), 'utf8')) as unknown;
+  const batch = Array.from({ length: 100 }, (_, i) => JSON.parse(jobBody(i, runTag)) as unknown);
+  const repeats = SMOKE ? 2 : 7;
+  const singles: ActionRun[] = [];
+  const nodeOnly: number[] = [];
+  for (let i = 0; i < repeats; i++) {
+    nodeOnly.push(await baseline());
+    singles.push(await runOnce([one], `one-${i}`));
+  }
+  const batchRun = await runOnce(batch, 'batch');
+  await double.close();
+  rmSync(dir, { recursive: true, force: true });
+  const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
+  const wall = median(singles.map((s) => s.wallMs));
+  const base = median(nodeOnly);
+  const violations = double.violations.length;
+  return [
+    `| measure | value | baseline / note |`,
+    `|---|---:|---|`,
+    `| cold \`node dist/index.js\`, one job event (median of ${repeats}) | ${wall.toFixed(0)} ms | bare \`node -e ''\` ${base.toFixed(0)} ms (×${(wall / base).toFixed(1)}); target ≤ 400 ms |`,
+    `| API calls, one job event | ${singles[0]?.calls ?? 'n/a'} | target ≤ 4; exit ${singles[0]?.code} |`,
+    `| API calls per event, 100-event batch | ${(batchRun.calls / 100).toFixed(2)} | ${batchRun.calls} calls in all; target ≤ 2.5; exit ${batchRun.code} |`,
+    `| requests the OpenAPI description rejected | ${violations} | must be 0 |`,
+  ];
+}
+
+async function main(): Promise<void> {
+  const started = performance.now();
+  const cpu = cpus()[0]?.model ?? 'unknown';
+  const header = [
+    `# sauce bridge bench ${SMOKE ? '(smoke: figures are not meaningful)' : ''}`,
+    `node ${process.version}, ${cpus().length} cores (${cpu}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB; autocannon in this process, ${CONNECTIONS} connections, ${SECONDS} s per row; bodies ${Buffer.byteLength(jobBody(0, runTag))} bytes, each distinct and signed`,
+  ];
+  const sections: [string, () => Promise<string[]>][] = [
+    ['Ingest', ingestRows],
+    [`Memory across ${SOAK_EVENTS} events`, soak],
+    ['Delivery economy and latency', delivery],
+    ['The Action', actionRuns],
+  ];
+  const out: string[] = [...header];
+  for (const [title, fn] of sections) {
+    out.push('', `## ${title}`, '');
+    try {
+      out.push(...(await fn()));
+    } catch (error) {
+      out.push(`FAILED: ${error instanceof Error ? error.message : String(error)}`);
+      process.exitCode = 1;
+    }
+    process.stdout.write(out.splice(0).join('\n') + '\n');
+  }
+  process.stdout.write(`\n(bench took ${((performance.now() - started) / 1000).toFixed(0)} s)\n`);
+}
+
+await main();
