@@ -34,6 +34,8 @@ export interface StoredEvent extends NewEvent {
   /** Epoch ms before which the dispatcher must not try again. */
   readonly nextAttemptAt: number;
   readonly lastError: string | null;
+  /** Epoch ms of the last `requeue`, when there was one: the maximum age counts from here. */
+  readonly requeuedAt?: number;
 }
 
 export type InsertResult =
@@ -54,11 +56,13 @@ export interface EventStore {
   /** Release the lease and schedule another attempt; counts an attempt. */
   markRetry(ids: readonly string[], nextAttemptAt: number, error: string): Promise<void>;
   markDead(ids: readonly string[], reason: string): Promise<void>;
+  /** Give back claimed events untouched (no attempt counted), claimable again at once: used on shutdown. */
+  release(ids: readonly string[]): Promise<void>;
   list(state: EventState, limit: number): Promise<StoredEvent[]>;
   /** Put a dead event back in the queue, due now. False when no dead event has that id. */
   requeue(id: string, now: number): Promise<boolean>;
   stats(): Promise<StoreStats>;
-  /** Forget delivered events and dedup keys older than `before` (epoch ms). */
+  /** Forget delivered events and dedup keys older than `before` (epoch ms). Returns the events forgotten. */
   prune(before: number): Promise<number>;
   /** True when the store can take a write now (for /readyz). */
   writable(): Promise<boolean>;

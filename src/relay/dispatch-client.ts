@@ -1,0 +1,170 @@
+/**
+ * Sends one `repository_dispatch` and says what happened, without retrying: retries belong to
+ * the dispatcher, which keeps the events stored meanwhile (a retry inside the request would hold
+ * a lease and hide the wait from the store). In serverless mode the handler calls this directly.
+ *
+ * Auth: a token (`GITHUB_TOKEN`), or a GitHub App (`@octokit/auth-app`): the installation is looked
+ * up once per repository (`GET /repos/{owner}/{repo}/installation`) and its token is cached and
+ * renewed by the library. No credentials: dry-run, which logs the dispatch it would make.
+ *
+ * HTTP: Octokit's default (Node's fetch, keep-alive) with a timeout on every request.
+ */
+import { Octokit } from '@octokit/rest';
+import { createAppAuth } from '@octokit/auth-app';
+import type { Logger } from './logger.js';
+import { classifyResponse, type Headers } from './backoff.js';
+import { payloadBytes } from '../github/limits.js';
+
+export type DispatchOutcome =
+  | { kind: 'sent' }
+  | { kind: 'retry'; reason: string; retryAfterMs?: number }
+  | { kind: 'fatal'; reason: string };
+
+export interface DispatchClient {
+  dispatch(repo: string, eventType: string, clientPayload: Record<string, unknown>): Promise<DispatchOutcome>;
+  readonly dryRun: boolean;
+}
+
+export interface DispatchClientOptions {
+  token?: string;
+  appId?: string;
+  privateKey?: string;
+  /** GitHub Enterprise Server or a test double, e.g. `http://127.0.0.1:9999`. Default api.github.com. */
+  apiUrl?: string;
+  logger: Logger;
+  /** Per HTTP request (connect + answer). Default 10 s. */
+  timeoutMs?: number;
+  /** Clock for rate-limit headers; tests only. */
+  now?: () => number;
+}
+
+const DEFAULT_TIMEOUT_MS = 10_000;
+const REPO_RE = /^([A-Za-z0-9-]{1,39})\/([A-Za-z0-9._-]{1,100})$/;
+
+interface HttpErrorLike {
+  status?: number;
+  message?: string;
+  response?: { headers?: Headers; data?: unknown };
+}
+
+function errorMessage(data: unknown, fallback: string | undefined): string | undefined {
+  if (data && typeof data === 'object' && 'message' in data && typeof (data as { message: unknown }).message === 'string') {
+    return (data as { message: string }).message;
+  }
+  return fallback;
+}
+
+/** Map whatever a request threw to an outcome: HTTP errors by status, anything else is transient. */
+export function outcomeFromError(error: unknown, now: number): DispatchOutcome {
+  const e = (error ?? {}) as HttpErrorLike;
+  if (e.response && typeof e.status === 'number') {
+    return classifyResponse(e.status, e.response.headers ?? {}, now, errorMessage(e.response.data, e.message));
+  }
+  // Duck-typed, not instanceof: fetch's DOMException may come from another realm. Octokit wraps
+  // fetch failures (message "Unknown Error" when it cannot read them) and keeps the original as cause.
+  const chain: { name: string; message: string }[] = [];
+  for (let e: unknown = error, depth = 0; e && depth < 4; depth++) {
+    const err = e as { name?: unknown; message?: unknown; cause?: unknown };
+    chain.push({ name: typeof err.name === 'string' ? err.name : '', message: typeof err.message === 'string' ? err.message : String(e) });
+    e = typeof e === 'object' ? err.cause : undefined;
+  }
+  const timedOut = chain.some((c) => c.name === 'TimeoutError' || c.name === 'AbortError' || /timeout|timed out|aborted/i.test(c.message));
+  if (timedOut) return { kind: 'retry', reason: 'timeout' };
+  const message = chain.map((c) => c.message).find((m) => m && m !== 'Unknown Error') ?? chain[0]?.message ?? 'unknown';
+  return { kind: 'retry', reason: `network error: ${message.slice(0, 200)}` };
+}
+
+function splitRepo(repo: string): { owner: string; repo: string } | undefined {
+  const m = REPO_RE.exec(repo);
+  return m ? { owner: m[1]!, repo: m[2]! } : undefined;
+}
+
+export function createDispatchClient(opts: DispatchClientOptions): DispatchClient {
+  const { logger } = opts;
+  const now = opts.now ?? Date.now;
+  const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const hasApp = Boolean(opts.appId && opts.privateKey);
+  if (!opts.token && !hasApp) {
+    logger.warn('no GitHub credentials (GITHUB_TOKEN, or GITHUB_APP_ID + GITHUB_APP_PRIVATE_KEY): dry-run, dispatches are only logged');
+    return {
+      dryRun: true,
+      async dispatch(repo, eventType, clientPayload) {
+        const events = Array.isArray(clientPayload.events) ? clientPayload.events.length : undefined;
+        logger.info({ dryRun: true, repo, eventType, events, bytes: payloadBytes(clientPayload) }, 'dry-run: would send repository_dispatch');
+        logger.debug({ dryRun: true, repo, eventType, clientPayload }, 'dry-run: client_payload');
+        return { kind: 'sent' };
+      },
+    };
+  }
+
+  // Every request gets its own timeout, covering connect, headers and body.
+  const timedFetch: typeof fetch = (input, init) => fetch(input, { ...init, signal: init?.signal ?? AbortSignal.timeout(timeoutMs) });
+  const octokit = new Octokit({
+    ...(opts.apiUrl ? { baseUrl: opts.apiUrl.replace(/\/+$/, '') } : {}),
+    userAgent: 'sauce-relay',
+    request: { fetch: timedFetch },
+    // Octokit's own logging would go to the console; failures are logged by the dispatcher.
+    log: { debug: () => {}, info: () => {}, warn: (m: string) => logger.warn({ octokit: m }), error: () => {} },
+  });
+
+  let tokenFor: (owner: string, repo: string) => Promise<string>;
+  let forget: (owner: string, repo: string) => void = () => {};
+  if (opts.token) {
+    const token = opts.token;
+    tokenFor = async () => token;
+  } else {
+    const auth = createAppAuth({ appId: opts.appId!, privateKey: opts.privateKey!, request: octokit.request });
+    const installations = new Map<string, Promise<number>>();
+    const installationOf = (owner: string, repo: string): Promise<number> => {
+      const key = `${owner}/${repo}`.toLowerCase();
+      let found = installations.get(key);
+      if (!found) {
+        found = (async () => {
+          const { token: jwt } = await auth({ type: 'app' });
+          const res = await octokit.request('GET /repos/{owner}/{repo}/installation', { owner, repo, headers: { authorization: `bearer ${jwt}` } });
+          return res.data.id;
+        })();
+        installations.set(key, found);
+        found.catch(() => installations.delete(key));
+      }
+      return found;
+    };
+    tokenFor = async (owner, repo) => {
+      const installationId = await installationOf(owner, repo);
+      const { token } = await auth({ type: 'installation', installationId });
+      return token;
+    };
+    forget = (owner, repo) => installations.delete(`${owner}/${repo}`.toLowerCase());
+  }
+
+  return {
+    dryRun: false,
+    async dispatch(repo, eventType, clientPayload) {
+      const target = splitRepo(repo);
+      if (!target) return { kind: 'fatal', reason: `not a repository: ${JSON.stringify(repo).slice(0, 120)}` };
+      let token: string;
+      try {
+        token = await tokenFor(target.owner, target.repo);
+      } catch (error) {
+        const outcome = outcomeFromError(error, now());
+        if (outcome.kind === 'sent') return { kind: 'retry', reason: 'GitHub App auth failed' };
+        return { ...outcome, reason: `GitHub App auth for ${repo}: ${outcome.reason}` };
+      }
+      try {
+        await octokit.request('POST /repos/{owner}/{repo}/dispatches', {
+          owner: target.owner,
+          repo: target.repo,
+          event_type: eventType,
+          client_payload: clientPayload,
+          headers: { authorization: `token ${token}` },
+        });
+        return { kind: 'sent' };
+      } catch (error) {
+        const outcome = outcomeFromError(error, now());
+        // The App may have been uninstalled or moved: look the installation up again next time.
+        if (outcome.kind === 'fatal') forget(target.owner, target.repo);
+        return outcome;
+      }
+    },
+  };
+}

@@ -1,0 +1,425 @@
+/**
+ * The background dispatcher: claims stored events with a lease, groups those for the same
+ * repo + event_type that arrive within `groupWindowMs` of the group's first event, and sends each
+ * group as few `repository_dispatch` calls as GitHub's limits allow.
+ *
+ * Timing: a group is sent once no new event of it has arrived for one window (so a build that is
+ * still sending keeps filling the same dispatches), at the latest `groupMaxHoldMs` after its first
+ * event, or at once for every dispatch the group already fills. `notify()` (called after each stored event) schedules a wake-up one window later,
+ * so a burst costs a claim per window, not one per request; `pollMs` picks up what other processes
+ * or expired leases left. Every cycle claims first, so a group leaves with everything received
+ * until its window closed.
+ *
+ * Failures: 429/403 rate limits pause every send until GitHub's hint; 5xx, timeouts and network
+ * errors back off per group with jitter; 401/404/422 and events older than `maxAgeMs` are
+ * dead-lettered. Nothing is retried inside a request: the store holds the events meanwhile.
+ */
+import { hostname } from 'node:os';
+import { randomUUID } from 'node:crypto';
+import type { EventStore, StoredEvent } from './store.js';
+import type { DispatchClient, DispatchOutcome } from './dispatch-client.js';
+import type { Logger } from './logger.js';
+import type { RelayMetrics } from './metrics.js';
+import { DEFAULT_BACKOFF, nextAttemptAt, tooOld, type BackoffOptions } from './backoff.js';
+import { makeEnvelope, type RelayedEvent } from '../sauce/envelope.js';
+import { splitForDispatch, validEventType, DISPATCH_MAX_PAYLOAD_BYTES } from '../github/limits.js';
+
+export interface DispatcherOptions {
+  store: EventStore;
+  client: DispatchClient;
+  logger: Logger;
+  metrics: RelayMetrics;
+  /** Group events of one repo + event_type that arrive within this window of each other. Default 2000; 0 = no grouping. */
+  groupWindowMs?: number;
+  /** The longest a group waits for more events after its first one. Default 5 windows. */
+  groupMaxHoldMs?: number;
+  /** Claim lease. Default 30 s: a dead process's events are sent again within about a minute. Must exceed the client's timeout. */
+  leaseMs?: number;
+  /** Give up on an event this long after receipt (or requeue). Default 3 days. */
+  maxAgeMs?: number;
+  /** Look for due events (retries, other processes, expired leases) this often. Default 1000. */
+  pollMs?: number;
+  now?: () => number;
+  /** Lease owner name; default hostname:pid:random. */
+  owner?: string;
+  /** Exponential backoff for 5xx, timeouts and network errors. Default 1 s doubling to 5 min. */
+  backoff?: BackoffOptions;
+  /** When set, forget delivered events and dedup keys older than this, once an hour. */
+  retentionMs?: number;
+}
+
+export interface PlannedDispatch {
+  repo: string;
+  eventType: string;
+  events: StoredEvent[];
+  clientPayload: Record<string, unknown>;
+}
+
+export interface DispatchPlan {
+  dispatches: PlannedDispatch[];
+  /** Events that can never be sent: too large alone, unreadable body, invalid event_type. */
+  rejected: { event: StoredEvent; reason: string }[];
+}
+
+export const DEFAULT_GROUP_WINDOW_MS = 2_000;
+export const DEFAULT_LEASE_MS = 30_000;
+export const DEFAULT_MAX_AGE_MS = 3 * 24 * 60 * 60_000;
+export const DEFAULT_POLL_MS = 1_000;
+const CLAIM_BATCH = 500;
+const MAX_HELD = 5_000;
+const PRUNE_EVERY_MS = 60 * 60_000;
+const GAUGE_EVERY_MS = 1_000;
+
+const entries = new WeakMap<StoredEvent, RelayedEvent | Error>();
+
+/** The envelope entry of one stored event (memoised: the body is parsed once). */
+function entryOf(event: StoredEvent): RelayedEvent | Error {
+  let entry = entries.get(event);
+  if (!entry) {
+    try {
+      entry = { payload: JSON.parse(event.body) as unknown, id: event.id, received_at: new Date(event.receivedAt).toISOString(), route: event.route };
+    } catch (error) {
+      entry = error instanceof Error ? error : new Error(String(error));
+    }
+    entries.set(event, entry);
+  }
+  return entry;
+}
+
+function groupKey(event: StoredEvent): string {
+  return `${event.repo}\u0000${event.eventType}`;
+}
+
+/**
+ * Pure: group by repo + event_type (in order of first appearance), then pack each group, in
+ * receipt order, into client_payloads under GitHub's limits.
+ */
+export function planDispatches(events: readonly StoredEvent[], maxBytes: number = DISPATCH_MAX_PAYLOAD_BYTES): DispatchPlan {
+  const groups = new Map<string, StoredEvent[]>();
+  const rejected: DispatchPlan['rejected'] = [];
+  for (const event of events) {
+    const entry = entryOf(event);
+    if (entry instanceof Error) {
+      rejected.push({ event, reason: `stored body is not JSON: ${entry.message}` });
+      continue;
+    }
+    if (!validEventType(event.eventType)) {
+      rejected.push({ event, reason: `invalid event_type (1 to 100 characters): ${JSON.stringify(event.eventType).slice(0, 120)}` });
+      continue;
+    }
+    const key = groupKey(event);
+    const group = groups.get(key);
+    if (group) group.push(event);
+    else groups.set(key, [event]);
+  }
+  const wrap = (batch: StoredEvent[]): Record<string, unknown> => makeEnvelope(batch.map((e) => entryOf(e) as RelayedEvent));
+  const dispatches: PlannedDispatch[] = [];
+  for (const group of groups.values()) {
+    const sorted = [...group].sort((a, b) => a.receivedAt - b.receivedAt);
+    const split = splitForDispatch(sorted, wrap, maxBytes);
+    if (!split.ok) {
+      for (const event of split.tooLarge) rejected.push({ event, reason: `event too large for one repository_dispatch (client_payload must be under ${maxBytes} bytes)` });
+    }
+    for (const batch of split.batches) {
+      dispatches.push({ repo: batch[0]!.repo, eventType: batch[0]!.eventType, events: batch, clientPayload: wrap(batch) });
+    }
+  }
+  return { dispatches, rejected };
+}
+
+/** Pure: group by repo + event_type and split under GitHub's limits. Events that can never fit are left out (see planDispatches). */
+export function buildDispatches(events: StoredEvent[]): PlannedDispatch[] {
+  return planDispatches(events).dispatches;
+}
+
+/**
+ * Pure: when a group may leave. It waits until no new event has arrived for one window (a build
+ * still sending keeps filling the same dispatches), but never longer than `maxHoldMs` after its
+ * first event. Window 0 sends at once.
+ */
+export function groupReadyAt(firstReceived: number, lastReceived: number, windowMs: number, maxHoldMs: number): number {
+  if (windowMs <= 0) return firstReceived;
+  return Math.min(lastReceived + windowMs, firstReceived + Math.max(windowMs, maxHoldMs));
+}
+
+interface Held {
+  event: StoredEvent;
+  leaseUntil: number;
+}
+
+function retryCategory(outcome: Extract<DispatchOutcome, { kind: 'retry' }>): string {
+  if (outcome.retryAfterMs !== undefined && /rate limit/i.test(outcome.reason)) return 'rate_limit';
+  if (/timeout/i.test(outcome.reason)) return 'timeout';
+  if (/network/i.test(outcome.reason)) return 'network';
+  return 'server_error';
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+export class Dispatcher {
+  private readonly store: EventStore;
+  private readonly client: DispatchClient;
+  private readonly logger: Logger;
+  private readonly metrics: RelayMetrics;
+  private readonly windowMs: number;
+  private readonly maxHoldMs: number;
+  private readonly leaseMs: number;
+  private readonly maxAgeMs: number;
+  private readonly pollMs: number;
+  private readonly now: () => number;
+  private readonly owner: string;
+  private readonly backoff: BackoffOptions;
+  private readonly retentionMs: number | undefined;
+
+  private readonly held = new Map<string, Held>();
+  private started = false;
+  private stopping = false;
+  private pausedUntil = 0;
+  private timer: NodeJS.Timeout | null = null;
+  private wakeAt = Infinity;
+  private loop: Promise<void> | null = null;
+  private again = false;
+  private lastClaimed = 0;
+  private lastGauge = 0;
+  private lastPrune = 0;
+
+  constructor(o: DispatcherOptions) {
+    this.store = o.store;
+    this.client = o.client;
+    this.logger = o.logger;
+    this.metrics = o.metrics;
+    this.windowMs = Math.max(0, o.groupWindowMs ?? DEFAULT_GROUP_WINDOW_MS);
+    this.maxHoldMs = Math.max(this.windowMs, o.groupMaxHoldMs ?? 5 * this.windowMs);
+    // A group waits up to maxHold while claimed; keep the lease comfortably longer.
+    this.leaseMs = Math.max(o.leaseMs ?? DEFAULT_LEASE_MS, 2 * this.maxHoldMs + 1_000);
+    this.maxAgeMs = o.maxAgeMs ?? DEFAULT_MAX_AGE_MS;
+    this.pollMs = Math.max(10, o.pollMs ?? DEFAULT_POLL_MS);
+    this.now = o.now ?? Date.now;
+    this.owner = o.owner ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+    this.backoff = o.backoff ?? DEFAULT_BACKOFF;
+    this.retentionMs = o.retentionMs;
+  }
+
+  start(): void {
+    if (this.started || this.stopping) return;
+    this.started = true;
+    this.logger.info({ owner: this.owner, groupWindowMs: this.windowMs, leaseMs: this.leaseMs, dryRun: this.client.dryRun }, 'dispatcher started');
+    this.wake(this.now());
+  }
+
+  /** A new event was stored. Without grouping, look at once; else when its window closes. */
+  notify(): void {
+    if (!this.started || this.stopping) return;
+    this.wake(this.now() + this.windowMs);
+  }
+
+  /** Finish the dispatch in flight, give back every claimed event not sent, stop. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.clearTimer();
+    while (this.loop) await this.loop;
+    const ids = [...this.held.keys()];
+    this.held.clear();
+    if (ids.length) {
+      try {
+        await this.store.release(ids);
+      } catch (error) {
+        this.logger.warn({ err: error, events: ids.length }, 'could not release claimed events; they are claimable again when their lease runs out');
+      }
+    }
+    this.started = false;
+    this.logger.info({ owner: this.owner, released: ids.length }, 'dispatcher stopped');
+  }
+
+  /** For tests: resolves once nothing is due (held groups sent, no due event left to claim). */
+  async drain(): Promise<void> {
+    for (;;) {
+      await this.runCycle();
+      if (this.stopping || (this.held.size === 0 && this.lastClaimed === 0 && !this.loop)) return;
+      const next = Number.isFinite(this.wakeAt) ? this.wakeAt - this.now() : this.pollMs;
+      await sleep(Math.max(1, Math.min(next, 50)));
+    }
+  }
+
+  private clearTimer(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.wakeAt = Infinity;
+  }
+
+  /** Run a cycle at `at` (epoch ms) unless one is already due earlier. */
+  private wake(at: number): void {
+    if (this.stopping || !this.started || at >= this.wakeAt) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.wakeAt = at;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.wakeAt = Infinity;
+      void this.runCycle();
+    }, Math.max(0, at - this.now()));
+    this.timer.unref();
+  }
+
+  /** Cycles never overlap: a request for one during a cycle runs another right after. */
+  private runCycle(): Promise<void> {
+    if (this.loop) {
+      this.again = true;
+      return this.loop;
+    }
+    this.loop = (async () => {
+      try {
+        do {
+          this.again = false;
+          try {
+            await this.cycle();
+          } catch (error) {
+            this.logger.error({ err: error }, 'dispatcher cycle failed; trying again shortly');
+            this.wake(this.now() + this.pollMs);
+          }
+        } while (this.again && !this.stopping);
+      } finally {
+        this.loop = null;
+      }
+    })();
+    return this.loop;
+  }
+
+  private async cycle(): Promise<void> {
+    if (this.stopping) return;
+    let now = this.now();
+    if (now < this.pausedUntil) {
+      // Rate limited: hold no lease while waiting.
+      await this.releaseHeld([...this.held.keys()]);
+      this.lastClaimed = 0;
+      this.wake(this.pausedUntil);
+      return;
+    }
+
+    // Renew leases running low (release + claim again) so a long wait never outlives its lease.
+    const expiring = [...this.held.values()].filter((h) => h.leaseUntil - now < this.leaseMs / 2).map((h) => h.event.id);
+    await this.releaseHeld(expiring);
+
+    this.lastClaimed = 0;
+    while (this.held.size < MAX_HELD) {
+      const claimed = await this.store.claim(this.owner, now, this.leaseMs, Math.min(CLAIM_BATCH, MAX_HELD - this.held.size));
+      for (const event of claimed) this.held.set(event.id, { event, leaseUntil: now + this.leaseMs });
+      this.lastClaimed += claimed.length;
+      if (claimed.length < CLAIM_BATCH) break;
+    }
+
+    // Too old: dead-letter before any attempt.
+    const expired = [...this.held.values()].filter((h) => tooOld(h.event.requeuedAt ?? h.event.receivedAt, now, this.maxAgeMs)).map((h) => h.event);
+    if (expired.length) await this.dead(expired, `undelivered ${Math.round(this.maxAgeMs / 3_600_000)} h after receipt`, 'max_age');
+
+    const plan = planDispatches([...this.held.values()].map((h) => h.event));
+    for (const { event, reason } of plan.rejected) await this.dead([event], reason, reason.startsWith('event too large') ? 'too_large' : 'invalid');
+
+    // Per group: once it is quiet for a window (or held for maxHold), send everything; before,
+    // only dispatches already full. A steady stream of one build thus fills whole dispatches.
+    const spans = new Map<string, { first: number; last: number }>();
+    for (const h of this.held.values()) {
+      const key = groupKey(h.event);
+      const span = spans.get(key);
+      if (span) {
+        span.first = Math.min(span.first, h.event.receivedAt);
+        span.last = Math.max(span.last, h.event.receivedAt);
+      } else spans.set(key, { first: h.event.receivedAt, last: h.event.receivedAt });
+    }
+    const byGroup = new Map<string, PlannedDispatch[]>();
+    for (const d of plan.dispatches) {
+      const key = groupKey(d.events[0]!);
+      const list = byGroup.get(key);
+      if (list) list.push(d);
+      else byGroup.set(key, [d]);
+    }
+    let nextWake = now + this.pollMs;
+    for (const [key, dispatches] of byGroup) {
+      const span = spans.get(key) ?? { first: now, last: now };
+      const readyAt = groupReadyAt(span.first, span.last, this.windowMs, this.maxHoldMs);
+      const ready = now >= readyAt;
+      const toSend = ready ? dispatches : dispatches.slice(0, -1);
+      if (!ready) nextWake = Math.min(nextWake, readyAt);
+      for (const d of toSend) {
+        if (this.stopping || this.now() < this.pausedUntil) break;
+        now = this.now();
+        // Never send on a lease that could run out mid-request; renew first (next cycle).
+        if (d.events.some((e) => (this.held.get(e.id)?.leaseUntil ?? 0) - now < this.leaseMs / 2)) {
+          this.again = true;
+          break;
+        }
+        const retryAt = await this.send(d);
+        if (retryAt !== undefined) nextWake = Math.min(nextWake, retryAt);
+      }
+    }
+    if (this.pausedUntil > this.now()) nextWake = Math.min(nextWake, this.pausedUntil);
+    this.wake(nextWake);
+    await this.housekeeping();
+  }
+
+  /** One attempt. Returns when to try again, for a retry. */
+  private async send(d: PlannedDispatch): Promise<number | undefined> {
+    const ids = d.events.map((e) => e.id);
+    const attempt = Math.max(...d.events.map((e) => e.attempts)) + 1;
+    const started = this.now();
+    let outcome: DispatchOutcome;
+    try {
+      outcome = await this.client.dispatch(d.repo, d.eventType, d.clientPayload);
+    } catch (error) {
+      outcome = { kind: 'retry', reason: `network error: ${error instanceof Error ? error.message : String(error)}` };
+    }
+    const now = this.now();
+    for (const id of ids) this.held.delete(id);
+    const log = { ids, repo: d.repo, eventType: d.eventType, events: ids.length, attempt, outcome: outcome.kind, ms: now - started };
+    switch (outcome.kind) {
+      case 'sent': {
+        await this.store.markDelivered(ids, now);
+        this.metrics.dispatched.inc({ repo: d.repo });
+        this.metrics.dispatchedEvents.inc(ids.length);
+        for (const e of d.events) this.metrics.dispatchLatency.observe(Math.max(0, now - e.receivedAt) / 1000);
+        this.logger.info({ ...log, dryRun: this.client.dryRun }, 'dispatch sent');
+        return undefined;
+      }
+      case 'retry': {
+        const deadline = Math.min(...d.events.map((e) => (e.requeuedAt ?? e.receivedAt) + this.maxAgeMs));
+        const at = nextAttemptAt(outcome, attempt, now, deadline, this.backoff);
+        if (outcome.retryAfterMs !== undefined) this.pausedUntil = Math.max(this.pausedUntil, now + outcome.retryAfterMs);
+        await this.store.markRetry(ids, at, outcome.reason);
+        this.metrics.retries.inc({ reason: retryCategory(outcome) });
+        this.logger.warn({ ...log, reason: outcome.reason, retryInMs: at - now }, 'dispatch failed; will retry');
+        return at;
+      }
+      case 'fatal': {
+        this.logger.error({ ...log, reason: outcome.reason }, 'dispatch rejected; dead-lettered');
+        await this.dead(d.events, outcome.reason, 'rejected');
+        return undefined;
+      }
+    }
+  }
+
+  private async dead(events: StoredEvent[], reason: string, category: string): Promise<void> {
+    const ids = events.map((e) => e.id);
+    for (const id of ids) this.held.delete(id);
+    await this.store.markDead(ids, reason);
+    this.metrics.deadLettered.inc({ reason: category }, ids.length);
+    if (category !== 'rejected') this.logger.error({ ids, repo: events[0]?.repo, events: ids.length, reason }, 'dead-lettered');
+  }
+
+  private async releaseHeld(ids: string[]): Promise<void> {
+    if (!ids.length) return;
+    for (const id of ids) this.held.delete(id);
+    await this.store.release(ids);
+  }
+
+  private async housekeeping(): Promise<void> {
+    const now = this.now();
+    if (now - this.lastGauge >= GAUGE_EVERY_MS) {
+      this.lastGauge = now;
+      this.metrics.queueDepth.set((await this.store.stats()).pending);
+    }
+    if (this.retentionMs !== undefined && now - this.lastPrune >= PRUNE_EVERY_MS) {
+      this.lastPrune = now;
+      const forgotten = await this.store.prune(now - this.retentionMs);
+      if (forgotten) this.logger.info({ forgotten }, 'pruned delivered events');
+    }
+  }
+}

@@ -1,0 +1,322 @@
+/**
+ * The embedded store: one SQLite file (`<dataDir>/relay.db`) through better-sqlite3 v12.
+ *
+ * Durability: WAL with `synchronous=FULL`, so every COMMIT fsyncs the WAL and an acknowledged
+ * event survives a power cut, not only a process crash (NORMAL+WAL would only survive the crash).
+ * To keep that from costing one fsync per webhook, `insert` does not write at once: it queues the
+ * event and all inserts queued before the next turn of the event loop (or within `batchWindowMs`)
+ * are committed in ONE transaction. Each promise resolves only after that COMMIT returned.
+ *
+ * Claims are leases (`claimed_by`, `lease_until`): a process that dies holding a lease blocks its
+ * events only until the lease runs out, then any dispatcher (the restarted one too) claims them.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import Database from 'better-sqlite3';
+import type { EventState, EventStore, InsertResult, NewEvent, StoreStats, StoredEvent } from './store.js';
+
+export interface SqliteStoreOptions {
+  /** Wait this long for more inserts before committing a batch. 0 (default): the next tick. */
+  readonly batchWindowMs?: number;
+  /** false: one transaction per insert (only to measure what batching buys). Default true. */
+  readonly batching?: boolean;
+  /** How long a write waits for another process's lock before failing. Default 5000 ms. */
+  readonly busyTimeoutMs?: number;
+}
+
+/** The SQLite store, with a few figures for tests and benchmarks on top of the interface. */
+export interface SqliteEventStore extends EventStore {
+  readonly path: string;
+  /** Insert transactions committed so far (one per batch). */
+  readonly insertCommits: number;
+}
+
+const SCHEMA_VERSION = 1;
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS events (
+  seq             INTEGER PRIMARY KEY,
+  id              TEXT    NOT NULL UNIQUE,
+  route           TEXT    NOT NULL,
+  repo            TEXT    NOT NULL,
+  event_type      TEXT    NOT NULL,
+  body            TEXT    NOT NULL,
+  body_hash       TEXT    NOT NULL,
+  received_at     INTEGER NOT NULL,
+  state           TEXT    NOT NULL CHECK (state IN ('pending', 'delivered', 'dead')),
+  attempts        INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at INTEGER NOT NULL,
+  last_error      TEXT,
+  claimed_by      TEXT,
+  lease_until     INTEGER NOT NULL DEFAULT 0,
+  delivered_at    INTEGER,
+  requeued_at     INTEGER
+);
+-- claim: state = 'pending' AND next_attempt_at <= now, in due order; also stats and prune.
+CREATE INDEX IF NOT EXISTS events_due ON events (state, next_attempt_at);
+CREATE TABLE IF NOT EXISTS dedup (
+  route      TEXT    NOT NULL,
+  body_hash  TEXT    NOT NULL,
+  event_id   TEXT    NOT NULL,
+  first_seen INTEGER NOT NULL,
+  PRIMARY KEY (route, body_hash)
+) WITHOUT ROWID;
+-- Counts per state kept by triggers, so stats() (queue depth, /metrics) is O(1), not a scan.
+CREATE TABLE IF NOT EXISTS state_counts (state TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;
+INSERT OR IGNORE INTO state_counts (state, n)
+  SELECT s.column1, (SELECT count(*) FROM events WHERE state = s.column1) FROM (VALUES ('pending'), ('delivered'), ('dead')) AS s;
+CREATE TRIGGER IF NOT EXISTS events_count_insert AFTER INSERT ON events BEGIN
+  UPDATE state_counts SET n = n + 1 WHERE state = NEW.state;
+END;
+CREATE TRIGGER IF NOT EXISTS events_count_delete AFTER DELETE ON events BEGIN
+  UPDATE state_counts SET n = n - 1 WHERE state = OLD.state;
+END;
+CREATE TRIGGER IF NOT EXISTS events_count_update AFTER UPDATE OF state ON events WHEN OLD.state <> NEW.state BEGIN
+  UPDATE state_counts SET n = n - 1 WHERE state = OLD.state;
+  UPDATE state_counts SET n = n + 1 WHERE state = NEW.state;
+END;
+`;
+
+interface Row {
+  seq: number;
+  id: string;
+  route: string;
+  repo: string;
+  event_type: string;
+  body: string;
+  body_hash: string;
+  received_at: number;
+  state: EventState;
+  attempts: number;
+  next_attempt_at: number;
+  last_error: string | null;
+  requeued_at: number | null;
+}
+
+const COLUMNS = 'seq, id, route, repo, event_type, body, body_hash, received_at, state, attempts, next_attempt_at, last_error, requeued_at';
+
+function toEvent(row: Row): StoredEvent {
+  const event: StoredEvent = {
+    id: row.id,
+    route: row.route,
+    repo: row.repo,
+    eventType: row.event_type,
+    body: row.body,
+    bodyHash: row.body_hash,
+    receivedAt: row.received_at,
+    state: row.state,
+    attempts: row.attempts,
+    nextAttemptAt: row.next_attempt_at,
+    lastError: row.last_error,
+  };
+  return row.requeued_at === null ? event : { ...event, requeuedAt: row.requeued_at };
+}
+
+interface Queued {
+  readonly event: NewEvent;
+  readonly dedupWindowMs: number;
+  readonly resolve: (result: InsertResult) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+export function openSqliteStore(dataDir: string, options: SqliteStoreOptions = {}): SqliteEventStore {
+  mkdirSync(dataDir, { recursive: true });
+  const path = join(dataDir, 'relay.db');
+  const db = new Database(path);
+  try {
+    db.pragma(`busy_timeout = ${Math.max(0, Math.floor(options.busyTimeoutMs ?? 5000))}`);
+    const mode = db.pragma('journal_mode = WAL', { simple: true });
+    if (String(mode).toLowerCase() !== 'wal') throw new Error(`SQLite refused WAL mode (got ${String(mode)}) for ${path}`);
+    db.pragma(process.env.RELAY_SQLITE_SYNC === 'normal' ? 'synchronous = NORMAL' : 'synchronous = FULL');
+    // One transaction: two processes opening a fresh file at once both see a whole schema.
+    db.transaction(() => db.exec(SCHEMA)).immediate();
+    const version = Number(db.pragma('user_version', { simple: true }));
+    if (version > SCHEMA_VERSION) throw new Error(`${path} was written by a newer relay (schema ${version}); upgrade the relay`);
+    if (version < SCHEMA_VERSION) db.pragma(`user_version = ${SCHEMA_VERSION}`);
+  } catch (error) {
+    db.close();
+    throw error;
+  }
+  return new Store(db, path, options);
+}
+
+class Store implements SqliteEventStore {
+  readonly path: string;
+  insertCommits = 0;
+  private readonly db: Database.Database;
+  private readonly batchWindowMs: number;
+  private readonly batching: boolean;
+  private queue: Queued[] = [];
+  private flushScheduled = false;
+  private closed = false;
+
+  private readonly findDedup: Database.Statement<[string, string], { event_id: string; first_seen: number }>;
+  private readonly putDedup: Database.Statement<[string, string, string, number]>;
+  private readonly putEvent: Database.Statement<[string, string, string, string, string, string, number, number]>;
+  private readonly claimStmt: Database.Statement<[string, number, number, number, number], Row>;
+  private readonly deliveredStmt: Database.Statement<[number, string]>;
+  private readonly retryStmt: Database.Statement<[number, string, string]>;
+  private readonly deadStmt: Database.Statement<[string, string]>;
+  private readonly releaseStmt: Database.Statement<[string]>;
+  private readonly listStmt: Database.Statement<[string, number], Row>;
+  private readonly requeueStmt: Database.Statement<[number, number, string]>;
+  private readonly statsStmt: Database.Statement<[], { state: EventState; n: number }>;
+  private readonly pruneEvents: Database.Statement<[number]>;
+  private readonly pruneDedup: Database.Statement<[number]>;
+  private readonly commitBatch: (batch: Queued[]) => InsertResult[];
+
+  constructor(db: Database.Database, path: string, options: SqliteStoreOptions) {
+    this.db = db;
+    this.path = path;
+    this.batchWindowMs = Math.max(0, options.batchWindowMs ?? 0);
+    this.batching = options.batching ?? true;
+    this.findDedup = db.prepare('SELECT event_id, first_seen FROM dedup WHERE route = ? AND body_hash = ?');
+    this.putDedup = db.prepare(
+      `INSERT INTO dedup (route, body_hash, event_id, first_seen) VALUES (?, ?, ?, ?)
+       ON CONFLICT (route, body_hash) DO UPDATE SET event_id = excluded.event_id, first_seen = excluded.first_seen`,
+    );
+    this.putEvent = db.prepare(
+      `INSERT INTO events (id, route, repo, event_type, body, body_hash, received_at, next_attempt_at, state)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending')`,
+    );
+    // One statement, so two processes can never claim the same row; ordered by the index.
+    this.claimStmt = db.prepare(
+      `UPDATE events SET claimed_by = ?, lease_until = ?
+       WHERE seq IN (SELECT seq FROM events
+                     WHERE state = 'pending' AND next_attempt_at <= ? AND lease_until <= ?
+                     ORDER BY next_attempt_at, seq LIMIT ?)
+       RETURNING ${COLUMNS}`,
+    );
+    const ids = 'id IN (SELECT value FROM json_each(?))';
+    this.deliveredStmt = db.prepare(
+      `UPDATE events SET state = 'delivered', delivered_at = ?, attempts = attempts + 1, claimed_by = NULL, lease_until = 0, last_error = NULL
+       WHERE ${ids} AND state = 'pending'`,
+    );
+    this.retryStmt = db.prepare(
+      `UPDATE events SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?, claimed_by = NULL, lease_until = 0
+       WHERE ${ids} AND state = 'pending'`,
+    );
+    this.deadStmt = db.prepare(
+      `UPDATE events SET state = 'dead', last_error = ?, claimed_by = NULL, lease_until = 0 WHERE ${ids} AND state = 'pending'`,
+    );
+    this.releaseStmt = db.prepare(`UPDATE events SET claimed_by = NULL, lease_until = 0 WHERE ${ids} AND state = 'pending'`);
+    this.listStmt = db.prepare(`SELECT ${COLUMNS} FROM events WHERE state = ? ORDER BY seq LIMIT ?`);
+    this.requeueStmt = db.prepare(
+      `UPDATE events SET state = 'pending', next_attempt_at = ?, requeued_at = ?, attempts = 0, claimed_by = NULL, lease_until = 0
+       WHERE id = ? AND state = 'dead'`,
+    );
+    this.statsStmt = db.prepare('SELECT state, n FROM state_counts');
+    this.pruneEvents = db.prepare(`DELETE FROM events WHERE state = 'delivered' AND delivered_at < ?`);
+    this.pruneDedup = db.prepare('DELETE FROM dedup WHERE first_seen < ?');
+
+    const insertOne = (q: Queued): InsertResult => {
+      const { event } = q;
+      const seen = this.findDedup.get(event.route, event.bodyHash);
+      if (seen && event.receivedAt - seen.first_seen < q.dedupWindowMs) return { kind: 'duplicate', id: seen.event_id };
+      const id = randomUUID();
+      this.putEvent.run(id, event.route, event.repo, event.eventType, event.body, event.bodyHash, event.receivedAt, event.receivedAt);
+      this.putDedup.run(event.route, event.bodyHash, id, event.receivedAt);
+      return { kind: 'stored', id };
+    };
+    // BEGIN IMMEDIATE: take the write lock up front, so another process cannot make us fail halfway.
+    const tx = db.transaction((batch: Queued[]) => batch.map(insertOne));
+    this.commitBatch = (batch) => tx.immediate(batch);
+  }
+
+  insert(event: NewEvent, dedupWindowMs: number): Promise<InsertResult> {
+    if (this.closed) return Promise.reject(new Error('store is closed'));
+    return new Promise<InsertResult>((resolve, reject) => {
+      this.queue.push({ event, dedupWindowMs, resolve, reject });
+      if (!this.batching) {
+        this.flush();
+        return;
+      }
+      if (this.flushScheduled) return;
+      this.flushScheduled = true;
+      if (this.batchWindowMs > 0) setTimeout(() => this.flush(), this.batchWindowMs);
+      else setImmediate(() => this.flush());
+    });
+  }
+
+  /** Commit everything queued in one transaction; settle each promise after COMMIT (or failure). */
+  private flush(): void {
+    this.flushScheduled = false;
+    const batch = this.queue;
+    if (batch.length === 0) return;
+    this.queue = [];
+    let results: InsertResult[];
+    try {
+      if (!this.db.open) throw new Error('store is closed');
+      results = this.commitBatch(batch);
+      this.insertCommits += 1;
+    } catch (error) {
+      for (const q of batch) q.reject(error);
+      return;
+    }
+    batch.forEach((q, i) => q.resolve(results[i]!));
+  }
+
+  async claim(owner: string, now: number, leaseMs: number, limit: number): Promise<StoredEvent[]> {
+    const rows = this.claimStmt.all(owner, now + leaseMs, now, now, Math.max(0, Math.floor(limit)));
+    rows.sort((a, b) => a.seq - b.seq);
+    return rows.map(toEvent);
+  }
+
+  async markDelivered(ids: readonly string[], now: number): Promise<void> {
+    if (ids.length) this.deliveredStmt.run(now, JSON.stringify(ids));
+  }
+
+  async markRetry(ids: readonly string[], nextAttemptAt: number, error: string): Promise<void> {
+    if (ids.length) this.retryStmt.run(nextAttemptAt, error, JSON.stringify(ids));
+  }
+
+  async markDead(ids: readonly string[], reason: string): Promise<void> {
+    if (ids.length) this.deadStmt.run(reason, JSON.stringify(ids));
+  }
+
+  async release(ids: readonly string[]): Promise<void> {
+    if (ids.length) this.releaseStmt.run(JSON.stringify(ids));
+  }
+
+  async list(state: EventState, limit: number): Promise<StoredEvent[]> {
+    return this.listStmt.all(state, Math.max(0, Math.floor(limit))).map(toEvent);
+  }
+
+  async requeue(id: string, now: number): Promise<boolean> {
+    return this.requeueStmt.run(now, now, id).changes > 0;
+  }
+
+  async stats(): Promise<StoreStats> {
+    const counts = { pending: 0, delivered: 0, dead: 0 };
+    for (const row of this.statsStmt.all()) counts[row.state] = row.n;
+    return counts;
+  }
+
+  async prune(before: number): Promise<number> {
+    return this.db.transaction(() => {
+      const events = this.pruneEvents.run(before).changes;
+      this.pruneDedup.run(before);
+      return events;
+    }).immediate();
+  }
+
+  async writable(): Promise<boolean> {
+    if (this.closed || !this.db.open) return false;
+    try {
+      // Takes (and drops) the write lock: fails when the file is read-only or another writer holds it too long.
+      this.db.exec('BEGIN IMMEDIATE; ROLLBACK');
+      return true;
+    } catch {
+      if (this.db.inTransaction) this.db.exec('ROLLBACK');
+      return false;
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.flush();
+    this.db.close();
+  }
+}
