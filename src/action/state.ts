@@ -1,0 +1,289 @@
+/**
+ * The state this action keeps on GitHub, so that every run can recompute the whole picture from
+ * what is already there plus its own events (no other storage).
+ *
+ * Each check run this action writes carries a hidden block at the end of `output.text`:
+ *
+ *     <!-- sauce-labs-bridge:state
+ *     {"v":1,"kind":"jobs","jobs":[{"i":"<job id>","s":"FAILED","p":false,"t":1756821917000,...}]}
+ *     -->
+ *
+ * An HTML comment renders as nothing. Inside JSON strings `-`, `<` and `>` are written as
+ * `\u002d`, `\u003c`, `\u003e`, so no payload text can close the comment or inject markup.
+ * The aggregate check run keeps one record per job (latest by `modification_time`); a Visual
+ * check run keeps its build's latest state. Records merge with `mergeJobs`/`mergeVisual`, which
+ * are commutative enough that the union of several copies (duplicate check runs from a race,
+ * the read-back after a write) converges to the same result.
+ */
+import { z } from 'zod';
+import { JOB_FAMILIES, JOB_STATUSES, VISUAL_STATUSES, type JobFamily, type JobStatus, type VisualStatus } from '../sauce/schema.js';
+import type { VisualSummary } from '../sauce/event.js';
+import { CHECK_OUTPUT_MAX_BYTES, utf8Bytes } from '../github/limits.js';
+import { jobFinality, visualFinality } from './mapping.js';
+
+export interface JobRecord {
+  readonly id: string;
+  readonly family: JobFamily;
+  readonly status: JobStatus;
+  readonly passed: boolean | null;
+  readonly name: string | null;
+  /** Browser and version, e.g. `chrome 128`, or null. */
+  readonly browser: string | null;
+  /** OS and version. */
+  readonly os: string | null;
+  readonly device: string | null;
+  readonly durationSec: number | null;
+  /** `modification_time`, epoch ms. */
+  readonly modifiedAt: number | null;
+  /** Relay receive time, epoch ms (a tie-breaker only). */
+  readonly receivedAt: number | null;
+  /** The per-job check run, once created. */
+  readonly checkRunId: number | null;
+  /** A failure annotation was already sent for this job (annotations append, never replace). */
+  readonly annotated: boolean;
+}
+
+export interface VisualRecord {
+  readonly buildId: string;
+  readonly buildName: string | null;
+  /** Only ever a Sauce Labs URL (checked before it is stored). */
+  readonly buildUrl: string | null;
+  readonly project: string | null;
+  readonly branch: string | null;
+  readonly status: VisualStatus;
+  readonly summary: VisualSummary;
+  readonly receivedAt: number | null;
+}
+
+export interface JobsState {
+  readonly kind: 'jobs';
+  readonly jobs: readonly JobRecord[];
+}
+export interface VisualState {
+  readonly kind: 'visual';
+  readonly build: VisualRecord;
+}
+export type StoredState = JobsState | VisualState;
+
+const MARK_OPEN = '<!-- sauce-labs-bridge:state';
+const MARK_CLOSE = '-->';
+
+const nullableString = z.string().nullable().optional().transform((v) => v ?? null);
+const nullableNumber = z.number().nullable().optional().transform((v) => v ?? null);
+
+const wireJob = z.object({
+  i: z.string().min(1),
+  f: z.enum(JOB_FAMILIES).optional().transform((v) => v ?? 'vdc'),
+  s: z.enum(JOB_STATUSES),
+  p: z.boolean().nullable().optional().transform((v) => v ?? null),
+  n: nullableString,
+  b: nullableString,
+  o: nullableString,
+  dv: nullableString,
+  d: nullableNumber,
+  t: nullableNumber,
+  r: nullableNumber,
+  c: nullableNumber,
+  a: z.literal(1).optional(),
+});
+
+const count = z.number().int().nonnegative();
+const wireVisual = z.object({
+  id: z.string().min(1),
+  bn: nullableString,
+  u: nullableString,
+  pr: nullableString,
+  br: nullableString,
+  s: z.enum(VISUAL_STATUSES),
+  c: z.object({ errored: count, approved: count, equal: count, rejected: count, unapproved: count, queued: count }),
+  r: nullableNumber,
+});
+
+const wireState = z.discriminatedUnion('kind', [
+  z.object({ v: z.literal(1), kind: z.literal('jobs'), jobs: z.array(wireJob) }),
+  z.object({ v: z.literal(1), kind: z.literal('visual'), build: wireVisual }),
+]);
+
+function jobToWire(j: JobRecord, minimal: boolean): Record<string, unknown> {
+  const w: Record<string, unknown> = { i: j.id, f: j.family, s: j.status, p: j.passed, t: j.modifiedAt };
+  if (!minimal) {
+    if (j.name !== null) w['n'] = j.name;
+    if (j.browser !== null) w['b'] = j.browser;
+    if (j.os !== null) w['o'] = j.os;
+    if (j.device !== null) w['dv'] = j.device;
+  }
+  if (j.durationSec !== null) w['d'] = j.durationSec;
+  if (j.receivedAt !== null) w['r'] = j.receivedAt;
+  if (j.checkRunId !== null) w['c'] = j.checkRunId;
+  if (j.annotated) w['a'] = 1;
+  return w;
+}
+
+/** Escape `-`, `<`, `>` inside JSON string literals so the text can sit in an HTML comment. */
+function commentSafeJson(value: unknown): string {
+  return JSON.stringify(value).replace(/"(?:[^"\\]|\\.)*"/g, (lit) =>
+    lit.replace(/-/g, '\\u002d').replace(/</g, '\\u003c').replace(/>/g, '\\u003e'),
+  );
+}
+
+export function encodeState(state: StoredState, maxBytes: number = CHECK_OUTPUT_MAX_BYTES): string {
+  const wrap = (json: string): string => `${MARK_OPEN}\n${json}\n${MARK_CLOSE}`;
+  if (state.kind === 'visual') {
+    const b = state.build;
+    return wrap(
+      commentSafeJson({
+        v: 1,
+        kind: 'visual',
+        build: { id: b.buildId, bn: b.buildName, u: b.buildUrl, pr: b.project, br: b.branch, s: b.status, c: b.summary, r: b.receivedAt },
+      }),
+    );
+  }
+  const jobs = [...state.jobs].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  const full = wrap(commentSafeJson({ v: 1, kind: 'jobs', jobs: jobs.map((j) => jobToWire(j, false)) }));
+  if (utf8Bytes(full) <= maxBytes) return full;
+  // Too many jobs for the full form: keep what the aggregate needs (names are lost from the table).
+  const minimal = wrap(commentSafeJson({ v: 1, kind: 'jobs', jobs: jobs.map((j) => jobToWire(j, true)) }));
+  if (utf8Bytes(minimal) <= maxBytes) return minimal;
+  throw new RangeError(`${jobs.length} jobs do not fit the ${maxBytes}-byte state block of one check run`);
+}
+
+/** The state in a check run's `output.text`, or null when absent or unreadable. */
+export function decodeState(text: string | null | undefined): StoredState | null {
+  if (!text) return null;
+  const start = text.lastIndexOf(MARK_OPEN);
+  if (start < 0) return null;
+  const end = text.indexOf(MARK_CLOSE, start + MARK_OPEN.length);
+  if (end < 0) return null;
+  let json: unknown;
+  try {
+    json = JSON.parse(text.slice(start + MARK_OPEN.length, end));
+  } catch {
+    return null;
+  }
+  const parsed = wireState.safeParse(json);
+  if (!parsed.success) return null;
+  const w = parsed.data;
+  if (w.kind === 'visual') {
+    const b = w.build;
+    return {
+      kind: 'visual',
+      build: { buildId: b.id, buildName: b.bn, buildUrl: b.u, project: b.pr, branch: b.br, status: b.s, summary: b.c, receivedAt: b.r },
+    };
+  }
+  return {
+    kind: 'jobs',
+    jobs: w.jobs.map((j) => ({
+      id: j.i,
+      family: j.f,
+      status: j.s,
+      passed: j.p,
+      name: j.n,
+      browser: j.b,
+      os: j.o,
+      device: j.dv,
+      durationSec: j.d,
+      modifiedAt: j.t,
+      receivedAt: j.r,
+      checkRunId: j.c,
+      annotated: j.a === 1,
+    })),
+  };
+}
+
+/** The fields that make a job's result; delivery metadata is not content. */
+function jobContentEqual(a: JobRecord, b: JobRecord): boolean {
+  return (
+    a.status === b.status &&
+    a.passed === b.passed &&
+    a.modifiedAt === b.modifiedAt &&
+    a.durationSec === b.durationSec &&
+    a.name === b.name &&
+    a.browser === b.browser &&
+    a.os === b.os &&
+    a.device === b.device
+  );
+}
+
+/** Should `next` replace `current` for the same job? Later modification_time wins, then finality. */
+export function jobSupersedes(current: JobRecord, next: JobRecord): boolean {
+  if (jobContentEqual(current, next)) return false;
+  const tc = current.modifiedAt ?? -Infinity;
+  const tn = next.modifiedAt ?? -Infinity;
+  if (tn !== tc) return tn > tc;
+  const fc = jobFinality(current.status, current.passed);
+  const fn = jobFinality(next.status, next.passed);
+  if (fn !== fc) return fn > fc;
+  if ((next.durationSec !== null) !== (current.durationSec !== null)) return next.durationSec !== null;
+  if (current.receivedAt !== null && next.receivedAt !== null && next.receivedAt !== current.receivedAt) {
+    return next.receivedAt > current.receivedAt;
+  }
+  // Same time, same finality, no order known: keep the smaller status name, so every merge
+  // order gives the same answer.
+  return JSON.stringify(jobToWire(next, false)) < JSON.stringify(jobToWire(current, false));
+}
+
+export interface JobsMerge {
+  readonly jobs: readonly JobRecord[];
+  /** Ids whose result changed compared with `base`. */
+  readonly changed: readonly string[];
+}
+
+/** Merge `incoming` into `base`: one record per job id, the latest wins, bookkeeping is kept. */
+export function mergeJobs(base: readonly JobRecord[], incoming: readonly JobRecord[]): JobsMerge {
+  const byId = new Map<string, JobRecord>();
+  for (const j of base) {
+    const have = byId.get(j.id);
+    byId.set(j.id, have ? combineJob(have, j) : j);
+  }
+  const changed = new Set<string>();
+  for (const j of incoming) {
+    const have = byId.get(j.id);
+    const next = have ? combineJob(have, j) : j;
+    if (!have || !jobContentEqual(have, next)) changed.add(j.id);
+    byId.set(j.id, next);
+  }
+  const jobs = [...byId.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  return { jobs, changed: [...changed].sort() };
+}
+
+function combineJob(a: JobRecord, b: JobRecord): JobRecord {
+  const winner = jobSupersedes(a, b) ? b : a;
+  return {
+    ...winner,
+    checkRunId: a.checkRunId ?? b.checkRunId,
+    annotated: a.annotated || b.annotated,
+  };
+}
+
+/** True when `outer` already holds everything in `inner` (nothing of `inner` would change it). */
+export function jobsContain(outer: readonly JobRecord[], inner: readonly JobRecord[]): boolean {
+  return mergeJobs(outer, inner).changed.length === 0;
+}
+
+function visualContentEqual(a: VisualRecord, b: VisualRecord): boolean {
+  return a.buildId === b.buildId && a.status === b.status && JSON.stringify(a.summary) === JSON.stringify(b.summary);
+}
+
+/**
+ * Should `next` replace `current` (same context)? For one build: QUEUED/RUNNING never replace a
+ * final state; among equals the later relay receive time wins, else the later delivery.
+ */
+export function visualSupersedes(current: VisualRecord, next: VisualRecord): boolean {
+  if (visualContentEqual(current, next)) return false;
+  if (current.buildId === next.buildId) {
+    const fc = visualFinality(current.status);
+    const fn = visualFinality(next.status);
+    if (fn !== fc) return fn > fc;
+  }
+  if (current.receivedAt !== null && next.receivedAt !== null) return next.receivedAt >= current.receivedAt;
+  return true;
+}
+
+export function mergeVisual(base: VisualRecord | null, incoming: readonly VisualRecord[]): { build: VisualRecord | null; changed: boolean } {
+  let cur = base;
+  for (const v of incoming) {
+    if (cur === null || visualSupersedes(cur, v)) cur = v;
+  }
+  const changed = cur !== null && (base === null || !visualContentEqual(base, cur));
+  return { build: cur, changed };
+}
