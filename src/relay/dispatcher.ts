@@ -180,6 +180,8 @@ export class Dispatcher {
   private loop: Promise<void> | null = null;
   private again = false;
   private lastClaimed = 0;
+  /** Bytes notified since the last cycle claimed: enough for a full dispatch is worth a cycle now. */
+  private notifiedBytes = 0;
   private lastGauge = 0;
   private lastPrune = 0;
 
@@ -207,10 +209,14 @@ export class Dispatcher {
     this.wake(this.now());
   }
 
-  /** A new event was stored. Without grouping, look at once; else when its window closes. */
-  notify(): void {
+  /**
+   * A new event of `bytes` was stored. Without grouping, look at once; else when its window
+   * closes, or at once when enough has arrived since the last cycle to fill a whole dispatch.
+   */
+  notify(bytes = 0): void {
     if (!this.started || this.stopping) return;
-    this.wake(this.now() + this.windowMs);
+    this.notifiedBytes += bytes;
+    this.wake(this.notifiedBytes >= DISPATCH_MAX_PAYLOAD_BYTES ? this.now() : this.now() + this.windowMs);
   }
 
   /** Finish the dispatch in flight, give back every claimed event not sent, stop. */
@@ -300,6 +306,7 @@ export class Dispatcher {
     await this.releaseHeld(expiring);
 
     this.lastClaimed = 0;
+    this.notifiedBytes = 0;
     while (this.held.size < MAX_HELD) {
       const claimed = await this.store.claim(this.owner, now, this.leaseMs, Math.min(CLAIM_BATCH, MAX_HELD - this.held.size));
       for (const event of claimed) this.held.set(event.id, { event, leaseUntil: now + this.leaseMs });

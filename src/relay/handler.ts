@@ -1,0 +1,317 @@
+/**
+ * The runtime-neutral core of the relay: one request in, one response out. No `node:http` here;
+ * the Node server, the fetch adapter and the Lambda adapter all call it.
+ *
+ * The request path, in order (each step has its answer):
+ *   1. wrong path → 404; wrong method → 405
+ *   2. body over the cap (counted on bytes read by the caller) → 413
+ *   3. missing or wrong `saucelabs-sign` → 401 (a body that leaks nothing)
+ *   4. not UTF-8 JSON → 400; not a Sauce event → 422 with the fields at fault
+ *   5. filtered out or no route → 202 with the reason
+ *   6. same raw body on the same route within the dedup window → 200 "duplicate"
+ *   7. stored durably → 202 with the id; store failing → 503 with Retry-After
+ * Nothing answers 2xx before the event is durable (or, in direct mode, accepted by GitHub).
+ *
+ * Direct mode (serverless, no local store): step 6 is skipped and step 7 dispatches inside the
+ * request; GitHub failing → 503 (retryable, with Retry-After) or 502 (not retryable).
+ */
+import { createHash } from 'node:crypto';
+import { isUtf8 } from 'node:buffer';
+import { DISPATCH_MAX_PAYLOAD_BYTES, utf8Bytes } from '../github/limits.js';
+import { makeEnvelope } from '../sauce/envelope.js';
+import { parseSauceEvent } from '../sauce/event.js';
+import type { RouteConfig } from './config.js';
+import type { Logger } from './logger.js';
+import type { RelayMetrics, RejectReason } from './metrics.js';
+import { routeEvent } from './route.js';
+import { SIGNATURE_HEADER, safeEqualText, verifySignature } from './signature.js';
+import type { EventStore } from './store.js';
+
+export interface RelayRequest {
+  readonly method: string;
+  /** Request path; a query string is ignored. */
+  readonly path: string;
+  /** Header names in lower case (as node:http gives them). */
+  readonly headers: Readonly<Record<string, string | readonly string[] | undefined>>;
+  readonly body: Uint8Array;
+  /** Set by the caller when it stopped reading because the body passed the cap. */
+  readonly bodyTooLarge?: boolean;
+}
+
+export interface RelayResponse {
+  readonly status: number;
+  readonly headers: Record<string, string>;
+  readonly body: string;
+}
+
+/** The part of the dispatch client (src/relay/dispatch-client.ts) that direct mode needs. */
+export type DispatchOutcome =
+  | { readonly kind: 'sent' }
+  | { readonly kind: 'retry'; readonly reason: string; readonly retryAfterMs?: number }
+  | { readonly kind: 'fatal'; readonly reason: string };
+
+export interface DispatchClientLike {
+  dispatch(repo: string, eventType: string, clientPayload: Record<string, unknown>): Promise<DispatchOutcome>;
+}
+
+export interface HandlerOptions {
+  readonly routes: readonly RouteConfig[];
+  readonly bodyLimitBytes: number;
+  readonly dedupWindowMs: number;
+  readonly logger: Logger;
+  readonly metrics?: RelayMetrics;
+  /** A prefix to strip before matching (e.g. an API Gateway stage `/prod`). */
+  readonly basePath?: string;
+  readonly now?: () => number;
+  /** Durable mode: store every accepted event here before answering. */
+  readonly store?: EventStore;
+  /** Called after each newly stored event (the server wakes the dispatcher). */
+  readonly onStored?: (id: string) => void;
+  /** Direct mode: no store; dispatch inside the request. */
+  readonly direct?: { readonly client: DispatchClientLike };
+  /** Seconds to put in Retry-After when the store is down. */
+  readonly retryAfterSec?: number;
+}
+
+export type Preflight =
+  | { readonly ok: true; readonly route: RouteConfig }
+  | { readonly ok: false; readonly response: RelayResponse };
+
+export interface RelayHandler {
+  /** Steps 1 only (path and method), so a server can answer 404/405 without reading a body. */
+  preflight(method: string, path: string): Preflight;
+  /** The whole path. Pass the route a `preflight` already found, to skip step 1. */
+  handle(request: RelayRequest, route?: RouteConfig): Promise<RelayResponse>;
+}
+
+/** Sauce events nest 3 levels deep. Deeper JSON parses fine but cannot be re-serialised safely. */
+export const MAX_JSON_DEPTH = 32;
+
+/**
+ * One pass over the bytes: how deep arrays/objects nest (strings skipped) and whether brackets
+ * and quotes balance. Lets the handler refuse absurdly deep bodies without parsing them.
+ */
+export function jsonNesting(body: Uint8Array): { maxDepth: number; balanced: boolean } {
+  let depth = 0;
+  let maxDepth = 0;
+  let inString = false;
+  let negative = false;
+  for (let i = 0; i < body.length; i += 1) {
+    const c = body[i];
+    if (inString) {
+      if (c === 0x5c) i += 1; // backslash: skip the escaped byte
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x7b || c === 0x5b) {
+      depth += 1;
+      if (depth > maxDepth) maxDepth = depth;
+    } else if (c === 0x7d || c === 0x5d) {
+      depth -= 1;
+      if (depth < 0) negative = true;
+    }
+  }
+  return { maxDepth, balanced: depth === 0 && !inString && !negative };
+}
+
+export function nestedDeeperThan(body: Uint8Array, limit: number): boolean {
+  return jsonNesting(body).maxDepth > limit;
+}
+
+const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8' } as const;
+const MAX_ISSUES = 20;
+
+export function jsonResponse(status: number, body: unknown, extra?: Record<string, string>): RelayResponse {
+  return { status, headers: extra ? { ...JSON_HEADERS, ...extra } : { ...JSON_HEADERS }, body: JSON.stringify(body) };
+}
+
+function headerValue(headers: RelayRequest['headers'], name: string): string | undefined {
+  const v = headers[name];
+  if (typeof v === 'string') return v;
+  if (Array.isArray(v)) return v[0] as string | undefined;
+  return undefined;
+}
+
+function cleanPath(path: string, basePath: string): string {
+  const q = path.indexOf('?');
+  let p = q === -1 ? path : path.slice(0, q);
+  if (basePath !== '' && (p === basePath || p.startsWith(basePath + '/'))) p = p.slice(basePath.length) || '/';
+  if (p.length > 1 && p.endsWith('/')) p = p.slice(0, -1);
+  return p;
+}
+
+function asBuffer(body: Uint8Array): Buffer {
+  return Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+}
+
+export function createHandler(options: HandlerOptions): RelayHandler {
+  const { logger, metrics, store, direct } = options;
+  if (!store && !direct) throw new Error('createHandler: give a store (durable mode) or direct.client (direct mode)');
+  const now = options.now ?? Date.now;
+  const basePath = (options.basePath ?? '').replace(/\/+$/, '');
+  const retryAfter = String(options.retryAfterSec ?? 5);
+  /** Routes without a URL token, by exact path. */
+  const byPath = new Map<string, RouteConfig>();
+  /** Routes with a URL token, by the path before the token. */
+  const byTokenPrefix = new Map<string, RouteConfig>();
+  for (const r of options.routes) {
+    if (r.urlToken) byTokenPrefix.set(r.path.slice(0, r.path.length - r.urlToken.length - 1), r);
+    else byPath.set(r.path, r);
+  }
+
+  const reject = (reason: RejectReason, response: RelayResponse): RelayResponse => {
+    metrics?.rejected.inc({ reason });
+    return response;
+  };
+
+  function findRoute(path: string): RouteConfig | null {
+    const exact = byPath.get(path);
+    if (exact) return exact;
+    const slash = path.lastIndexOf('/');
+    if (slash <= 0) return null;
+    const withToken = byTokenPrefix.get(path.slice(0, slash));
+    if (withToken && withToken.urlToken && safeEqualText(path.slice(slash + 1), withToken.urlToken)) return withToken;
+    return null;
+  }
+
+  function preflight(method: string, rawPath: string): Preflight {
+    const route = findRoute(cleanPath(rawPath, basePath));
+    if (route === null) return { ok: false, response: reject('not_found', jsonResponse(404, { error: 'not found' })) };
+    if (method !== 'POST') {
+      return { ok: false, response: reject('method', jsonResponse(405, { error: 'method not allowed' }, { allow: 'POST' })) };
+    }
+    return { ok: true, route };
+  }
+
+  async function handle(req: RelayRequest, known?: RouteConfig): Promise<RelayResponse> {
+    let route: RouteConfig;
+    if (known) route = known;
+    else {
+      const pre = preflight(req.method, req.path);
+      if (!pre.ok) return pre.response;
+      route = pre.route;
+    }
+    metrics?.received.inc({ route: route.name });
+    const receivedAt = now();
+
+    // 2. Size, as counted by whoever read the bytes.
+    if (req.bodyTooLarge || req.body.byteLength > options.bodyLimitBytes) {
+      logger.warn({ route: route.name, limit: options.bodyLimitBytes }, 'body over the size limit');
+      return reject('too_large', jsonResponse(413, { error: 'body too large', limit: options.bodyLimitBytes }));
+    }
+
+    // 3. Signature over the raw bytes.
+    const body = asBuffer(req.body);
+    const signature = headerValue(req.headers, SIGNATURE_HEADER);
+    let secretIndex = -1;
+    if (signature === undefined && route.allowUnsigned) {
+      secretIndex = -1;
+    } else if (signature !== undefined && route.allowUnsigned && route.secrets.length === 0) {
+      secretIndex = -1;
+    } else {
+      secretIndex = verifySignature(body, signature, route.secrets);
+      if (secretIndex === -1) {
+        logger.warn({ route: route.name, signed: signature !== undefined }, 'signature missing or wrong');
+        return reject('signature', jsonResponse(401, { error: 'unauthorized' }));
+      }
+    }
+
+    // 4. UTF-8 JSON, then a Sauce event.
+    if (!isUtf8(body)) return reject('not_json', jsonResponse(400, { error: 'body is not UTF-8 JSON' }));
+    const text = body.toString('utf8');
+    // Refuse absurd nesting before parsing it (a parse would build it all, and it could not be
+    // re-serialised for the dispatch anyway).
+    const nesting = jsonNesting(body);
+    if (nesting.maxDepth > MAX_JSON_DEPTH) {
+      if (!nesting.balanced) return reject('not_json', jsonResponse(400, { error: 'body is not valid JSON' }));
+      return reject(
+        'invalid_event',
+        jsonResponse(422, { error: 'not a Sauce Labs event', issues: [{ field: '(root)', message: `JSON nested deeper than ${MAX_JSON_DEPTH} levels` }] }),
+      );
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      return reject('not_json', jsonResponse(400, { error: 'body is not valid JSON' }));
+    }
+    const parsed = parseSauceEvent(json);
+    if (!parsed.ok) {
+      logger.info({ route: route.name, issues: parsed.issues.slice(0, MAX_ISSUES) }, 'not a Sauce Labs event');
+      return reject(
+        'invalid_event',
+        jsonResponse(422, { error: 'not a Sauce Labs event', issues: parsed.issues.slice(0, MAX_ISSUES) }),
+      );
+    }
+
+    // 5. Filters and target repository.
+    const decision = routeEvent(parsed.event, route);
+    if (!decision.ok) {
+      metrics?.filtered.inc({ route: route.name, reason: decision.reason.startsWith('no route') ? 'no_route' : 'filtered' });
+      logger.info({ route: route.name, reason: decision.reason }, 'event not relayed');
+      return jsonResponse(202, { status: 'filtered', reason: decision.reason });
+    }
+    const bodyHash = createHash('sha256').update(body).digest('hex');
+
+    if (direct) return dispatchDirect(route, decision.repo, json, bodyHash, receivedAt, secretIndex);
+
+    // 6 and 7. Deduplicate and store durably; only then answer 2xx.
+    let result;
+    try {
+      result = await store!.insert(
+        { route: route.name, repo: decision.repo, eventType: route.eventType, body: text, bodyHash, receivedAt },
+        options.dedupWindowMs,
+      );
+    } catch (err) {
+      logger.error({ route: route.name, err: err instanceof Error ? err.message : String(err) }, 'store unavailable');
+      return reject('store_unavailable', jsonResponse(503, { error: 'store unavailable, retry later' }, { 'retry-after': retryAfter }));
+    }
+    if (result.kind === 'duplicate') {
+      metrics?.duplicates.inc({ route: route.name });
+      logger.info({ id: result.id, route: route.name, secretIndex }, 'duplicate delivery');
+      return jsonResponse(200, { status: 'duplicate', id: result.id });
+    }
+    metrics?.stored.inc({ route: route.name });
+    logger.info({ id: result.id, route: route.name, repo: decision.repo, secretIndex }, 'event stored');
+    options.onStored?.(result.id);
+    return jsonResponse(202, { status: 'stored', id: result.id });
+  }
+
+  async function dispatchDirect(
+    route: RouteConfig,
+    repo: string,
+    payload: unknown,
+    bodyHash: string,
+    receivedAt: number,
+    secretIndex: number,
+  ): Promise<RelayResponse> {
+    // Stable across redeliveries of the same body, so the Action can recognise a repeat.
+    const id = `d-${createHash('sha256').update(route.name).update('\0').update(bodyHash).digest('hex').slice(0, 24)}`;
+    const envelope = makeEnvelope([{ payload, id, received_at: new Date(receivedAt).toISOString(), route: route.name }]);
+    if (utf8Bytes(JSON.stringify(envelope)) > DISPATCH_MAX_PAYLOAD_BYTES) {
+      logger.warn({ id, route: route.name }, 'event too large for repository_dispatch');
+      return reject('too_large', jsonResponse(413, { error: 'event too large for repository_dispatch (64 KB)' }));
+    }
+    let outcome: DispatchOutcome;
+    try {
+      outcome = await direct!.client.dispatch(repo, route.eventType, envelope as unknown as Record<string, unknown>);
+    } catch (err) {
+      outcome = { kind: 'retry', reason: err instanceof Error ? err.message : String(err) };
+    }
+    if (outcome.kind === 'sent') {
+      metrics?.dispatched.inc({ repo });
+      metrics?.dispatchedEvents.inc();
+      logger.info({ id, route: route.name, repo, secretIndex }, 'event dispatched');
+      return jsonResponse(202, { status: 'dispatched', id });
+    }
+    logger.warn({ id, route: route.name, repo, outcome: outcome.kind, reason: outcome.reason }, 'dispatch failed');
+    if (outcome.kind === 'retry') {
+      metrics?.retries.inc({ reason: 'direct' });
+      const seconds = Math.max(1, Math.ceil((outcome.retryAfterMs ?? 5000) / 1000));
+      return reject('dispatch_failed', jsonResponse(503, { error: 'GitHub unavailable, retry later' }, { 'retry-after': String(seconds) }));
+    }
+    metrics?.deadLettered.inc({ reason: 'direct' });
+    return reject('dispatch_failed', jsonResponse(502, { error: 'GitHub refused the dispatch' }));
+  }
+
+  return { preflight, handle };
+}

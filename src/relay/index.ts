@@ -1,0 +1,39 @@
+/**
+ * The relay's public surface: the runtime-neutral handler, the Node server, the serverless
+ * adapters, configuration, routing and signatures. The CLI is `lib/relay/cli.js` (bin sauce-relay).
+ */
+export { signBody, verifySignature, parseSignatureHeader, safeEqualText, SIGNATURE_HEADER } from './signature.js';
+export {
+  loadConfig,
+  parseConfigText,
+  describeConfig,
+  withSecrets,
+  parseDuration,
+  parseSize,
+  isRepoName,
+  DEFAULTS,
+  type RelayConfig,
+  type RouteConfig,
+  type RouteFilters,
+  type GitHubConfig,
+  type ConfigResult,
+  type Env,
+} from './config.js';
+export { routeEvent, filterReason, isAllowed, isFailure, matchesPattern, type RouteDecision } from './route.js';
+export {
+  createHandler,
+  jsonResponse,
+  type RelayHandler,
+  type RelayRequest,
+  type RelayResponse,
+  type HandlerOptions,
+  type DispatchClientLike,
+  type DispatchOutcome,
+} from './handler.js';
+export { createRelayServer, startRelay, type RelayServer, type RunningRelay, type StartRelayDeps } from './server.js';
+export { createFetchHandler, readCapped, type FetchHandler } from './adapters/fetch.js';
+export { createLambdaHandler, type LambdaHandler, type LambdaHttpEvent, type LambdaHttpResult } from './adapters/lambda.js';
+export type { DirectOptions } from './adapters/direct.js';
+export type { EventStore, NewEvent, StoredEvent, InsertResult, StoreStats, EventState } from './store.js';
+export { createMetrics, type RelayMetrics } from './metrics.js';
+export { createLogger, type Logger } from './logger.js';

@@ -1,0 +1,329 @@
+/**
+ * The relay as a real child process (from lib/), on loopback: every answer of the request path,
+ * zero-config start and dry-run, the CLI against it, health/readiness/metrics, graceful SIGTERM.
+ */
+import { execFile } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { createHandler } from '../../src/relay/handler.js';
+import { createMetrics } from '../../src/relay/metrics.js';
+import { createRelayServer } from '../../src/relay/server.js';
+import { signBody } from '../../src/relay/signature.js';
+import { MemoryStore, REPO_ROOT, route, sauceFixture, silentLogger } from './support/common.js';
+import { ensureBuilt, postSigned, request, startRelayProcess, tempDir, type RelayProcess } from './support/process.js';
+
+const run = promisify(execFile);
+const CLI = join(REPO_ROOT, 'lib/relay/cli.js');
+const SECRET = 'web-secret-0123456789';
+const TOKEN = 'tok_' + 'x9'.repeat(20);
+const passed = sauceFixture('job-vdc-passed.json');
+
+function cli(args: string[], env: Record<string, string> = {}) {
+  return run(process.execPath, [CLI, ...args], { cwd: REPO_ROOT, env: { PATH: process.env.PATH ?? '', ...env }, timeout: 15_000 }).then(
+    (r) => ({ code: 0, stdout: r.stdout, stderr: r.stderr }),
+    (e: { code?: number; stdout?: string; stderr?: string }) => ({ code: e.code ?? -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' }),
+  );
+}
+
+/** Raw socket: write the parts with pauses, collect whatever comes back until close. */
+function slowRequest(url: string, parts: (string | Buffer)[], pauseMs: number, onSent?: (i: number) => void): Promise<string> {
+  const { port } = new URL(url);
+  return new Promise((resolve) => {
+    const socket = net.connect(Number(port), '127.0.0.1');
+    let got = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (d: string) => (got += d));
+    socket.on('error', () => undefined);
+    socket.on('close', () => resolve(got));
+    let i = 0;
+    const next = () => {
+      if (socket.destroyed || i >= parts.length) return;
+      socket.write(parts[i]!);
+      onSent?.(i);
+      i += 1;
+      setTimeout(next, pauseMs);
+    };
+    socket.on('connect', next);
+    setTimeout(() => socket.destroy(), 15_000).unref();
+  });
+}
+
+beforeAll(() => ensureBuilt(), 120_000);
+
+describe('zero-config start (npm start on a fresh clone)', () => {
+  const dataDir = tempDir();
+  let relay: RelayProcess | null = null;
+  afterAll(async () => {
+    await relay?.kill('SIGKILL');
+  });
+
+  test('prints the URL, a generated secret and one command that sends a sample; dry-run logs the dispatch', async () => {
+    relay = await startRelayProcess({ dataDir, env: { RELAY_GROUP_WINDOW: '100ms' } });
+    await relay.waitForLog((l) => l.msg === 'dispatcher started' && l.dryRun === true);
+    const out = relay.stdout();
+    const secret = /Secret:\s+(\S+)/.exec(out)?.[1];
+    expect(secret).toBeDefined();
+    expect(out).toContain(`Webhook URL:  ${relay.url}/webhook`);
+    expect(readFileSync(join(dataDir, 'webhook-secret'), 'utf8').trim()).toBe(secret);
+    // The banner is printed once, not in the logs: the secret appears exactly there.
+    expect(out.split(secret!).length - 1).toBe(2);
+    const command = /^\s+(node lib\/relay\/cli\.js send .*)$/m.exec(out)?.[1];
+    expect(command).toBeDefined();
+    const args = command!.split(/\s+/).slice(2);
+    const sent = await cli(args);
+    expect(sent).toMatchObject({ code: 0 });
+    expect(sent.stdout).toMatch(/^202 \{"status":"stored","id":"[^"]+"\}/);
+    const dry = await relay.waitForLog((l) => l.msg === 'dry-run: would send repository_dispatch');
+    expect(dry).toMatchObject({ repo: 'example/dry-run', eventType: 'saucelabs', events: 1 });
+    await relay.kill('SIGTERM');
+  });
+
+  test('a restart keeps the secret and does not print it again', async () => {
+    const secret = readFileSync(join(dataDir, 'webhook-secret'), 'utf8').trim();
+    relay = await startRelayProcess({ dataDir });
+    expect(relay.stdout()).not.toContain(secret);
+    expect(relay.stdout()).toContain('webhook-secret');
+    const r = await postSigned(`${relay.url}/webhook`, passed, signBody(secret, passed));
+    expect(r.status).toBe(202);
+    expect((await postSigned(`${relay.url}/webhook`, passed, signBody('guess', passed))).status).toBe(401);
+  });
+});
+
+describe('every answer of the request path (full config)', () => {
+  let relay: RelayProcess;
+  let configFile: string;
+  beforeAll(async () => {
+    const dir = tempDir();
+    configFile = join(dir, 'relay.yaml');
+    writeFileSync(
+      configFile,
+      `body_limit: 64KiB
+request_timeout: 1500ms
+headers_timeout: 1s
+group_window: 100ms
+routes:
+  - name: web
+    secrets: ["\${WEB_SECRET}", old-secret]
+    repo: acme/web
+  - name: failures
+    secrets: ["\${WEB_SECRET}"]
+    repo: acme/web
+    filters: { failed_only: true }
+  - name: tagged
+    secrets: ["\${WEB_SECRET}"]
+    repo_from_tags: true
+    allow: [acme]
+  - name: open
+    allow_unsigned: true
+    url_token: ${TOKEN}
+    repo: acme/open
+`,
+    );
+    relay = await startRelayProcess({ env: { RELAY_CONFIG: configFile, WEB_SECRET: SECRET } });
+  }, 30_000);
+  afterAll(async () => {
+    await relay?.kill('SIGKILL');
+  });
+
+  const url = (p: string) => `${relay.url}${p}`;
+
+  test('404 wrong path, 405 wrong method', async () => {
+    expect((await postSigned(url('/nope'), passed, signBody(SECRET, passed))).status).toBe(404);
+    expect((await postSigned(url('/webhook'), passed, signBody(SECRET, passed))).status).toBe(404);
+    expect((await postSigned(url('/webhook/open/wrong-token'), passed, null)).status).toBe(404);
+    const r = await request(url('/webhook/web'), { method: 'GET' });
+    expect(r.status).toBe(405);
+    expect(r.headers.allow).toBe('POST');
+    expect((await request(url('/webhook/web'), { method: 'PUT', body: passed })).status).toBe(405);
+  });
+
+  test('413 counted on bytes read: chunked without Content-Length, and an honest large one', async () => {
+    const big = Buffer.alloc(200 * 1024, 0x20);
+    const chunked = await new Promise<number>((resolve, reject) => {
+      const req = http.request(url('/webhook/web'), { method: 'POST', agent: false, headers: { 'saucelabs-sign': signBody(SECRET, big) } }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      req.on('error', reject);
+      for (let i = 0; i < 10; i += 1) req.write(big.subarray(i * 20 * 1024, (i + 1) * 20 * 1024));
+      req.end();
+    });
+    expect(chunked).toBe(413);
+    const r = await postSigned(url('/webhook/web'), big, signBody(SECRET, big)).catch((e: Error) => ({ status: e.message }));
+    expect(r.status).toBe(413);
+    // Just under the cap is read and judged on its content.
+    const under = Buffer.alloc(64 * 1024, 0x20);
+    expect((await postSigned(url('/webhook/web'), under, signBody(SECRET, under))).status).toBe(400);
+  });
+
+  test('408 when headers or body are too slow', async () => {
+    const head = 'POST /webhook/web HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n';
+    const slowHeaders = await slowRequest(relay.url, [head, 'X-A: 1\r\n', 'X-B: 2\r\n', 'X-C: 3\r\n', 'X-D: 4\r\n', 'X-E: 5\r\n'], 400);
+    expect(slowHeaders).toMatch(/^HTTP\/1\.1 408/);
+    const slowBody = await slowRequest(relay.url, [`${head}Content-Length: 100\r\n\r\n`, '{"id"', ':"x"'], 1000);
+    expect(slowBody).toMatch(/^HTTP\/1\.1 408/);
+  });
+
+  test('401 missing or wrong signature, with a body that leaks nothing', async () => {
+    const answers = await Promise.all([
+      postSigned(url('/webhook/web'), passed, null),
+      postSigned(url('/webhook/web'), passed, signBody('nope', passed)),
+      postSigned(url('/webhook/web'), passed, 'sha256=zzz'),
+    ]);
+    for (const a of answers) {
+      expect(a.status).toBe(401);
+      expect(a.body).toBe('{"error":"unauthorized"}');
+    }
+  });
+
+  test('400 not JSON, 422 not a Sauce event with the fields at fault', async () => {
+    const notJson = Buffer.from('{"id": "abc", ');
+    expect((await postSigned(url('/webhook/web'), notJson, signBody(SECRET, notJson))).status).toBe(400);
+    const wrong = Buffer.from(JSON.stringify({ id: 'j1', data_type: 'vdc', status: 'EXPLODED' }));
+    const r = await postSigned(url('/webhook/web'), wrong, signBody(SECRET, wrong));
+    expect(r.status).toBe(422);
+    expect(JSON.parse(r.body)).toEqual({ error: 'not a Sauce Labs event', issues: [expect.objectContaining({ field: 'status' })] });
+  });
+
+  test('202 filtered / no route, with the reason', async () => {
+    const f = await postSigned(url('/webhook/failures'), passed, signBody(SECRET, passed));
+    expect(f.status).toBe(202);
+    expect(JSON.parse(f.body)).toEqual({ status: 'filtered', reason: expect.stringContaining('failed_only') });
+    const visual = sauceFixture('visual-approved.json');
+    const n = await postSigned(url('/webhook/tagged'), visual, signBody(SECRET, visual));
+    expect(n.status).toBe(202);
+    expect(JSON.parse(n.body)).toEqual({ status: 'filtered', reason: expect.stringMatching(/^no route/) });
+  });
+
+  test('202 stored with an id, then 200 duplicate (any secret, any route-local body)', async () => {
+    const body = sauceFixture('job-vdc-failed-boolean.json');
+    const first = await postSigned(url('/webhook/web'), body, signBody(SECRET, body));
+    expect(first.status).toBe(202);
+    const { id } = JSON.parse(first.body) as { id: string };
+    expect(JSON.parse(first.body)).toEqual({ status: 'stored', id: expect.any(String) });
+    const dup = await postSigned(url('/webhook/web'), body, signBody('old-secret', body));
+    expect(dup.status).toBe(200);
+    expect(JSON.parse(dup.body)).toEqual({ status: 'duplicate', id });
+    // The same body on another route is another delivery.
+    expect((await postSigned(url('/webhook/failures'), body, signBody(SECRET, body))).status).toBe(202);
+    const stored = await relay.waitForLog((l) => l.msg === 'event stored' && l.id === id);
+    expect(stored).toMatchObject({ route: 'web', repo: 'acme/web', secretIndex: 0 });
+    const dupLog = await relay.waitForLog((l) => l.msg === 'duplicate delivery' && l.id === id);
+    expect(dupLog.secretIndex).toBe(1);
+  });
+
+  test('unsigned only where opted in, with the URL token', async () => {
+    const body = sauceFixture('job-vdc-errored.json');
+    expect((await postSigned(url(`/webhook/open/${TOKEN}`), body, null)).status).toBe(202);
+    expect((await postSigned(url('/webhook/web'), body, null)).status).toBe(401);
+  });
+
+  test('healthz, readyz, metrics', async () => {
+    expect((await request(url('/healthz'), { method: 'GET' })).status).toBe(200);
+    const ready = await request(url('/readyz'), { method: 'GET' });
+    expect([ready.status, ready.body]).toEqual([200, '{"ready":true}']);
+    const m = await request(url('/metrics'), { method: 'GET' });
+    expect(m.status).toBe(200);
+    expect(m.headers['content-type']).toMatch(/text\/plain/);
+    for (const line of [
+      /sauce_relay_received_total\{route="web"\} \d+/,
+      /sauce_relay_rejected_total\{reason="signature"\} \d+/,
+      /sauce_relay_rejected_total\{reason="too_large"\} \d+/,
+      /sauce_relay_rejected_total\{reason="not_found"\} \d+/,
+      /sauce_relay_stored_total\{route="web"\} \d+/,
+      /sauce_relay_duplicates_total\{route="web"\} 1/,
+      /sauce_relay_queue_depth \d+/,
+      /sauce_relay_dispatch_latency_seconds_bucket/,
+      /sauce_relay_process_resident_memory_bytes/,
+    ]) {
+      expect(m.body).toMatch(line);
+    }
+    expect(m.body).not.toContain(SECRET);
+  });
+
+  test('the CLI: sign, send, check-config, outbox', async () => {
+    const file = join(REPO_ROOT, '../shared/fixtures/sauce/job-vdc-complete-passed-null.json');
+    const signed = await cli(['sign', file, '--secret', SECRET]);
+    expect(signed.stdout.trim()).toBe(signBody(SECRET, readFileSync(file)));
+    const sent = await cli(['send', file, '--url', url('/webhook/web'), '--secret', SECRET]);
+    expect(sent.code).toBe(0);
+    expect(sent.stdout).toMatch(/^202 \{"status":"stored"/);
+    const again = await cli(['send', file, '--url', url('/webhook/web'), '--secret', SECRET]);
+    expect(again.stdout).toMatch(/^200 \{"status":"duplicate"/);
+    const bad = await cli(['send', file, '--url', url('/webhook/web'), '--secret', 'wrong']);
+    expect(bad).toMatchObject({ code: 1, stdout: '401 {"error":"unauthorized"}\n' });
+    const unreachable = await cli(['send', file, '--url', 'http://127.0.0.1:9/webhook', '--secret', SECRET]);
+    expect(unreachable.code).toBe(1);
+    expect(unreachable.stderr).toMatch(/cannot reach/);
+
+    const ok = await cli(['check-config'], { RELAY_CONFIG: configFile, WEB_SECRET: SECRET });
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toContain('configuration OK');
+    expect(ok.stdout).not.toContain(SECRET);
+    expect(ok.stdout).not.toContain(TOKEN);
+    const broken = await cli(['check-config'], { RELAY_CONFIG: configFile });
+    expect(broken.code).toBe(2);
+    expect(broken.stderr).toMatch(/routes\[0\]\.secrets\[0\]: environment variable WEB_SECRET is not set/);
+
+    const list = await cli(['outbox', 'list', '--state', 'delivered'], { RELAY_DATA_DIR: relay.dataDir });
+    expect(list.code).toBe(0);
+    expect(list.stdout).toMatch(/^pending=\d+ delivered=\d+ dead=0/);
+    const dead = await cli(['outbox', 'dead'], { RELAY_DATA_DIR: relay.dataDir });
+    expect(dead.stdout).toMatch(/dead=0/);
+    const retry = await cli(['outbox', 'retry', 'no-such-id'], { RELAY_DATA_DIR: relay.dataDir });
+    expect(retry.code).toBe(1);
+    expect(retry.stderr).toContain('no dead event no-such-id');
+  });
+});
+
+describe('graceful stop and misconfiguration', () => {
+  test('SIGTERM: stops accepting, finishes the request in flight, exits 0', async () => {
+    const relay = await startRelayProcess({ env: { SAUCE_WEBHOOK_SECRET: SECRET, RELAY_GROUP_WINDOW: '0' } });
+    const body = sauceFixture('job-rdc-failed-tags.json');
+    const head = `POST /webhook HTTP/1.1\r\nHost: x\r\nsaucelabs-sign: ${signBody(SECRET, body)}\r\nContent-Length: ${body.length}\r\n\r\n`;
+    const half = Math.floor(body.length / 2);
+    const answer = slowRequest(relay.url, [head, body.subarray(0, half), body.subarray(half)], 400, (i) => {
+      if (i === 1) relay.child.kill('SIGTERM');
+    });
+    const raw = await answer;
+    expect(raw).toMatch(/^HTTP\/1\.1 202/);
+    expect(raw.toLowerCase()).toContain('connection: close');
+    expect(await relay.exited).toBe(0);
+    await relay.waitForLog((l) => l.msg === 'relay stopped');
+    await expect(request(`${relay.url}/healthz`, { method: 'GET' })).rejects.toThrow(/ECONNREFUSED/);
+  });
+
+  test('a bad configuration exits 2 with the field and the fix, before listening', async () => {
+    const r = await cli(['serve'], { PORT: '0', GITHUB_TOKEN: 't', RELAY_DATA_DIR: tempDir() });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/GITHUB_REPOSITORY: set the target owner\/repo/);
+  });
+});
+
+describe('node server in-process: the store failing', () => {
+  test('503 with Retry-After, readyz 503; never 2xx', async () => {
+    const store = new MemoryStore();
+    store.down = true;
+    const metrics = createMetrics({ defaultMetrics: false });
+    const routes = [route({ name: 'default', path: '/webhook', secrets: [SECRET] })];
+    const handler = createHandler({ routes, bodyLimitBytes: 1 << 20, dedupWindowMs: 1000, logger: silentLogger, metrics, store });
+    const { server } = createRelayServer({ handler, bodyLimitBytes: 1 << 20, headersTimeoutMs: 2000, requestTimeoutMs: 2000, logger: silentLogger, metrics, store });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const base = `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+    try {
+      const r = await postSigned(`${base}/webhook`, passed, signBody(SECRET, passed));
+      expect(r.status).toBe(503);
+      expect(r.headers['retry-after']).toBe('5');
+      expect((await request(`${base}/readyz`, { method: 'GET' })).status).toBe(503);
+      store.down = false;
+      expect((await postSigned(`${base}/webhook`, passed, signBody(SECRET, passed))).status).toBe(202);
+      expect((await request(`${base}/readyz`, { method: 'GET' })).status).toBe(200);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+});
