@@ -65,8 +65,8 @@ export interface HandlerOptions {
   readonly now?: () => number;
   /** Durable mode: store every accepted event here before answering. */
   readonly store?: EventStore;
-  /** Called after each newly stored event (the server wakes the dispatcher). */
-  readonly onStored?: (id: string) => void;
+  /** Called after each newly stored event with its body size (the server wakes the dispatcher). */
+  readonly onStored?: (id: string, bytes: number) => void;
   /** Direct mode: no store; dispatch inside the request. */
   readonly direct?: { readonly client: DispatchClientLike };
   /** Seconds to put in Retry-After when the store is down. */
@@ -272,7 +272,7 @@ export function createHandler(options: HandlerOptions): RelayHandler {
     }
     metrics?.stored.inc({ route: route.name });
     logger.info({ id: result.id, route: route.name, repo: decision.repo, secretIndex }, 'event stored');
-    options.onStored?.(result.id);
+    options.onStored?.(result.id, body.length);
     return jsonResponse(202, { status: 'stored', id: result.id });
   }
 

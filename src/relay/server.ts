@@ -253,7 +253,7 @@ export async function startRelay(config: RelayConfig, deps: StartRelayDeps = {})
     logger,
     metrics,
     store,
-    onStored: () => dispatcher.notify(),
+    onStored: (_id, bytes) => dispatcher.notify(bytes),
   });
   const relay = createRelayServer({
     handler,
