@@ -42,7 +42,10 @@ function startProcess(args: string[], env: Record<string, string> = {}, readyPat
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
-    const timer = setTimeout(() => reject(new Error(`no ready line from ${args.join(' ')}:\n${out}`)), 15_000);
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`no ready line from ${args.join(' ')}:\n${out}`));
+    }, 15_000);
     const onData = (chunk: Buffer): void => {
       out += chunk.toString();
       const match = readyPattern.exec(out);
@@ -403,3 +406,5 @@ async function main(): Promise<void> {
 }
 
 await main();
+// Never leave a server behind: a failed row must not keep the run (or CI) waiting.
+process.exit();
