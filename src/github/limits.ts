@@ -124,22 +124,29 @@ export type DispatchSplit<T> =
  * Pack items into as few `client_payload`s as fit, in order. `wrap` builds the payload for one
  * batch (it must use at most DISPATCH_MAX_KEYS top-level keys). An item too large to fit even
  * alone is reported in `tooLarge` and left out of every batch.
+ *
+ * `itemBytes`, when given, is the UTF-8 size of one item's JSON as `wrap` places it in the
+ * payload's array (what `payloadBytes(wrap([item])) - payloadBytes(wrap([]))` would compute), so a
+ * caller that knows it (or memoises it) spares a serialisation per item and call.
  */
 export function splitForDispatch<T>(
   items: readonly T[],
   wrap: (batch: T[]) => Record<string, unknown>,
   maxBytes: number = DISPATCH_MAX_PAYLOAD_BYTES,
+  itemBytes?: (item: T) => number,
 ): DispatchSplit<T> {
-  const emptyKeys = Object.keys(wrap([])).length;
+  const empty = wrap([]);
+  const emptyKeys = Object.keys(empty).length;
   if (emptyKeys > DISPATCH_MAX_KEYS) throw new RangeError(`client_payload has ${emptyKeys} keys; GitHub allows ${DISPATCH_MAX_KEYS}`);
-  const emptyBytes = payloadBytes(wrap([]));
+  const emptyBytes = payloadBytes(empty);
+  const sizeOf = itemBytes ?? ((item: T) => payloadBytes(wrap([item])) - emptyBytes);
   const batches: T[][] = [];
   const tooLarge: T[] = [];
   let current: T[] = [];
   let currentBytes = emptyBytes;
   for (const item of items) {
     // Each item adds its own JSON plus a comma separator once the array is non-empty.
-    const itemBytes = payloadBytes(wrap([item])) - emptyBytes;
+    const itemBytes = sizeOf(item);
     if (itemBytes + emptyBytes > maxBytes) {
       tooLarge.push(item);
       continue;

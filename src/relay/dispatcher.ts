@@ -22,7 +22,7 @@ import type { Logger } from './logger.js';
 import type { RelayMetrics } from './metrics.js';
 import { DEFAULT_BACKOFF, nextAttemptAt, tooOld, type BackoffOptions } from './backoff.js';
 import { makeEnvelope, type RelayedEvent } from '../sauce/envelope.js';
-import { splitForDispatch, validEventType, DISPATCH_MAX_PAYLOAD_BYTES } from '../github/limits.js';
+import { splitForDispatch, utf8Bytes, validEventType, DISPATCH_MAX_PAYLOAD_BYTES } from '../github/limits.js';
 
 export interface DispatcherOptions {
   store: EventStore;
@@ -86,6 +86,18 @@ function entryOf(event: StoredEvent): RelayedEvent | Error {
   return entry;
 }
 
+const entrySizes = new WeakMap<StoredEvent, number>();
+
+/** UTF-8 size of an event's entry in a client_payload (memoised: serialised once, not every cycle it is held). */
+function entryBytes(event: StoredEvent): number {
+  let size = entrySizes.get(event);
+  if (size === undefined) {
+    size = utf8Bytes(JSON.stringify(entryOf(event)));
+    entrySizes.set(event, size);
+  }
+  return size;
+}
+
 function groupKey(event: StoredEvent): string {
   return `${event.repo}\u0000${event.eventType}`;
 }
@@ -116,7 +128,7 @@ export function planDispatches(events: readonly StoredEvent[], maxBytes: number 
   const dispatches: PlannedDispatch[] = [];
   for (const group of groups.values()) {
     const sorted = [...group].sort((a, b) => a.receivedAt - b.receivedAt);
-    const split = splitForDispatch(sorted, wrap, maxBytes);
+    const split = splitForDispatch(sorted, wrap, maxBytes, entryBytes);
     if (!split.ok) {
       for (const event of split.tooLarge) rejected.push({ event, reason: `event too large for one repository_dispatch (client_payload must be under ${maxBytes} bytes)` });
     }

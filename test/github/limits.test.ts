@@ -173,4 +173,13 @@ describe('repository_dispatch', () => {
     expect(splitForDispatch([half, half, half], wrap).batches.map((b) => b.length)).toEqual([2, 1]);
     expect(() => splitForDispatch([], () => Object.fromEntries(Array.from({ length: 11 }, (_, i) => [`k${i}`, i])))).toThrow(RangeError);
   });
+
+  test('splitForDispatch with a known item size packs exactly as when it measures each item', () => {
+    const wrap = (batch: string[]) => ({ version: 1, events: batch });
+    const items = Array.from({ length: 60 }, (_, i) => 'é'.repeat(500 + ((i * 97) % 900)));
+    const measured = splitForDispatch(items, wrap, 10_000);
+    const given = splitForDispatch(items, wrap, 10_000, (item) => utf8Bytes(JSON.stringify(item)));
+    expect(given).toEqual(measured);
+    for (const batch of given.batches) expect(payloadBytes(wrap(batch))).toBeLessThanOrEqual(10_000);
+  });
 });
