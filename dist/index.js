@@ -42287,19 +42287,25 @@ function payloadBytes(payload) {
  * Pack items into as few `client_payload`s as fit, in order. `wrap` builds the payload for one
  * batch (it must use at most DISPATCH_MAX_KEYS top-level keys). An item too large to fit even
  * alone is reported in `tooLarge` and left out of every batch.
+ *
+ * `itemBytes`, when given, is the UTF-8 size of one item's JSON as `wrap` places it in the
+ * payload's array (what `payloadBytes(wrap([item])) - payloadBytes(wrap([]))` would compute), so a
+ * caller that knows it (or memoises it) spares a serialisation per item and call.
  */
-function splitForDispatch(items, wrap, maxBytes = DISPATCH_MAX_PAYLOAD_BYTES) {
-    const emptyKeys = Object.keys(wrap([])).length;
+function splitForDispatch(items, wrap, maxBytes = DISPATCH_MAX_PAYLOAD_BYTES, itemBytes) {
+    const empty = wrap([]);
+    const emptyKeys = Object.keys(empty).length;
     if (emptyKeys > DISPATCH_MAX_KEYS)
         throw new RangeError(`client_payload has ${emptyKeys} keys; GitHub allows ${DISPATCH_MAX_KEYS}`);
-    const emptyBytes = payloadBytes(wrap([]));
+    const emptyBytes = payloadBytes(empty);
+    const sizeOf = itemBytes ?? ((item) => payloadBytes(wrap([item])) - emptyBytes);
     const batches = [];
     const tooLarge = [];
     let current = [];
     let currentBytes = emptyBytes;
     for (const item of items) {
         // Each item adds its own JSON plus a comma separator once the array is non-empty.
-        const itemBytes = payloadBytes(wrap([item])) - emptyBytes;
+        const itemBytes = sizeOf(item);
         if (itemBytes + emptyBytes > maxBytes) {
             tooLarge.push(item);
             continue;
@@ -43053,7 +43059,10 @@ function visualName(inputs, e) {
     const label = e.project ?? stableLabel(e.buildName) ?? 'build';
     return contextName(`${inputs.contextPrefix} Visual / ${label}`);
 }
-/** Check runs of one commit, read once: by name when few names are needed, else all at once. */
+/**
+ * Check runs of one commit, read once: by name when one name is needed, else all at once (one
+ * call for the aggregate and a failed job's own run, instead of one per name).
+ */
 class CheckRunIndex {
     api;
     sha;
@@ -43067,7 +43076,7 @@ class CheckRunIndex {
         const missing = [...new Set(names)].filter((n) => !this.all && !this.byName.has(n));
         if (missing.length === 0)
             return;
-        if (missing.length > 2) {
+        if (missing.length > 1) {
             const runs = await this.api.listCheckRuns(this.sha);
             this.byName.clear();
             for (const r of runs)

@@ -118,7 +118,10 @@ export function visualName(inputs: Pick<ActionInputs, 'contextPrefix'>, e: Pick<
   return contextName(`${inputs.contextPrefix} Visual / ${label}`);
 }
 
-/** Check runs of one commit, read once: by name when few names are needed, else all at once. */
+/**
+ * Check runs of one commit, read once: by name when one name is needed, else all at once (one
+ * call for the aggregate and a failed job's own run, instead of one per name).
+ */
 class CheckRunIndex {
   private readonly byName = new Map<string, CheckRun[]>();
   private all = false;
@@ -130,7 +133,7 @@ class CheckRunIndex {
   async load(names: readonly string[]): Promise<void> {
     const missing = [...new Set(names)].filter((n) => !this.all && !this.byName.has(n));
     if (missing.length === 0) return;
-    if (missing.length > 2) {
+    if (missing.length > 1) {
       const runs = await this.api.listCheckRuns(this.sha);
       this.byName.clear();
       for (const r of runs) this.byName.set(r.name, [...(this.byName.get(r.name) ?? []), r]);
