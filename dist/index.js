@@ -43060,32 +43060,25 @@ function visualName(inputs, e) {
     return contextName(`${inputs.contextPrefix} Visual / ${label}`);
 }
 /**
- * Check runs of one commit, read once: by name when one name is needed, else all at once (one
- * call for the aggregate and a failed job's own run, instead of one per name).
+ * Check runs of one commit, read once and all at once: one call (a page per 100 runs) covers the
+ * aggregate, Visual and every per-job run name, instead of one filtered list per name.
  */
 class CheckRunIndex {
     api;
     sha;
     byName = new Map();
-    all = false;
+    loaded = false;
     constructor(api, sha) {
         this.api = api;
         this.sha = sha;
     }
-    async load(names) {
-        const missing = [...new Set(names)].filter((n) => !this.all && !this.byName.has(n));
-        if (missing.length === 0)
+    async load() {
+        if (this.loaded)
             return;
-        if (missing.length > 1) {
-            const runs = await this.api.listCheckRuns(this.sha);
-            this.byName.clear();
-            for (const r of runs)
-                this.byName.set(r.name, [...(this.byName.get(r.name) ?? []), r]);
-            this.all = true;
-            return;
-        }
-        for (const n of missing)
-            this.byName.set(n, await this.api.listCheckRuns(this.sha, n));
+        const runs = await this.api.listCheckRuns(this.sha);
+        for (const r of runs)
+            this.byName.set(r.name, [...(this.byName.get(r.name) ?? []), r]);
+        this.loaded = true;
     }
     get(name) {
         return this.byName.get(name) ?? [];
@@ -43163,9 +43156,8 @@ async function runEngine(events, deps) {
     const indexFor = async (sha) => {
         if (!indexes.has(sha)) {
             const index = new CheckRunIndex(api, sha);
-            const names = located.filter((l) => l.sha === sha).map((l) => nameOf(l.ev));
             try {
-                await index.load(names);
+                await index.load();
                 indexes.set(sha, index);
             }
             catch (error) {
@@ -43222,7 +43214,6 @@ async function runEngine(events, deps) {
                 visualGroups.set(name, [...(visualGroups.get(name) ?? []), ev]);
             }
         }
-        await index.load([...jobGroups.keys(), ...visualGroups.keys()]);
         for (const [name, g] of jobGroups)
             targets.push(...(await processJobs(sha, name, g.label, g.events, index, deps, sleep, warnings)));
         for (const [name, evs] of visualGroups)
@@ -43311,7 +43302,6 @@ async function processJobs(sha, name, label, events, index, deps, sleep, warning
     });
     for (const j of wanted)
         jobRunNames.set(j.id, jobCheckName(inputs, label, j));
-    await index.load(wanted.filter((j) => j.checkRunId === null).map((j) => jobRunNames.get(j.id)));
     for (const j of merged.jobs) {
         if (!changed.has(j.id))
             continue;

@@ -119,28 +119,22 @@ export function visualName(inputs: Pick<ActionInputs, 'contextPrefix'>, e: Pick<
 }
 
 /**
- * Check runs of one commit, read once: by name when one name is needed, else all at once (one
- * call for the aggregate and a failed job's own run, instead of one per name).
+ * Check runs of one commit, read once and all at once: one call (a page per 100 runs) covers the
+ * aggregate, Visual and every per-job run name, instead of one filtered list per name.
  */
 class CheckRunIndex {
   private readonly byName = new Map<string, CheckRun[]>();
-  private all = false;
+  private loaded = false;
   constructor(
     private readonly api: Api,
     private readonly sha: string,
   ) {}
 
-  async load(names: readonly string[]): Promise<void> {
-    const missing = [...new Set(names)].filter((n) => !this.all && !this.byName.has(n));
-    if (missing.length === 0) return;
-    if (missing.length > 1) {
-      const runs = await this.api.listCheckRuns(this.sha);
-      this.byName.clear();
-      for (const r of runs) this.byName.set(r.name, [...(this.byName.get(r.name) ?? []), r]);
-      this.all = true;
-      return;
-    }
-    for (const n of missing) this.byName.set(n, await this.api.listCheckRuns(this.sha, n));
+  async load(): Promise<void> {
+    if (this.loaded) return;
+    const runs = await this.api.listCheckRuns(this.sha);
+    for (const r of runs) this.byName.set(r.name, [...(this.byName.get(r.name) ?? []), r]);
+    this.loaded = true;
   }
 
   get(name: string): CheckRun[] {
@@ -232,9 +226,8 @@ export async function runEngine(events: readonly IncomingEvent[], deps: EngineDe
   const indexFor = async (sha: string): Promise<CheckRunIndex | null> => {
     if (!indexes.has(sha)) {
       const index = new CheckRunIndex(api, sha);
-      const names = located.filter((l) => l.sha === sha).map((l) => nameOf(l.ev));
       try {
-        await index.load(names);
+        await index.load();
         indexes.set(sha, index);
       } catch (error) {
         if (!(error instanceof GitHubApiError) || (error.status !== 422 && error.status !== 404)) throw error;
@@ -286,7 +279,6 @@ export async function runEngine(events: readonly IncomingEvent[], deps: EngineDe
         visualGroups.set(name, [...(visualGroups.get(name) ?? []), ev]);
       }
     }
-    await index.load([...jobGroups.keys(), ...visualGroups.keys()]);
     for (const [name, g] of jobGroups) targets.push(...(await processJobs(sha, name, g.label, g.events, index, deps, sleep, warnings)));
     for (const [name, evs] of visualGroups) targets.push(await processVisual(sha, name, evs, index, deps, sleep, warnings));
   }
@@ -400,7 +392,6 @@ async function processJobs(
     return inputs.jobCheckRuns === 'all' || (inputs.jobCheckRuns === 'failed' && (failing || j.checkRunId !== null));
   });
   for (const j of wanted) jobRunNames.set(j.id, jobCheckName(inputs, label, j));
-  await index.load(wanted.filter((j) => j.checkRunId === null).map((j) => jobRunNames.get(j.id)!));
 
   for (const j of merged.jobs) {
     if (!changed.has(j.id)) continue;
