@@ -245,6 +245,9 @@ export async function startRelay(config: RelayConfig, deps: StartRelayDeps = {})
     groupWindowMs: config.groupWindowMs,
     maxAgeMs: config.maxAgeMs,
     ...(config.leaseMs !== null ? { leaseMs: config.leaseMs } : {}),
+    // Delivered events and dedup keys are forgotten once the dedup window no longer needs them,
+    // so the data file stays bounded; dead letters are kept until someone retries them.
+    retentionMs: config.dedupWindowMs,
   });
   const handler = createHandler({
     routes: config.routes,
