@@ -137,10 +137,13 @@ interface Row {
 }
 
 function relayEnv(dataDir: string, extra: Record<string, string> = {}): Record<string, string> {
-  return { PORT: '0', SAUCE_WEBHOOK_SECRET: BENCH_SECRET, RELAY_DATA_DIR: dataDir, GITHUB_REPOSITORY: 'acme/shop', ...extra };
+  // BENCH_RELAY_NODE_OPTIONS: V8 flags for the relay alone (e.g. --max-old-space-size=64), not the load generator.
+  const nodeOptions: Record<string, string> = process.env.BENCH_RELAY_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_RELAY_NODE_OPTIONS } : {};
+  return { PORT: '0', SAUCE_WEBHOOK_SECRET: BENCH_SECRET, RELAY_DATA_DIR: dataDir, GITHUB_REPOSITORY: 'acme/shop', ...nodeOptions, ...extra };
 }
 
-const relayArgs = [join(ROOT, 'lib/relay/cli.js'), 'serve'];
+// As `npm start` runs it: a bounded old space keeps RSS flat (BENCHMARKS.md, memory).
+const relayArgs = ['--max-old-space-size=96', join(ROOT, 'lib/relay/cli.js'), 'serve'];
 const relayReady = /"url":"http:\/\/127\.0\.0\.1:(\d+)"/;
 
 async function ingestRows(): Promise<string[]> {
