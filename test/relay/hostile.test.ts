@@ -7,7 +7,7 @@ import net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { signBody } from '../../src/relay/signature.js';
 import { sauceFixture, sauceFixtureNames } from './support/common.js';
-import { ensureBuilt, postSigned, request, startRelayProcess, type RelayProcess } from './support/process.js';
+import { ensureBuilt, postSigned, rawSocket, request, startRelayProcess, type RelayProcess } from './support/process.js';
 
 const SECRET = 'hostile-secret-123456';
 let relay: RelayProcess;
@@ -38,14 +38,9 @@ async function alive(): Promise<void> {
 
 /** Push `total` bytes on a raw socket (with or without Content-Length); the status line the sender saw. */
 function streamBig(total: number, declaredLength: boolean): Promise<string> {
-  const { port } = new URL(relay.url);
+  const { socket, received } = rawSocket(relay.url);
   return new Promise((resolve) => {
-    const socket = net.connect(Number(port), '127.0.0.1');
-    let got = '';
-    socket.setEncoding('utf8');
-    socket.on('data', (d: string) => (got += d));
-    socket.on('error', () => undefined);
-    socket.on('close', () => resolve(got.split('\r\n')[0] ?? ''));
+    void received.then((got) => resolve(got.split('\r\n')[0] ?? ''));
     const timer = setTimeout(() => socket.destroy(), 10_000);
     timer.unref();
     socket.on('connect', () => {
@@ -67,15 +62,10 @@ function streamBig(total: number, declaredLength: boolean): Promise<string> {
 }
 
 function slowSender(bytesPerTick: number, intervalMs: number): Promise<string> {
-  const { port } = new URL(relay.url);
+  const { socket, received } = rawSocket(relay.url);
   return new Promise((resolve) => {
-    const socket = net.connect(Number(port), '127.0.0.1');
-    let got = '';
-    socket.setEncoding('utf8');
-    socket.on('data', (d: string) => (got += d));
-    socket.on('error', () => undefined);
     let timer: NodeJS.Timeout | null = null;
-    socket.on('close', () => {
+    void received.then((got) => {
       if (timer) clearInterval(timer);
       resolve(got);
     });

@@ -13,7 +13,7 @@ import { createMetrics } from '../../src/relay/metrics.js';
 import { createRelayServer } from '../../src/relay/server.js';
 import { signBody } from '../../src/relay/signature.js';
 import { MemoryStore, REPO_ROOT, route, sauceFixture, silentLogger } from './support/common.js';
-import { ensureBuilt, postSigned, request, startRelayProcess, tempDir, type RelayProcess } from './support/process.js';
+import { ensureBuilt, postSigned, rawSocket, request, startRelayProcess, tempDir, type RelayProcess } from './support/process.js';
 
 const run = promisify(execFile);
 const CLI = join(REPO_ROOT, 'lib/relay/cli.js');
@@ -30,14 +30,9 @@ function cli(args: string[], env: Record<string, string> = {}) {
 
 /** Raw socket: write the parts with pauses, collect whatever comes back until close. */
 function slowRequest(url: string, parts: (string | Buffer)[], pauseMs: number, onSent?: (i: number) => void): Promise<string> {
-  const { port } = new URL(url);
+  const { socket, received } = rawSocket(url);
   return new Promise((resolve) => {
-    const socket = net.connect(Number(port), '127.0.0.1');
-    let got = '';
-    socket.setEncoding('utf8');
-    socket.on('data', (d: string) => (got += d));
-    socket.on('error', () => undefined);
-    socket.on('close', () => resolve(got));
+    void received.then(resolve);
     let i = 0;
     const next = () => {
       if (socket.destroyed || i >= parts.length) return;

@@ -7,6 +7,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmdirSync, statSync } from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT } from './common.js';
@@ -216,4 +217,16 @@ export function postSigned(url: string, body: Buffer | string, signature: string
   const headers: Record<string, string> = { 'content-type': 'application/json', ...extra };
   if (signature !== null) headers['saucelabs-sign'] = signature;
   return request(url, { body, headers });
+}
+
+/** A raw TCP connection to a relay URL: everything it answers, collected until the socket closes. */
+export function rawSocket(url: string): { socket: net.Socket; received: Promise<string> } {
+  const { port } = new URL(url);
+  const socket = net.connect(Number(port), '127.0.0.1');
+  let got = '';
+  socket.setEncoding('utf8');
+  socket.on('data', (d: string) => (got += d));
+  socket.on('error', () => undefined);
+  const received = new Promise<string>((resolve) => socket.on('close', () => resolve(got)));
+  return { socket, received };
 }
