@@ -84,8 +84,9 @@ export function createDispatchClient(opts: DispatchClientOptions): DispatchClien
   const now = opts.now ?? Date.now;
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const hasApp = Boolean(opts.appId && opts.privateKey);
+  // No credentials: dry-run. The config loader already warned once at start-up; each would-be
+  // dispatch is logged below.
   if (!opts.token && !hasApp) {
-    logger.warn('no GitHub credentials (GITHUB_TOKEN, or GITHUB_APP_ID + GITHUB_APP_PRIVATE_KEY): dry-run, dispatches are only logged');
     return {
       dryRun: true,
       async dispatch(repo, eventType, clientPayload) {

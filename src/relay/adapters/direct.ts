@@ -43,6 +43,7 @@ export function lazyDirectCore(options: DirectOptions): (runtimeEnv?: Env) => Co
         cached = { ok: false, response: jsonResponse(500, { error: 'relay misconfigured' }) };
         return cached;
       }
+      for (const w of loaded.warnings) logger.warn(w);
       config = loaded.config;
     }
     if (config.needsGeneratedSecret || config.routes.some((r) => r.secrets.length === 0 && !r.allowUnsigned)) {
