@@ -2,24 +2,12 @@
  * API calls per event, counted at the double: one job event stays within 4-5 calls, and a
  * 100-event batch for one build costs far less than 100 single events.
  */
-import { afterAll, afterEach, beforeAll, beforeEach, expect, test } from '@jest/globals';
-import { startGitHubDouble, type GitHubDouble } from '../support/github-double.js';
-import { REPO, SHA, envelope, fixture, runAction } from './harness.js';
+import { expect, test } from '@jest/globals';
+import type { GitHubDouble } from '../support/github-double.js';
+import { REPO, SHA, envelope, fixture, runAction, useGitHubDouble } from './harness.js';
 
 let double: GitHubDouble;
-beforeAll(async () => {
-  double = await startGitHubDouble();
-});
-afterAll(async () => {
-  await double.close();
-});
-beforeEach(() => {
-  double.reset();
-  double.addCommit(REPO, SHA);
-});
-afterEach(() => {
-  expect(double.violations).toEqual([]);
-});
+useGitHubDouble((d) => (double = d));
 
 const routes = (): string[] => double.requests.map((r) => r.route);
 

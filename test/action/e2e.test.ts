@@ -3,25 +3,12 @@
  * Every test asserts that the double saw no request GitHub's API description does not allow.
  */
 import { readdirSync } from 'node:fs';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from '@jest/globals';
-import { startGitHubDouble, type GitHubDouble } from '../support/github-double.js';
-import { FIXTURES, REPO, SHA, envelope, fixture, runAction } from './harness.js';
+import { describe, expect, test } from '@jest/globals';
+import type { GitHubDouble } from '../support/github-double.js';
+import { FIXTURES, REPO, SHA, envelope, fixture, runAction, useGitHubDouble } from './harness.js';
 
 let double: GitHubDouble;
-beforeAll(async () => {
-  double = await startGitHubDouble();
-});
-afterAll(async () => {
-  await double.close();
-});
-beforeEach(() => {
-  double.reset();
-  double.addCommit(REPO, SHA);
-  double.setBranch(REPO, 'feature/login', SHA);
-});
-afterEach(() => {
-  expect(double.violations).toEqual([]);
-});
+useGitHubDouble((d) => (double = d));
 
 const run = (clientPayload: unknown, inputs: Record<string, string> = {}) => runAction({ apiUrl: double.url, clientPayload, inputs });
 const latestStatus = (context: string) => double.statuses(REPO, SHA).filter((s) => s.context === context).at(-1);

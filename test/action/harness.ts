@@ -7,6 +7,8 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, beforeEach, expect } from '@jest/globals';
+import { startGitHubDouble, type GitHubDouble } from '../support/github-double.js';
 
 export const ROOT = join(import.meta.dirname ?? new URL('.', import.meta.url).pathname, '..', '..');
 export const FIXTURES = join(ROOT, '..', 'shared', 'fixtures', 'sauce');
@@ -96,5 +98,28 @@ export function runAction(opts: RunOptions): Promise<RunResult> {
       rmSync(dir, { recursive: true, force: true });
       resolve(result);
     });
+  });
+}
+
+/**
+ * One GitHub double per test file: before each test it is reset to the test commit (the head of
+ * `feature/login`); after each, no request may have broken GitHub's API description.
+ */
+export function useGitHubDouble(receive: (double: GitHubDouble) => void): void {
+  let double: GitHubDouble;
+  beforeAll(async () => {
+    double = await startGitHubDouble();
+    receive(double);
+  });
+  afterAll(async () => {
+    await double.close();
+  });
+  beforeEach(() => {
+    double.reset();
+    double.addCommit(REPO, SHA);
+    double.setBranch(REPO, 'feature/login', SHA);
+  });
+  afterEach(() => {
+    expect(double.violations).toEqual([]);
   });
 }

@@ -14,6 +14,7 @@ import type { NewEvent, StoredEvent } from '../../src/relay/store.js';
 import { DISPATCH_MAX_KEYS, DISPATCH_MAX_PAYLOAD_BYTES, payloadBytes } from '../../src/github/limits.js';
 import { makeEnvelope } from '../../src/sauce/envelope.js';
 import { startGitHubDouble, type GitHubDouble } from '../support/github-double.js';
+import { waitFor } from './support/common.js';
 
 const DISPATCH = 'POST /repos/{owner}/{repo}/dispatches';
 const DAY = 86_400_000;
@@ -84,13 +85,6 @@ function capture() {
   return { logger: createLogger({ level: 'info', destination }), lines, raw };
 }
 
-async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs = 15_000, what = 'condition'): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 const sentIds = (gh: GitHubDouble, repo = 'acme/shop'): string[] =>
   gh.dispatches(repo).flatMap((d) => ((d.client_payload as { events: { id: string }[] }).events ?? []).map((e) => e.id));

@@ -9,7 +9,7 @@ import { promisify } from 'node:util';
 import { envelopeSchema } from '../../src/sauce/envelope.js';
 import { signBody } from '../../src/relay/signature.js';
 import { startGitHubDouble, type GitHubDouble } from '../support/github-double.js';
-import { REPO_ROOT, sauceFixture } from './support/common.js';
+import { REPO_ROOT, sauceFixture, waitFor } from './support/common.js';
 import { ensureBuilt, postSigned, startRelayProcess, tempDir, type RelayProcess } from './support/process.js';
 
 const run = promisify(execFile);
@@ -71,13 +71,6 @@ function delivered(): Delivered[] {
   });
 }
 
-async function waitFor(pred: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!pred()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 function countOf(ids: string[]): Map<string, number> {
   const m = new Map<string, number>();

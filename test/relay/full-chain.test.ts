@@ -6,7 +6,7 @@
 import { signBody } from '../../src/relay/signature.js';
 import { startGitHubDouble, type GitHubDouble } from '../support/github-double.js';
 import { runAction, SHA } from '../action/harness.js';
-import { sauceFixture } from './support/common.js';
+import { sauceFixture, waitFor } from './support/common.js';
 import { ensureBuilt, postSigned, startRelayProcess, tempDir, type RelayProcess } from './support/process.js';
 
 const SECRET = 'chain-secret-0123456789';
@@ -25,13 +25,6 @@ afterAll(async () => {
   await double?.close();
 });
 
-async function waitFor(pred: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!pred()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 test('Sauce → relay → repository_dispatch → Action bundle → statuses on the PR head', async () => {
   double.addCommit(REPO, SHA);

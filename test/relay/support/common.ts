@@ -94,3 +94,12 @@ export class MemoryStore implements EventStore {
   }
   async close(): Promise<void> {}
 }
+
+/** Poll `cond` (every 10 ms) until it holds; fail with `what` after `timeoutMs`. */
+export async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs = 15_000, what = 'condition'): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
