@@ -10,6 +10,7 @@ import { sauceFixture, sauceFixtureNames } from './support/common.js';
 import { ensureBuilt, postSigned, rawSocket, request, startRelayProcess, type RelayProcess } from './support/process.js';
 
 const SECRET = 'hostile-secret-123456';
+const MiB = 1024 * 1024;
 let relay: RelayProcess;
 let seed = 42;
 /** Deterministic PRNG so a failure can be replayed. */
@@ -98,6 +99,10 @@ async function hostileRound(): Promise<void> {
   expect((await signed(nested)).status).toBe(422);
   const unbalanced = Buffer.from('{"a":'.repeat(200_000));
   expect((await signed(unbalanced)).status).toBe(400);
+  // At the 1 MiB body cap: exactly the cap is read and judged (random bytes → 400), one byte more
+  // → 413. These also put ~4 MB a round through the handler, so a leak of bodies shows up.
+  for (let i = 0; i < 4; i += 1) expect((await signed(randomBytes(MiB))).status).toBe(400);
+  expect((await signed(randomBytes(MiB + 1))).status).toBe(413);
 }
 
 test('hostile input: right answers, no crash, RSS flat', async () => {
@@ -113,19 +118,25 @@ test('hostile input: right answers, no crash, RSS flat', async () => {
     for (const s of big) expect(s).toBe('HTTP/1.1 413 Payload Too Large');
     await alive();
   };
-  // One round to let the heap reach its working size, then the baseline.
-  await bigRound();
-  const baseline = relay.rss();
+  // Memory is judged as `npm start` runs the relay (its 96 MB old-space cap; see START_NODE_ARGS).
+  // One RSS sample depends on when V8 last collected and how far it has grown the heap, so a single
+  // baseline made this flaky (CI once read 83.6 MB, then 102-115 MB, with no leak). Instead: warm-up
+  // rounds, then 12 measured rounds, and the peak of the last four against the peak of the first
+  // four. Without a leak the two differ by up to ~14 MB here (heap growth steps). Keeping the bodies
+  // that reach the handler (~7 MB a round; tried by patching the handler) moves it by 50+ MB.
+  for (let round = 0; round < 3; round += 1) await bigRound();
   const samples: number[] = [];
-  for (let round = 0; round < 4; round += 1) {
+  for (let round = 0; round < 12; round += 1) {
     await bigRound();
     samples.push(relay.rss());
   }
-  process.stderr.write(`hostile RSS MB: baseline ${(baseline / 2 ** 20).toFixed(1)}, rounds ${samples.map((s) => (s / 2 ** 20).toFixed(1)).join(' ')}\n`);
-  const after = relay.rss();
-  // Flat: 4 rounds each push ~30 MB of 10 MB bodies and several 1 MiB hostile bodies; no growth per round.
-  expect(after - baseline).toBeLessThan(24 * 1024 * 1024);
-  expect(after).toBeLessThan(200 * 1024 * 1024);
+  const mb = (n: number) => (n / 2 ** 20).toFixed(1);
+  process.stderr.write(`hostile RSS MB per round: ${samples.map(mb).join(' ')}\n`);
+  const firstPeak = Math.max(...samples.slice(0, 4));
+  const lastPeak = Math.max(...samples.slice(-4));
+  expect(lastPeak - firstPeak).toBeLessThan(28 * 2 ** 20);
+  // The product target for the relay's RSS (issue 4): under 150 MB.
+  expect(Math.max(...samples)).toBeLessThan(150 * 2 ** 20);
   await alive();
 }, 90_000);
 

@@ -14,6 +14,18 @@ import { REPO_ROOT } from './common.js';
 
 const CLI = join(REPO_ROOT, 'lib/relay/cli.js');
 
+/**
+ * The node flags of `npm start` (today the 96 MB old-space cap), read from package.json so the
+ * test relays run with the same heap limit that users get and the two cannot drift apart.
+ */
+export const START_NODE_ARGS: readonly string[] = (() => {
+  const pkg = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+  const words = pkg.scripts.start!.split(/\s+/);
+  const script = words.indexOf('lib/relay/cli.js');
+  if (words[0] !== 'node' || script < 1) throw new Error(`unexpected start script: ${pkg.scripts.start}`);
+  return words.slice(1, script);
+})();
+
 function newestMtime(dir: string): number {
   let newest = 0;
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
@@ -103,7 +115,7 @@ export async function startRelayProcess(options: StartOptions = {}): Promise<Rel
     LOG_LEVEL: 'info',
     ...options.env,
   };
-  const child = spawn(process.execPath, [CLI, ...(options.args ?? ['serve'])], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...START_NODE_ARGS, CLI, ...(options.args ?? ['serve'])], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   const lines: LogLine[] = [];
