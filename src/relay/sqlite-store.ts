@@ -14,7 +14,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import Database from 'better-sqlite3';
-import type { EventState, EventStore, InsertResult, NewEvent, StoreStats, StoredEvent } from './store.js';
+import type { EventState, EventStore, InsertResult, NewEvent, NewVisualWatch, StoreStats, StoredEvent, VisualWatch, VisualWatchStore } from './store.js';
 
 export interface SqliteStoreOptions {
   /** Wait this long for more inserts before committing a batch. 0 (default): the next tick. */
@@ -26,14 +26,18 @@ export interface SqliteStoreOptions {
 }
 
 /** The SQLite store, with a few figures for tests and benchmarks on top of the interface. */
-export interface SqliteEventStore extends EventStore {
+export interface SqliteEventStore extends EventStore, VisualWatchStore {
   readonly path: string;
   /** Insert transactions committed so far (one per batch). */
   readonly insertCommits: number;
 }
 
-/** 2: bodies moved to their own table. No release ever wrote schema 1, so there is no migration. */
-const SCHEMA_VERSION = 2;
+/**
+ * 2: bodies moved to their own table. No release ever wrote schema 1, so there is no migration.
+ * 3: the visual_watches table; a schema-2 file gets it (CREATE ... IF NOT EXISTS) and moves to 3.
+ */
+const SCHEMA_VERSION = 3;
+const OLDEST_UPGRADABLE = 2;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS events (
@@ -82,6 +86,22 @@ CREATE TRIGGER IF NOT EXISTS events_count_update AFTER UPDATE OF state ON events
   UPDATE state_counts SET n = n - 1 WHERE state = OLD.state;
   UPDATE state_counts SET n = n + 1 WHERE state = NEW.state;
 END;
+-- Visual builds awaiting review, re-read from Sauce's API (src/relay/visual-refresh.ts).
+CREATE TABLE IF NOT EXISTS visual_watches (
+  route         TEXT    NOT NULL,
+  build_id      TEXT    NOT NULL,
+  repo          TEXT    NOT NULL,
+  event_type    TEXT    NOT NULL,
+  body          TEXT    NOT NULL,
+  data_center   TEXT,
+  first_seen_at INTEGER NOT NULL,
+  next_check_at INTEGER NOT NULL,
+  expires_at    INTEGER NOT NULL,
+  checks        INTEGER NOT NULL DEFAULT 0,
+  last_error    TEXT,
+  PRIMARY KEY (route, build_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS visual_watches_due ON visual_watches (next_check_at);
 `;
 
 interface Row {
@@ -120,6 +140,36 @@ function toEvent(row: Row): StoredEvent {
   return row.requeued_at === null ? event : { ...event, requeuedAt: row.requeued_at };
 }
 
+interface WatchRow {
+  route: string;
+  build_id: string;
+  repo: string;
+  event_type: string;
+  body: string;
+  data_center: string | null;
+  first_seen_at: number;
+  next_check_at: number;
+  expires_at: number;
+  checks: number;
+  last_error: string | null;
+}
+
+function toWatch(row: WatchRow): VisualWatch {
+  return {
+    route: row.route,
+    buildId: row.build_id,
+    repo: row.repo,
+    eventType: row.event_type,
+    body: row.body,
+    dataCenter: row.data_center,
+    firstSeenAt: row.first_seen_at,
+    nextCheckAt: row.next_check_at,
+    expiresAt: row.expires_at,
+    checks: row.checks,
+    lastError: row.last_error,
+  };
+}
+
 interface Queued {
   readonly event: NewEvent;
   readonly dedupWindowMs: number;
@@ -139,7 +189,7 @@ export function openSqliteStore(dataDir: string, options: SqliteStoreOptions = {
     // One transaction: two processes opening a fresh file at once both see a whole schema.
     db.transaction(() => db.exec(SCHEMA)).immediate();
     const version = Number(db.pragma('user_version', { simple: true }));
-    if (version > 0 && version < SCHEMA_VERSION) throw new Error(`${path} has a pre-release schema (${version}); move it aside and start again`);
+    if (version > 0 && version < OLDEST_UPGRADABLE) throw new Error(`${path} has a pre-release schema (${version}); move it aside and start again`);
     if (version > SCHEMA_VERSION) throw new Error(`${path} was written by a newer relay (schema ${version}); upgrade the relay`);
     if (version < SCHEMA_VERSION) db.pragma(`user_version = ${SCHEMA_VERSION}`);
   } catch (error) {
@@ -175,6 +225,11 @@ class Store implements SqliteEventStore {
   private readonly pruneEvents: Database.Statement<[number]>;
   private readonly pruneDedup: Database.Statement<[number]>;
   private readonly commitBatch: (batch: Queued[]) => InsertResult[];
+  private readonly putWatch: Database.Statement<[string, string, string, string, string, string | null, number, number, number]>;
+  private readonly endWatch: Database.Statement<[string, string]>;
+  private readonly claimWatches: Database.Statement<[number, number, number], WatchRow>;
+  private readonly rescheduleWatch: Database.Statement<[number, string | null, string | null, string, string]>;
+  private readonly listWatches: Database.Statement<[number], WatchRow>;
 
   constructor(db: Database.Database, path: string, options: SqliteStoreOptions) {
     this.db = db;
@@ -221,6 +276,25 @@ class Store implements SqliteEventStore {
     this.statsStmt = db.prepare('SELECT state, n FROM state_counts');
     this.pruneEvents = db.prepare(`DELETE FROM events WHERE state = 'delivered' AND delivered_at < ?`);
     this.pruneDedup = db.prepare('DELETE FROM dedup WHERE first_seen < ?');
+
+    // A newer webhook for a watched build replaces the body; first sighting and expiry stay.
+    this.putWatch = db.prepare(
+      `INSERT INTO visual_watches (route, build_id, repo, event_type, body, data_center, first_seen_at, next_check_at, expires_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (route, build_id) DO UPDATE SET repo = excluded.repo, event_type = excluded.event_type, body = excluded.body,
+         data_center = excluded.data_center, next_check_at = min(next_check_at, excluded.next_check_at)`,
+    );
+    this.endWatch = db.prepare('DELETE FROM visual_watches WHERE route = ? AND build_id = ?');
+    this.claimWatches = db.prepare(
+      `UPDATE visual_watches SET next_check_at = ?
+       WHERE (route, build_id) IN (SELECT route, build_id FROM visual_watches WHERE next_check_at <= ? ORDER BY next_check_at LIMIT ?)
+       RETURNING *`,
+    );
+    this.rescheduleWatch = db.prepare(
+      `UPDATE visual_watches SET next_check_at = ?, body = coalesce(?, body), checks = checks + 1, last_error = ?
+       WHERE route = ? AND build_id = ?`,
+    );
+    this.listWatches = db.prepare('SELECT * FROM visual_watches ORDER BY next_check_at LIMIT ?');
 
     const insertOne = (q: Queued): InsertResult => {
       const { event } = q;
@@ -316,6 +390,26 @@ class Store implements SqliteEventStore {
       this.pruneDedup.run(before);
       return events;
     }).immediate();
+  }
+
+  async watchVisual(w: NewVisualWatch): Promise<void> {
+    this.putWatch.run(w.route, w.buildId, w.repo, w.eventType, w.body, w.dataCenter, w.firstSeenAt, w.nextCheckAt, w.expiresAt);
+  }
+
+  async endVisualWatch(route: string, buildId: string): Promise<void> {
+    this.endWatch.run(route, buildId);
+  }
+
+  async claimVisualWatches(now: number, leaseMs: number, limit: number): Promise<VisualWatch[]> {
+    return this.claimWatches.all(now + leaseMs, now, Math.max(0, Math.floor(limit))).map(toWatch);
+  }
+
+  async rescheduleVisualWatch(route: string, buildId: string, nextCheckAt: number, update: { body?: string; error?: string | null }): Promise<void> {
+    this.rescheduleWatch.run(nextCheckAt, update.body ?? null, update.error ?? null, route, buildId);
+  }
+
+  async listVisualWatches(limit: number): Promise<VisualWatch[]> {
+    return this.listWatches.all(Math.max(0, Math.floor(limit))).map(toWatch);
   }
 
   async writable(): Promise<boolean> {

@@ -68,3 +68,44 @@ export interface EventStore {
   writable(): Promise<boolean>;
   close(): Promise<void>;
 }
+
+/**
+ * A Visual build the relay re-reads from Sauce's API until a reviewer decides it (see
+ * src/relay/visual-refresh.ts). One per route and build.
+ */
+export interface VisualWatch {
+  readonly route: string;
+  readonly buildId: string;
+  readonly repo: string;
+  readonly eventType: string;
+  /** The build's last event body sent towards GitHub (the webhook's, or the last refresh's). */
+  readonly body: string;
+  /** Its `data_center`, for the API host. */
+  readonly dataCenter: string | null;
+  /** Epoch ms when the relay first saw the build. */
+  readonly firstSeenAt: number;
+  /** Epoch ms of the next re-read; a claim pushes it ahead (the lease). */
+  readonly nextCheckAt: number;
+  /** Stop re-reading after this (epoch ms). */
+  readonly expiresAt: number;
+  readonly checks: number;
+  readonly lastError: string | null;
+}
+
+export type NewVisualWatch = Omit<VisualWatch, 'checks' | 'lastError'>;
+
+/** The watch list behind Visual refresh; the embedded SQLite store implements it. */
+export interface VisualWatchStore {
+  /**
+   * Start watching a build, or take a newer webhook body for one already watched (the first-seen
+   * time, and so the expiry, stay those of the first sighting).
+   */
+  watchVisual(watch: NewVisualWatch): Promise<void>;
+  /** Stop watching (a decided status arrived, the build is gone, or the watch expired). */
+  endVisualWatch(route: string, buildId: string): Promise<void>;
+  /** Watches due at `now`; each claimed one's next check moves to `now + leaseMs`, so one process re-reads it at a time. */
+  claimVisualWatches(now: number, leaseMs: number, limit: number): Promise<VisualWatch[]>;
+  /** After a re-read: when to look again, the body now sent (if it changed) and the error, if any. */
+  rescheduleVisualWatch(route: string, buildId: string, nextCheckAt: number, update: { body?: string; error?: string | null }): Promise<void>;
+  listVisualWatches(limit: number): Promise<VisualWatch[]>;
+}

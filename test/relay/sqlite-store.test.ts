@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { openSqliteStore, type SqliteEventStore } from '../../src/relay/sqlite-store.js';
-import type { NewEvent } from '../../src/relay/store.js';
+import type { NewEvent, NewVisualWatch } from '../../src/relay/store.js';
 
 const DAY = 86_400_000;
 const T0 = Date.UTC(2026, 0, 1);
@@ -55,6 +55,95 @@ describe('openSqliteStore', () => {
     const [pending] = await store.list('pending', 10);
     expect(pending?.id).toBe(id);
     expect(await store.writable()).toBe(true);
+  });
+
+  it('upgrades a schema-2 file (before Visual refresh) in place, keeping its events', async () => {
+    const { id } = await store.insert(event(1), DAY);
+    await store.close();
+    const db = new Database(join(dir, 'data', 'relay.db'));
+    db.exec('DROP TABLE visual_watches');
+    db.pragma('user_version = 2');
+    db.close();
+    store = openSqliteStore(join(dir, 'data'));
+    expect((await store.list('pending', 10)).map((e) => e.id)).toEqual([id]);
+    await store.watchVisual(watch('b1'));
+    expect(await store.listVisualWatches(10)).toHaveLength(1);
+  });
+
+  it.each([
+    [1, /pre-release schema \(1\)/],
+    [4, /newer relay \(schema 4\)/],
+  ])('refuses a schema-%d file with a message that says what to do', async (version, message) => {
+    await store.close();
+    const db = new Database(join(dir, 'data', 'relay.db'));
+    db.pragma(`user_version = ${version}`);
+    db.close();
+    expect(() => openSqliteStore(join(dir, 'data'))).toThrow(message);
+    const fix = new Database(join(dir, 'data', 'relay.db'));
+    fix.pragma('user_version = 3');
+    fix.close();
+    store = openSqliteStore(join(dir, 'data'));
+  });
+});
+
+function watch(buildId: string, overrides: Partial<NewVisualWatch> = {}): NewVisualWatch {
+  return {
+    route: 'default',
+    buildId,
+    repo: 'acme/shop',
+    eventType: 'saucelabs',
+    body: JSON.stringify({ build_id: buildId, status: 'UNAPPROVED' }),
+    dataCenter: 'us-west-1',
+    firstSeenAt: T0,
+    nextCheckAt: T0 + 60_000,
+    expiresAt: T0 + 3 * DAY,
+    ...overrides,
+  };
+}
+
+describe('Visual watches', () => {
+  it('a newer webhook for a watched build takes its body; first sighting and expiry stay', async () => {
+    await store.watchVisual(watch('b1'));
+    await store.watchVisual(watch('b1', { body: '{"status":"QUEUED"}', firstSeenAt: T0 + 5000, nextCheckAt: T0 + 65_000, expiresAt: T0 + 9 * DAY }));
+    const [w] = await store.listVisualWatches(10);
+    expect(w).toMatchObject({ buildId: 'b1', body: '{"status":"QUEUED"}', firstSeenAt: T0, nextCheckAt: T0 + 60_000, expiresAt: T0 + 3 * DAY, checks: 0 });
+  });
+
+  it('the same build on another route is another watch', async () => {
+    await store.watchVisual(watch('b1'));
+    await store.watchVisual(watch('b1', { route: 'team-b' }));
+    expect((await store.listVisualWatches(10)).map((w) => w.route).sort()).toEqual(['default', 'team-b']);
+  });
+
+  it('claims only due watches, and a claimed one is not claimable again until its lease runs out', async () => {
+    await store.watchVisual(watch('due-1', { nextCheckAt: T0 + 10 }));
+    await store.watchVisual(watch('due-2', { nextCheckAt: T0 + 20 }));
+    await store.watchVisual(watch('later', { nextCheckAt: T0 + 10_000 }));
+    expect((await store.claimVisualWatches(T0 + 100, 60_000, 10)).map((w) => w.buildId)).toEqual(['due-1', 'due-2']);
+    expect(await store.claimVisualWatches(T0 + 200, 60_000, 10)).toEqual([]);
+    expect((await store.claimVisualWatches(T0 + 10_000, 60_000, 1)).map((w) => w.buildId)).toEqual(['later']);
+    // A process that died mid-check: its lease runs out and another claims the watch.
+    expect((await store.claimVisualWatches(T0 + 100 + 60_000, 60_000, 10)).map((w) => w.buildId)).toEqual(['due-1', 'due-2']);
+  });
+
+  it('reschedule counts the check, keeps or replaces the body, records or clears the error', async () => {
+    await store.watchVisual(watch('b1'));
+    await store.rescheduleVisualWatch('default', 'b1', T0 + 120_000, { error: 'HTTP 503' });
+    let [w] = await store.listVisualWatches(10);
+    expect(w).toMatchObject({ nextCheckAt: T0 + 120_000, checks: 1, lastError: 'HTTP 503', body: watch('b1').body });
+    await store.rescheduleVisualWatch('default', 'b1', T0 + 180_000, { body: '{"status":"UNAPPROVED","n":2}' });
+    [w] = await store.listVisualWatches(10);
+    expect(w).toMatchObject({ nextCheckAt: T0 + 180_000, checks: 2, lastError: null, body: '{"status":"UNAPPROVED","n":2}' });
+  });
+
+  it('end removes only that watch, and survives a reopen', async () => {
+    await store.watchVisual(watch('b1'));
+    await store.watchVisual(watch('b2'));
+    await store.endVisualWatch('default', 'b1');
+    await store.endVisualWatch('default', 'no-such-build');
+    await store.close();
+    store = openSqliteStore(join(dir, 'data'));
+    expect((await store.listVisualWatches(10)).map((w) => w.buildId)).toEqual(['b2']);
   });
 });
 
