@@ -9,6 +9,7 @@
  *   sauce-relay outbox list [--state pending|dead|delivered] [--limit N]
  *   sauce-relay outbox dead                       dead-lettered events and why
  *   sauce-relay outbox retry <id>|--all           put dead events back in the queue
+ *   sauce-relay outbox watches                    Visual builds re-read from Sauce until reviewed
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -19,7 +20,7 @@ import { createLogger } from './logger.js';
 import { startRelay } from './server.js';
 import { signBody } from './signature.js';
 import { openSqliteStore } from './sqlite-store.js';
-import type { EventState, StoredEvent } from './store.js';
+import type { EventState, StoredEvent, VisualWatch } from './store.js';
 
 export const SECRET_FILE = 'webhook-secret';
 
@@ -33,6 +34,7 @@ const USAGE = `usage: sauce-relay <command>
   outbox list [--state pending|dead|delivered] [--limit N]
   outbox dead               dead-lettered events with the reason
   outbox retry <id> | --all put dead-lettered events back in the queue
+  outbox watches            Visual builds awaiting review that the relay re-reads from Sauce
 `;
 
 function fail(message: string, code = 2): never {
@@ -209,6 +211,17 @@ function formatEvent(e: StoredEvent): string {
   return `${e.id}  ${e.state.padEnd(9)} ${when}  ${e.route}  ${e.repo}  attempts=${e.attempts}${err}`;
 }
 
+function formatWatch(w: VisualWatch): string {
+  let status = '?';
+  try {
+    status = String((JSON.parse(w.body) as { status?: unknown }).status);
+  } catch {
+    /* shown as ? */
+  }
+  const err = w.lastError ? `  ${w.lastError}` : '';
+  return `${w.buildId}  ${status.padEnd(10)} ${w.route}  ${w.repo}  next=${new Date(w.nextCheckAt).toISOString()}  until=${new Date(w.expiresAt).toISOString()}  checks=${w.checks}${err}`;
+}
+
 async function outbox(args: string[]): Promise<void> {
   const { values, positionals } = parseArgs({
     args,
@@ -250,6 +263,10 @@ async function outbox(args: string[]): Promise<void> {
       }
       process.stdout.write('a running relay sends requeued events within its next poll\n');
       if (missing > 0) process.exitCode = 1;
+    } else if (sub === 'watches') {
+      const watches = await store.listVisualWatches(limit);
+      process.stdout.write(`visual builds watched: ${watches.length}${watches.length === limit ? '+' : ''}\n`);
+      for (const w of watches) process.stdout.write(formatWatch(w) + '\n');
     } else {
       fail(`outbox: unknown subcommand ${sub}\n` + USAGE);
     }

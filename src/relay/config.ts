@@ -27,6 +27,8 @@ export const DEFAULTS = {
   maxAgeMs: 3 * 24 * 3600_000,
   headersTimeoutMs: 10_000,
   requestTimeoutMs: 30_000,
+  visualRefreshIntervalMs: 60_000,
+  visualRefreshForMs: 3 * 24 * 3600_000,
   eventType: 'saucelabs',
   /** A repo placeholder for zero-config dry-run, where nothing is ever sent. */
   dryRunRepo: 'example/dry-run',
@@ -96,6 +98,20 @@ export interface RelayConfig {
   /** Quick mode with no SAUCE_WEBHOOK_SECRET: the caller generates one and persists it. */
   readonly needsGeneratedSecret: boolean;
   readonly logLevel: string | null;
+  /** Re-read Visual builds awaiting review from Sauce's API; null = off (no Sauce credentials). */
+  readonly visualRefresh: VisualRefreshConfig | null;
+}
+
+export interface VisualRefreshConfig {
+  /** `SAUCE_USERNAME` / `SAUCE_ACCESS_KEY`: the account that can read the Visual builds. */
+  readonly username: string;
+  readonly accessKey: string;
+  /** Base interval between re-reads of one build (`RELAY_VISUAL_REFRESH_INTERVAL`, default 60 s). */
+  readonly intervalMs: number;
+  /** Stop re-reading a build this long after it was first seen (`RELAY_VISUAL_REFRESH_FOR`, default 3 days). */
+  readonly watchForMs: number;
+  /** `SAUCE_API_URL`: one API origin for every build (a proxy, or a test double); null = by data center. */
+  readonly apiUrl: string | null;
 }
 
 export type ConfigResult =
@@ -385,7 +401,32 @@ function envSettings(env: Env, errors: string[]) {
     headersTimeoutMs: envNumber(env, 'RELAY_HEADERS_TIMEOUT', parseDuration, DEFAULTS.headersTimeoutMs as number, durationHint, errors),
     requestTimeoutMs: envNumber(env, 'RELAY_REQUEST_TIMEOUT', parseDuration, DEFAULTS.requestTimeoutMs as number, durationHint, errors),
     logLevel: env.LOG_LEVEL && env.LOG_LEVEL.trim() !== '' ? env.LOG_LEVEL.trim() : null,
+    visualRefresh: envVisualRefresh(env, durationHint, errors),
   };
+}
+
+function envVisualRefresh(env: Env, durationHint: string, errors: string[]): VisualRefreshConfig | null {
+  const username = env.SAUCE_USERNAME?.trim() || null;
+  const accessKey = env.SAUCE_ACCESS_KEY?.trim() || null;
+  const intervalMs = envNumber(env, 'RELAY_VISUAL_REFRESH_INTERVAL', parseDuration, DEFAULTS.visualRefreshIntervalMs as number, durationHint, errors);
+  const watchForMs = envNumber(env, 'RELAY_VISUAL_REFRESH_FOR', parseDuration, DEFAULTS.visualRefreshForMs as number, durationHint, errors);
+  const apiUrl = env.SAUCE_API_URL?.trim() || null;
+  if (apiUrl !== null) {
+    let ok = false;
+    try {
+      const u = new URL(apiUrl);
+      ok = (u.protocol === 'https:' || u.protocol === 'http:') && u.username === '' && u.password === '';
+    } catch {
+      ok = false;
+    }
+    if (!ok) errors.push(`SAUCE_API_URL: "${apiUrl}" is not a URL: use e.g. https://api.eu-central-1.saucelabs.com, or unset it`);
+  }
+  if ((username === null) !== (accessKey === null)) {
+    errors.push(`${username === null ? 'SAUCE_USERNAME' : 'SAUCE_ACCESS_KEY'}: Visual refresh needs both SAUCE_USERNAME and SAUCE_ACCESS_KEY: set both, or neither`);
+    return null;
+  }
+  if (username === null || accessKey === null || intervalMs === 0) return null;
+  return { username, accessKey, intervalMs, watchForMs, apiUrl };
 }
 
 const NO_FILTERS: RouteFilters = {
@@ -531,6 +572,7 @@ export function parseConfigText(text: string, env: Env, source: string): ConfigR
       headersTimeoutMs: file.headers_timeout ?? settings.headersTimeoutMs,
       requestTimeoutMs: file.request_timeout ?? settings.requestTimeoutMs,
       logLevel: file.log_level ?? settings.logLevel,
+      visualRefresh: settings.visualRefresh,
       github,
       dryRun,
       routes,
@@ -578,6 +620,9 @@ export function describeConfig(config: RelayConfig): Record<string, unknown> {
     groupWindowMs: config.groupWindowMs,
     maxAgeMs: config.maxAgeMs,
     dryRun: config.dryRun,
+    visualRefresh: config.visualRefresh
+      ? { intervalMs: config.visualRefresh.intervalMs, watchForMs: config.visualRefresh.watchForMs, apiUrl: config.visualRefresh.apiUrl ?? 'by data center' }
+      : 'off',
     github: {
       auth: config.github.token ? 'token' : config.github.appId ? 'app' : 'none',
       apiUrl: config.github.apiUrl ?? 'https://api.github.com',

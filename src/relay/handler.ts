@@ -26,6 +26,7 @@ import type { RelayMetrics, RejectReason } from './metrics.js';
 import { routeEvent } from './route.js';
 import { SIGNATURE_HEADER, safeEqualText, verifySignature } from './signature.js';
 import type { EventStore } from './store.js';
+import type { StoredVisual } from './visual-refresh.js';
 
 export interface RelayRequest {
   readonly method: string;
@@ -67,6 +68,11 @@ export interface HandlerOptions {
   readonly store?: EventStore;
   /** Called after each newly stored event with its body size (the server wakes the dispatcher). */
   readonly onStored?: (id: string, bytes: number) => void;
+  /**
+   * Called (and awaited, before the answer) after a Visual event is stored: Visual refresh starts or
+   * ends its watch of the build. It must not throw; the event is stored whatever it does.
+   */
+  readonly onVisualStored?: (stored: StoredVisual) => Promise<void>;
   /** Direct mode: no store; dispatch inside the request. */
   readonly direct?: { readonly client: DispatchClientLike };
   /** Seconds to put in Retry-After when the store is down. */
@@ -273,6 +279,9 @@ export function createHandler(options: HandlerOptions): RelayHandler {
     metrics?.stored.inc({ route: route.name });
     logger.info({ id: result.id, route: route.name, repo: decision.repo, secretIndex }, 'event stored');
     options.onStored?.(result.id, body.length);
+    if (parsed.event.kind === 'visual' && options.onVisualStored) {
+      await options.onVisualStored({ route: route.name, repo: decision.repo, eventType: route.eventType, body: text, event: parsed.event, receivedAt });
+    }
     return jsonResponse(202, { status: 'stored', id: result.id });
   }
 

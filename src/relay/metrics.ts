@@ -29,6 +29,8 @@ export interface RelayMetrics {
   readonly queueDepth: Gauge;
   /** Seconds from the relay receiving an event to GitHub accepting its dispatch. */
   readonly dispatchLatency: Histogram;
+  /** Visual refresh re-reads, by outcome (changed, unchanged, decided, not_found, expired, error). */
+  readonly visualRefresh: Counter<'outcome'>;
 }
 
 export function createMetrics(options: { defaultMetrics?: boolean } = {}): RelayMetrics {
@@ -53,5 +55,6 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Relay
       buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 2.5, 3, 5, 10, 30, 60, 300, 3600],
       registers,
     }),
+    visualRefresh: new Counter({ name: 'sauce_relay_visual_refresh_total', help: 'Visual builds re-read from the Sauce API, by outcome', labelNames: ['outcome'], registers }),
   };
 }

@@ -17,7 +17,8 @@ import { createHandler, jsonResponse, type RelayHandler, type RelayResponse } fr
 import { createLogger, type Logger } from './logger.js';
 import { createMetrics, type RelayMetrics } from './metrics.js';
 import { openSqliteStore } from './sqlite-store.js';
-import type { EventStore } from './store.js';
+import type { EventStore, VisualWatchStore } from './store.js';
+import { VisualRefresher } from './visual-refresh.js';
 
 export interface RelayServerOptions {
   readonly handler: RelayHandler;
@@ -211,6 +212,8 @@ export interface RunningRelay {
   readonly store: EventStore;
   readonly metrics: RelayMetrics;
   readonly dispatcher: Dispatcher;
+  /** Null when Visual refresh is off (no Sauce credentials, or a store without a watch list). */
+  readonly visualRefresher: VisualRefresher | null;
   /** Graceful stop: stop accepting, finish in-flight requests, stop the dispatcher, close the store. */
   stop(graceMs?: number): Promise<void>;
 }
@@ -219,6 +222,10 @@ export interface StartRelayDeps {
   readonly logger?: Logger;
   readonly metrics?: RelayMetrics;
   readonly store?: EventStore;
+}
+
+function hasWatchList(store: EventStore): store is EventStore & VisualWatchStore {
+  return typeof (store as Partial<VisualWatchStore>).claimVisualWatches === 'function';
 }
 
 /** Open the store, start the dispatcher and listen. Used by `sauce-relay serve` and the tests. */
@@ -249,6 +256,23 @@ export async function startRelay(config: RelayConfig, deps: StartRelayDeps = {})
     // so the data file stays bounded; dead letters are kept until someone retries them.
     retentionMs: config.dedupWindowMs,
   });
+  let visualRefresher: VisualRefresher | null = null;
+  if (config.visualRefresh) {
+    if (hasWatchList(store)) {
+      const regions = new Map(config.routes.map((r) => [r.name, r.region]));
+      visualRefresher = new VisualRefresher({
+        config: config.visualRefresh,
+        store,
+        logger,
+        metrics,
+        regionOf: (route) => regions.get(route) ?? config.routes[0]!.region,
+        onStored: (_id, bytes) => dispatcher.notify(bytes),
+      });
+    } else {
+      logger.warn('Sauce credentials are set but this store keeps no watch list: Visual refresh is off');
+    }
+  }
+  const refresher = visualRefresher;
   const handler = createHandler({
     routes: config.routes,
     bodyLimitBytes: config.bodyLimitBytes,
@@ -257,6 +281,7 @@ export async function startRelay(config: RelayConfig, deps: StartRelayDeps = {})
     metrics,
     store,
     onStored: (_id, bytes) => dispatcher.notify(bytes),
+    ...(refresher ? { onVisualStored: (stored) => refresher.track(stored) } : {}),
   });
   const relay = createRelayServer({
     handler,
@@ -275,6 +300,7 @@ export async function startRelay(config: RelayConfig, deps: StartRelayDeps = {})
     });
   });
   dispatcher.start();
+  refresher?.start();
   const address = relay.server.address() as AddressInfo;
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
   const openStore = store;
@@ -285,9 +311,11 @@ export async function startRelay(config: RelayConfig, deps: StartRelayDeps = {})
     store,
     metrics,
     dispatcher,
+    visualRefresher: refresher,
     stop(graceMs?: number) {
       stopped ??= (async () => {
         await relay.drain(graceMs);
+        await refresher?.stop();
         await dispatcher.stop();
         await openStore.close();
         logger.info('relay stopped');

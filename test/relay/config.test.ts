@@ -99,11 +99,42 @@ describe('quick mode (env)', () => {
     [{ GITHUB_API_URL: 'nope' }, /^GITHUB_API_URL: .*https:\/\//],
     [{ SAUCE_REGION: 'mars-1' }, /^SAUCE_REGION: .*us-west-1/],
     [{ RELAY_CONFIG: '/definitely/not/here.yaml' }, /^RELAY_CONFIG: cannot read .*ENOENT/],
+    [{ SAUCE_USERNAME: 'ci-reader' }, /^SAUCE_ACCESS_KEY: Visual refresh needs both/],
+    [{ SAUCE_ACCESS_KEY: 'k' }, /^SAUCE_USERNAME: Visual refresh needs both/],
+    [{ RELAY_VISUAL_REFRESH_INTERVAL: 'often' }, /^RELAY_VISUAL_REFRESH_INTERVAL: .*10m/],
+    [{ RELAY_VISUAL_REFRESH_FOR: 'forever' }, /^RELAY_VISUAL_REFRESH_FOR: .*7d/],
+    [{ SAUCE_API_URL: 'api.saucelabs.com' }, /^SAUCE_API_URL: .*https:\/\/api\.eu-central-1/],
+    [{ SAUCE_API_URL: 'https://user:pw@api.saucelabs.com' }, /^SAUCE_API_URL: /],
   ] as const)('error names the variable and the fix: %j', (env, pattern) => {
     const r = loadConfig(env);
     expect(r.ok).toBe(false);
     if (r.ok) return;
     expect(r.errors.some((e) => pattern.test(e))).toBe(true);
+  });
+});
+
+describe('Visual refresh settings (env, both modes)', () => {
+  const creds = { SAUCE_USERNAME: 'ci-reader', SAUCE_ACCESS_KEY: 'key-1234567890' };
+  test('off without Sauce credentials', () => {
+    const r = loadConfig({});
+    expect(r.ok && r.config.visualRefresh).toBeNull();
+  });
+  test('on with both; defaults every 60 s for 3 days, API host by data center', () => {
+    const r = loadConfig(creds);
+    expect(r.ok && r.config.visualRefresh).toEqual({ username: 'ci-reader', accessKey: 'key-1234567890', intervalMs: 60_000, watchForMs: 3 * 86_400_000, apiUrl: null });
+    const printed = JSON.stringify(r.ok && describeConfig(r.config));
+    expect(printed).toContain('"intervalMs":60000');
+    expect(printed).not.toContain('key-1234567890');
+  });
+  test('interval, period and API URL from env; an interval of 0 turns it off', () => {
+    const r = loadConfig({ ...creds, RELAY_VISUAL_REFRESH_INTERVAL: '30s', RELAY_VISUAL_REFRESH_FOR: '1d', SAUCE_API_URL: 'https://proxy.example.com/sauce' });
+    expect(r.ok && r.config.visualRefresh).toMatchObject({ intervalMs: 30_000, watchForMs: 86_400_000, apiUrl: 'https://proxy.example.com/sauce' });
+    const off = loadConfig({ ...creds, RELAY_VISUAL_REFRESH_INTERVAL: '0' });
+    expect(off.ok && off.config.visualRefresh).toBeNull();
+  });
+  test('full mode reads the same variables', () => {
+    const r = parseConfigText('routes:\n  - name: web\n    secret: s\n    repo: acme/web\n', creds, 'relay.yaml');
+    expect(r.ok && r.config.visualRefresh?.username).toBe('ci-reader');
   });
 });
 

@@ -1,0 +1,192 @@
+/**
+ * Visual refresh on loopback, with real processes: a signed "UNAPPROVED" Visual webhook → a relay
+ * process with Sauce credentials → the Sauce API double (the reviewer approves there) → a second
+ * dispatch carrying the new status → both dispatches fed to the committed Action bundle → the
+ * Visual status on the commit turns from pending to success, with no CI re-run.
+ */
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { signBody } from '../../src/relay/signature.js';
+import { startGitHubDouble, type GitHubDouble } from '../support/github-double.js';
+import { startSauceApiDouble, type SauceApiDouble } from '../support/sauce-api-double.js';
+import { runAction, SHA } from '../action/harness.js';
+import { REPO_ROOT, sauceFixture, waitFor } from './support/common.js';
+import { ensureBuilt, postSigned, START_NODE_ARGS, startRelayProcess, tempDir, type RelayProcess } from './support/process.js';
+
+const SECRET = 'refresh-secret-0123456789';
+const REPO = 'acme/shop';
+const CREDENTIALS = { username: 'ci-reader', accessKey: 'sauce-access-key-do-not-log-7f3a' };
+const CONTEXT = 'Sauce Labs Visual / shop-web';
+
+let github: GitHubDouble;
+let sauce: SauceApiDouble;
+let relay: RelayProcess | undefined;
+
+beforeAll(async () => {
+  ensureBuilt();
+  github = await startGitHubDouble();
+  github.addCommit(REPO, SHA);
+  sauce = await startSauceApiDouble(CREDENTIALS);
+}, 120_000);
+afterEach(async () => {
+  await relay?.kill('SIGKILL');
+  relay = undefined;
+});
+afterAll(async () => {
+  await github?.close();
+  await sauce?.close();
+});
+
+function visualBody(name: string, buildId: string): Buffer {
+  const event = JSON.parse(sauceFixture(name).toString('utf8')) as Record<string, unknown>;
+  return Buffer.from(JSON.stringify({ ...event, build_id: buildId, build_url: `https://app.saucelabs.com/visual/builds/${buildId}` }));
+}
+
+async function startRelay(dataDir = tempDir()): Promise<RelayProcess> {
+  return startRelayProcess({
+    dataDir,
+    env: {
+      SAUCE_WEBHOOK_SECRET: SECRET,
+      GITHUB_TOKEN: 'ghs_refreshtoken',
+      GITHUB_API_URL: github.url,
+      GITHUB_REPOSITORY: REPO,
+      RELAY_GROUP_WINDOW: '0',
+      SAUCE_USERNAME: CREDENTIALS.username,
+      SAUCE_ACCESS_KEY: CREDENTIALS.accessKey,
+      SAUCE_API_URL: sauce.url,
+      RELAY_VISUAL_REFRESH_INTERVAL: '150ms',
+    },
+  });
+}
+
+async function send(body: Buffer): Promise<void> {
+  const answer = await postSigned(`${relay!.url}/webhook`, body, signBody(SECRET, body));
+  expect(answer.status).toBe(202);
+}
+
+type Payload = { events: { payload: { build_id: string; status: string; summary: Record<string, number> } }[] };
+const dispatchedFor = (buildId: string) =>
+  github
+    .dispatches(REPO)
+    .flatMap((d) => (d.client_payload as Payload).events)
+    .filter((e) => e.payload.build_id === buildId)
+    .map((e) => e.payload);
+
+function watches(dataDir: string): string {
+  return execFileSync(process.execPath, [...START_NODE_ARGS, join(REPO_ROOT, 'lib/relay/cli.js'), 'outbox', 'watches', '--data-dir', dataDir], {
+    encoding: 'utf8',
+    env: { PATH: process.env.PATH ?? '' },
+  });
+}
+
+test('a reviewer approves in Sauce: the relay re-reads the build and the Visual status turns green', async () => {
+  const buildId = '0b0e2d4c-1111-4a2b-8c3d-000000000001';
+  const dataDir = tempDir();
+  sauce.setBuild(buildId, { status: 'UNAPPROVED', summary: { errored: 0, approved: 0, equal: 41, rejected: 0, unapproved: 3, queued: 0 } });
+  relay = await startRelay(dataDir);
+  await send(visualBody('visual-unapproved.json', buildId));
+  await waitFor(() => dispatchedFor(buildId).length === 1, 10_000, 'the webhook dispatched');
+
+  // Unchanged in Sauce: re-read, nothing new sent.
+  await waitFor(() => sauce.requests.filter((r) => r.id === buildId).length >= 2, 10_000, 'two re-reads');
+  expect(dispatchedFor(buildId)).toHaveLength(1);
+  expect(watches(dataDir)).toMatch(new RegExp(`${buildId}\\s+UNAPPROVED`));
+
+  // The reviewer approves one change, then takes it back: the second refresh is byte for byte the
+  // webhook's body, and must still be sent (no dedup against the past for refreshed events).
+  sauce.setBuild(buildId, { status: 'UNAPPROVED', summary: { errored: 0, approved: 1, equal: 41, rejected: 0, unapproved: 2, queued: 0 } });
+  await waitFor(() => dispatchedFor(buildId).length === 2, 10_000, 'the first refreshed event dispatched');
+  sauce.setBuild(buildId, { status: 'UNAPPROVED', summary: { errored: 0, approved: 0, equal: 41, rejected: 0, unapproved: 3, queued: 0 } });
+  await waitFor(() => dispatchedFor(buildId).length === 3, 10_000, 'the second refreshed event dispatched');
+  expect(dispatchedFor(buildId)[2]).toEqual(dispatchedFor(buildId)[0]);
+
+  // Then approves all three.
+  sauce.setBuild(buildId, { status: 'APPROVED', summary: { errored: 0, approved: 3, equal: 41, rejected: 0, unapproved: 0, queued: 0 } });
+  await waitFor(() => dispatchedFor(buildId).length === 4, 10_000, 'the approval dispatched');
+  const sent = dispatchedFor(buildId);
+  expect(sent.map((e) => [e.status, e.summary.unapproved])).toEqual([
+    ['UNAPPROVED', 3],
+    ['UNAPPROVED', 2],
+    ['UNAPPROVED', 3],
+    ['APPROVED', 0],
+  ]);
+  expect(sent[3]!.summary).toEqual({ errored: 0, approved: 3, equal: 41, rejected: 0, unapproved: 0, queued: 0 });
+
+  // Decided: no longer watched, and no more reads.
+  await waitFor(() => /visual builds watched: 0/.test(watches(dataDir)), 10_000, 'the watch ended');
+  const reads = sauce.requests.length;
+  await new Promise((r) => setTimeout(r, 600));
+  expect(sauce.requests.length).toBe(reads);
+
+  // Each dispatch is one workflow run of the Action.
+  for (const dispatch of github.dispatches(REPO)) {
+    const result = await runAction({ apiUrl: github.url, clientPayload: dispatch.client_payload, repository: REPO });
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+  }
+  const states = github.statuses(REPO, SHA).filter((s) => s.context === CONTEXT);
+  expect(states.map((s) => [s.state, s.description])).toEqual([
+    ['pending', expect.stringMatching(/^3 visual changes await review/)],
+    ['pending', expect.stringMatching(/^2 visual changes await review/)],
+    ['pending', expect.stringMatching(/^3 visual changes await review/)],
+    ['success', expect.any(String)],
+  ]);
+
+  const metrics = await (await fetch(`${relay.url}/metrics`)).text();
+  expect(metrics).toMatch(/sauce_relay_visual_refresh_total\{outcome="changed"\} 3/);
+  expect(relay.stdout() + relay.stderr()).not.toContain(CREDENTIALS.accessKey);
+  expect(sauce.violations).toEqual([]);
+  expect(github.violations).toEqual([]);
+}, 90_000);
+
+test('refused credentials and outages are retried; a build Sauce does not know stops being watched', async () => {
+  const flaky = '0b0e2d4c-1111-4a2b-8c3d-000000000002';
+  const gone = '0b0e2d4c-1111-4a2b-8c3d-000000000003';
+  const dataDir = tempDir();
+  sauce.setBuild(flaky, { status: 'QUEUED', summary: { errored: 0, approved: 0, equal: 0, rejected: 0, unapproved: 0, queued: 44 } });
+  sauce.setBuild(gone, null);
+  sauce.failNext(503, 3);
+  relay = await startRelay(dataDir);
+  await send(visualBody('visual-queued.json', flaky));
+  await send(visualBody('visual-unapproved.json', gone));
+  await waitFor(() => dispatchedFor(flaky).length === 1 && dispatchedFor(gone).length === 1, 10_000, 'both webhooks dispatched');
+
+  await relay.waitForLog((l) => l.msg === 'visual refresh: Sauce API read failed; will try again' && l.reason === 'HTTP 503');
+  await relay.waitForLog((l) => l.msg === 'visual refresh: Sauce has no such build for these credentials; no longer watched' && l.buildId === gone);
+
+  // The diffs finish computing with changes to review: a new event, and the build is still watched.
+  sauce.setBuild(flaky, { status: 'UNAPPROVED', summary: { errored: 0, approved: 0, equal: 40, rejected: 0, unapproved: 4, queued: 0 } });
+  await waitFor(() => dispatchedFor(flaky).length === 2, 10_000, 'the refreshed event dispatched');
+  expect(dispatchedFor(flaky)[1]!.status).toBe('UNAPPROVED');
+  const listed = watches(dataDir);
+  expect(listed).toMatch(new RegExp(`${flaky}\\s+UNAPPROVED`));
+  expect(listed).not.toContain(gone);
+  expect(dispatchedFor(gone)).toHaveLength(1);
+
+  // A later webhook with a decided status (here REJECTED) ends the watch without another read.
+  await send(visualBody('visual-rejected.json', flaky));
+  await waitFor(() => /visual builds watched: 0/.test(watches(dataDir)), 10_000, 'the watch ended');
+  expect(sauce.violations).toEqual([]);
+}, 90_000);
+
+test('wrong Sauce credentials: the relay says so and keeps the watch', async () => {
+  const buildId = '0b0e2d4c-1111-4a2b-8c3d-000000000004';
+  sauce.setBuild(buildId, { status: 'UNAPPROVED', summary: { errored: 0, approved: 0, equal: 1, rejected: 0, unapproved: 1, queued: 0 } });
+  const dataDir = tempDir();
+  relay = await startRelayProcess({
+    dataDir,
+    env: {
+      SAUCE_WEBHOOK_SECRET: SECRET,
+      RELAY_GROUP_WINDOW: '0',
+      SAUCE_USERNAME: CREDENTIALS.username,
+      SAUCE_ACCESS_KEY: 'a-wrong-key-also-never-logged',
+      SAUCE_API_URL: sauce.url,
+      RELAY_VISUAL_REFRESH_INTERVAL: '150ms',
+    },
+  });
+  await send(visualBody('visual-unapproved.json', buildId));
+  const line = await relay.waitForLog((l) => l.msg === 'visual refresh: Sauce API read failed; will try again' && l.buildId === buildId);
+  expect(line.reason).toBe('HTTP 401: Sauce refused SAUCE_USERNAME/SAUCE_ACCESS_KEY');
+  expect(watches(dataDir)).toMatch(/HTTP 401/);
+  expect(relay.stdout() + relay.stderr()).not.toContain('a-wrong-key-also-never-logged');
+}, 60_000);
