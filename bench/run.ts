@@ -317,10 +317,15 @@ async function actionRuns(): Promise<string[]> {
   const double = await startGitHubDouble();
   const sha = '9fceb02d0ae598e95dc970b74767f19372d61af8';
   const dir = mkdtempSync(join(tmpdir(), 'bench-action-'));
-  const runOnce = async (events: unknown[], tag: string, confirmDelayMs = 0): Promise<ActionRun> => {
+  /** `prHead`: the commit is an open PR's head and carries the CI workflow's own check run, as when the tests ran in a pull_request workflow. */
+  const runOnce = async (events: unknown[], tag: string, confirmDelayMs = 0, prHead = false): Promise<ActionRun> => {
     double.reset();
     double.addCommit('acme/shop', sha);
     double.setBranch('acme/shop', 'feature/login', sha);
+    if (prHead) {
+      double.addPull('acme/shop', { number: 12, headSha: sha, headRef: 'feature/login', mergeCommitSha: null });
+      double.addForeignCheckRun('acme/shop', 'e2e (chrome)', sha);
+    }
     const eventPath = join(dir, `event-${tag}.json`);
     writeFileSync(eventPath, JSON.stringify({ action: 'saucelabs', client_payload: { version: 1, events: events.map((payload) => ({ payload })) } }));
     writeFileSync(join(dir, 'out'), '');
@@ -360,6 +365,11 @@ async function actionRuns(): Promise<string[]> {
     singles.push(await runOnce([one], `one-${i}`));
   }
   const batchRun = await runOnce(batch, 'batch');
+  const passing = JSON.parse(readFileSync(join(ROOT, '../shared/fixtures/sauce/job-vdc-passed.json'), 'utf8')) as unknown;
+  const firstCalls = {
+    bare: { passing: await runOnce([passing], 'bare-pass'), failing: singles[0]! },
+    prHead: { passing: await runOnce([passing], 'pr-pass', 0, true), failing: await runOnce([one], 'pr-fail', 0, true) },
+  };
   const withDefaultDelay = await runOnce([one], 'default-delay', 1000);
   await double.close();
   rmSync(dir, { recursive: true, force: true });
@@ -372,7 +382,8 @@ async function actionRuns(): Promise<string[]> {
     `|---|---:|---|`,
     `| cold \`node dist/index.js\`, one job event, \`confirm-delay-ms: 0\` (median of ${repeats}) | ${wall.toFixed(0)} ms | bare \`node -e ''\` ${base.toFixed(0)} ms (×${(wall / base).toFixed(1)}); target ≤ 400 ms |`,
     `| the same with the default \`confirm-delay-ms: 1000\` | ${withDefaultDelay.wallMs.toFixed(0)} ms | the wait before the read-back that guards concurrent runs is idle time, not work |`,
-    `| API calls, one job event (first on its commit) | ${singles[0]?.calls ?? 'n/a'} | target ≤ 4; exit ${singles[0]?.code} |`,
+    `| API calls, first job event on an open PR's head (carries the CI's own check run): passing / failing | ${firstCalls.prHead.passing.calls} / ${firstCalls.prHead.failing.calls} | target ≤ 4; a failing job adds its own check run; exit ${firstCalls.prHead.passing.code} / ${firstCalls.prHead.failing.code} |`,
+    `| API calls, first job event on a commit with no check runs at all: passing / failing | ${firstCalls.bare.passing.calls} / ${firstCalls.bare.failing.calls} | + the open-PR lookup (it may be a temporary merge commit); exit ${firstCalls.bare.passing.code} / ${firstCalls.bare.failing.code} |`,
     `| API calls per event, 100-event batch | ${(batchRun.calls / 100).toFixed(2)} | ${batchRun.calls} calls in all; target ≤ 2.5; exit ${batchRun.code} |`,
     `| requests the OpenAPI description rejected | ${violations} | must be 0 |`,
   ];

@@ -141,6 +141,18 @@ class CheckRunIndex {
     return this.byName.get(name) ?? [];
   }
 
+  /**
+   * True when a check run on the commit (any app's: usually the CI workflow that ran the tests)
+   * names an open PR whose head is this commit. Such a commit is where the PR shows statuses, so
+   * it is not a temporary merge commit and needs no PR lookup.
+   */
+  isOpenPullHead(): boolean {
+    for (const runs of this.byName.values()) {
+      for (const r of runs) if (r.pull_requests?.some((pr) => pr.head.sha.toLowerCase() === this.sha.toLowerCase())) return true;
+    }
+    return false;
+  }
+
   remember(run: CheckRun): void {
     const list = this.byName.get(run.name) ?? [];
     if (!list.some((r) => r.id === run.id)) this.byName.set(run.name, [...list, run]);
@@ -237,14 +249,14 @@ export async function runEngine(events: readonly IncomingEvent[], deps: EngineDe
     return indexes.get(sha) ?? null;
   };
 
-  // 3. A pull_request run's temporary merge commit → the PR head, where the status shows. A commit
-  //    that already carries one of our check runs was settled by an earlier run: no lookup. Open
-  //    PRs are listed once per run.
+  // 3. A pull_request run's temporary merge commit → the PR head, where the status shows. No lookup
+  //    for a commit that already carries one of our check runs (an earlier run settled it) or whose
+  //    check runs show it is an open PR's head. Open PRs are listed once per run.
   for (const sha of [...new Set(located.map((l) => l.sha))]) {
     const movable = located.filter((l) => l.sha === sha && l.via.kind !== 'branch' && l.via.kind !== 'pull');
     if (movable.length === 0) continue;
     const index = await indexFor(sha);
-    if (index && movable.some((l) => index.get(nameOf(l.ev)).length > 0)) continue;
+    if (index && (movable.some((l) => index.get(nameOf(l.ev)).length > 0) || index.isOpenPullHead())) continue;
     merges ??= api.openPullMerges();
     const pr = (await merges).get(sha);
     if (!pr) continue;

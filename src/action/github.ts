@@ -21,6 +21,8 @@ export interface CheckRun {
   readonly conclusion?: string | null;
   readonly html_url?: string | null;
   readonly output?: CheckRunOutput;
+  /** Open PRs whose head is this run's commit (GitHub fills it; other apps' runs too). */
+  readonly pull_requests?: readonly { readonly number: number; readonly head: { readonly sha: string } }[];
 }
 
 export interface Annotation {

@@ -44,6 +44,34 @@ test('one job event: at most 5 calls the first time, 4 for a later event of the 
   expect(n3).toBeLessThanOrEqual(2);
 });
 
+test('the first event on an open PR\'s head, where the CI workflow\'s own check run shows the PR: 4 calls, no PR lookup', async () => {
+  double.addPull(REPO, { number: 12, headSha: SHA, headRef: 'feature/login', mergeCommitSha: null });
+  double.addForeignCheckRun(REPO, 'e2e (chrome)', SHA);
+  const r = await runAction({ apiUrl: double.url, clientPayload: envelope([fixture('job-vdc-passed.json')]) });
+  expect(r.code).toBe(0);
+  console.log(`API calls, first job event on a PR head with the CI's check run: ${double.requests.length} [${routes().join(', ')}]`);
+  expect(routes()).toEqual([
+    'GET /repos/{owner}/{repo}/commits/{ref}/check-runs',
+    'POST /repos/{owner}/{repo}/check-runs',
+    'GET /repos/{owner}/{repo}/commits/{ref}/check-runs',
+    'POST /repos/{owner}/{repo}/statuses/{sha}',
+  ]);
+});
+
+test.each([
+  ['no open PR has it as head (a branch push, or a merge commit)', null],
+  ['an open PR has it as its temporary merge commit', 'merge'],
+] as const)('a commit with check runs but %s: the PR lookup still runs', async (_name, kind) => {
+  const HEAD = 'aaaabbbbccccddddeeeeffff0000111122223333';
+  double.addCommit(REPO, HEAD);
+  if (kind === 'merge') double.addPull(REPO, { number: 7, headSha: HEAD, headRef: 'feature/login', mergeCommitSha: SHA });
+  double.addForeignCheckRun(REPO, 'some other app', SHA);
+  const r = await runAction({ apiUrl: double.url, clientPayload: envelope([fixture('job-vdc-passed.json')]) });
+  expect(r.code).toBe(0);
+  expect(routes()).toContain('GET /repos/{owner}/{repo}/pulls');
+  expect(r.outputs.sha).toBe(kind === 'merge' ? HEAD : SHA);
+});
+
 test('a 100-event batch for one build averages well under 2.5 calls per event', async () => {
   const events = batch();
   expect(events).toHaveLength(100);

@@ -73,6 +73,8 @@ export interface GitHubDouble {
   addCommit(repo: string, sha: string): void;
   setBranch(repo: string, branch: string, sha: string): void;
   addPull(repo: string, pr: PullSpec): void;
+  /** A check run another app made (e.g. the CI workflow's own job), in progress on `sha`. */
+  addForeignCheckRun(repo: string, name: string, sha: string): void;
   readonly requests: RecordedRequest[];
   /** Every request the OpenAPI description does not allow (or the double does not implement), with reason. */
   readonly violations: string[];
@@ -228,8 +230,25 @@ function checkRunJson(base: string, repo: RepoState, run: CheckRunRecord): JsonO
     output: { ...output, annotations_count: annotations.length, annotations_url: `${base}/repos/${repo.fullName}/check-runs/${run.id}/annotations` },
     check_suite: { id: 1 },
     app: { id: 1, slug: 'sauce-test', name: 'Sauce test app', owner: userJson(repo.owner, 2, 'Organization') },
-    pull_requests: [],
+    pull_requests: pullsWithHead(base, repo, run.head_sha),
   };
+}
+
+/**
+ * A check run's `pull_requests`: GitHub lists the open PRs whose head matches the run's commit
+ * (never a PR whose temporary merge commit it is).
+ */
+function pullsWithHead(base: string, repo: RepoState, sha: string): JsonObject[] {
+  const repoRef = { id: repo.id, url: `${base}/repos/${repo.fullName}`, name: repo.name };
+  return [...repo.pulls.values()]
+    .filter((pr) => pr.state === 'open' && pr.headSha === sha)
+    .map((pr) => ({
+      id: 10_000 + pr.number,
+      number: pr.number,
+      url: `${base}/repos/${repo.fullName}/pulls/${pr.number}`,
+      head: { ref: pr.headRef, sha: pr.headSha, repo: repoRef },
+      base: { ref: repo.defaultBranch, sha: repo.branches.get(repo.defaultBranch) ?? pr.headSha, repo: repoRef },
+    }));
 }
 
 function pullJson(base: string, repo: RepoState, pr: PullState): JsonObject {
@@ -403,6 +422,24 @@ class Double implements GitHubDouble {
       headRef: pr.headRef,
       mergeCommitSha: pr.mergeCommitSha?.toLowerCase() ?? null,
       state: pr.state ?? 'open',
+    });
+  }
+
+  addForeignCheckRun(repo: string, name: string, sha: string): void {
+    const state = this.repo(repo);
+    const lower = sha.toLowerCase();
+    state.commits.add(lower);
+    state.checkRuns.push({
+      id: this.id(),
+      name,
+      head_sha: lower,
+      status: 'in_progress',
+      conclusion: null,
+      external_id: null,
+      details_url: null,
+      started_at: timestamp(),
+      completed_at: null,
+      output: { title: null, summary: null, text: null, annotations: [] },
     });
   }
 
