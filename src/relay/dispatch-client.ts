@@ -14,6 +14,7 @@ import { createAppAuth } from '@octokit/auth-app';
 import type { Logger } from './logger.js';
 import { classifyResponse, type Headers } from './backoff.js';
 import { payloadBytes } from '../github/limits.js';
+import { timedFetch } from './timed-fetch.js';
 
 export type DispatchOutcome =
   | { kind: 'sent' }
@@ -98,12 +99,11 @@ export function createDispatchClient(opts: DispatchClientOptions): DispatchClien
     };
   }
 
-  // Every request gets its own timeout, covering connect, headers and body.
-  const timedFetch: typeof fetch = (input, init) => fetch(input, { ...init, signal: init?.signal ?? AbortSignal.timeout(timeoutMs) });
   const octokit = new Octokit({
     ...(opts.apiUrl ? { baseUrl: opts.apiUrl.replace(/\/+$/, '') } : {}),
     userAgent: 'sauce-relay',
-    request: { fetch: timedFetch },
+    // Every request gets its own deadline, covering connect, headers and body.
+    request: { fetch: timedFetch(timeoutMs) },
     // Octokit's own logging would go to the console; failures are logged by the dispatcher.
     log: { debug: () => {}, info: () => {}, warn: (m: string) => logger.warn({ octokit: m }), error: () => {} },
   });
