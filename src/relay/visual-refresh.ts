@@ -31,6 +31,7 @@ import type { VisualRefreshConfig } from './config.js';
 import type { Logger } from './logger.js';
 import type { RelayMetrics } from './metrics.js';
 import type { EventStore, VisualWatch, VisualWatchStore } from './store.js';
+import { fetchWithTimeout } from './timed-fetch.js';
 
 export interface VisualRefresherOptions {
   readonly config: VisualRefreshConfig;
@@ -73,6 +74,8 @@ export class VisualRefresher {
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
   private stopped = false;
+  /** Aborts a read in flight on stop, so SIGTERM never waits out a slow Sauce API. */
+  private readonly stopping = new AbortController();
 
   constructor(options: VisualRefresherOptions) {
     this.o = options;
@@ -92,6 +95,7 @@ export class VisualRefresher {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.stopping.abort();
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
     while (this.running) await this.running;
@@ -193,12 +197,16 @@ export class VisualRefresher {
     const origin = this.o.config.apiUrl ?? visualApiOrigin(watch.dataCenter, this.o.regionOf(watch.route));
     let response: Response;
     try {
-      response = await fetch(`${origin.replace(/\/+$/, '')}/v1/visual/graphql`, {
-        method: 'POST',
-        headers: { authorization: this.authorization, 'content-type': 'application/json', accept: 'application/json' },
-        body: JSON.stringify({ query: VISUAL_BUILD_QUERY, variables: { id: watch.buildId } }),
-        signal: AbortSignal.timeout(this.timeoutMs),
-      });
+      response = await fetchWithTimeout(
+        `${origin.replace(/\/+$/, '')}/v1/visual/graphql`,
+        {
+          method: 'POST',
+          headers: { authorization: this.authorization, 'content-type': 'application/json', accept: 'application/json' },
+          body: JSON.stringify({ query: VISUAL_BUILD_QUERY, variables: { id: watch.buildId } }),
+        },
+        this.timeoutMs,
+        this.stopping.signal,
+      );
     } catch (error) {
       return { kind: 'error', reason: `network: ${errorText(error)}` };
     }

@@ -10,8 +10,11 @@ import { signBody } from '../../src/relay/signature.js';
 import { startGitHubDouble, type GitHubDouble } from '../support/github-double.js';
 import { startSauceApiDouble, type SauceApiDouble } from '../support/sauce-api-double.js';
 import { runAction, SHA } from '../action/harness.js';
-import { REPO_ROOT, sauceFixture, waitFor } from './support/common.js';
+import { REPO_ROOT, sauceFixture, silentLogger, waitFor } from './support/common.js';
 import { ensureBuilt, postSigned, START_NODE_ARGS, startRelayProcess, tempDir, type RelayProcess } from './support/process.js';
+import { openSqliteStore } from '../../src/relay/sqlite-store.js';
+import { VisualRefresher } from '../../src/relay/visual-refresh.js';
+import { parseSauceEvent, type VisualEvent } from '../../src/sauce/event.js';
 
 const SECRET = 'refresh-secret-0123456789';
 const REPO = 'acme/shop';
@@ -190,3 +193,56 @@ test('wrong Sauce credentials: the relay says so and keeps the watch', async () 
   expect(watches(dataDir)).toMatch(/HTTP 401/);
   expect(relay.stdout() + relay.stderr()).not.toContain('a-wrong-key-also-never-logged');
 }, 60_000);
+
+test('SIGTERM while a Sauce API read hangs: the read is abandoned and the relay exits at once', async () => {
+  const buildId = '0b0e2d4c-1111-4a2b-8c3d-000000000005';
+  sauce.setBuild(buildId, { status: 'UNAPPROVED', summary: { errored: 0, approved: 0, equal: 1, rejected: 0, unapproved: 1, queued: 0 } });
+  sauce.stallNext(1);
+  relay = await startRelay();
+  const before = sauce.requests.length;
+  await send(visualBody('visual-unapproved.json', buildId));
+  await waitFor(() => sauce.requests.length > before, 10_000, 'a read in flight');
+  const asked = Date.now();
+  const code = await relay.kill('SIGTERM');
+  // The API deadline is 10 s; leaving well before it shows the stop aborted the read.
+  expect(Date.now() - asked).toBeLessThan(5_000);
+  expect(code).toBe(0);
+  expect(relay.stdout()).toContain('relay stopped');
+}, 60_000);
+
+test('a hung Sauce API read ends at its deadline and the next pass carries on (in process)', async () => {
+  const buildId = '0b0e2d4c-1111-4a2b-8c3d-000000000006';
+  sauce.setBuild(buildId, { status: 'UNAPPROVED', summary: { errored: 0, approved: 0, equal: 1, rejected: 0, unapproved: 1, queued: 0 } });
+  const store = openSqliteStore(tempDir());
+  const stored: string[] = [];
+  const refresher = new VisualRefresher({
+    config: { ...CREDENTIALS, intervalMs: 50, watchForMs: 60_000, apiUrl: sauce.url },
+    store,
+    logger: silentLogger,
+    regionOf: () => 'us-west-1',
+    onStored: (id) => stored.push(id),
+    timeoutMs: 300,
+  });
+  try {
+    const body = visualBody('visual-unapproved.json', buildId);
+    const parsed = parseSauceEvent(JSON.parse(body.toString('utf8')));
+    if (!parsed.ok) throw new Error('fixture');
+    const now = Date.now();
+    await refresher.track({ route: 'default', repo: REPO, eventType: 'saucelabs', body: body.toString('utf8'), event: parsed.event as VisualEvent, receivedAt: now - 1000 });
+    sauce.stallNext(1);
+    await refresher.tick(); // hangs at the double until the 300 ms deadline
+    const [afterHang] = await store.listVisualWatches(10);
+    expect(afterHang!.lastError).toMatch(/^network: .*timed out after 300 ms/);
+    sauce.setBuild(buildId, { status: 'APPROVED', summary: { errored: 0, approved: 1, equal: 1, rejected: 0, unapproved: 0, queued: 0 } });
+    await waitFor(async () => {
+      await refresher.tick();
+      return stored.length === 1;
+    }, 10_000, 'the approval stored after the hang');
+    expect(await store.listVisualWatches(10)).toEqual([]);
+    const [event] = await store.list('pending', 10);
+    expect(JSON.parse(event!.body)).toMatchObject({ build_id: buildId, status: 'APPROVED' });
+  } finally {
+    await refresher.stop();
+    await store.close();
+  }
+}, 30_000);

@@ -16,6 +16,8 @@ export interface SauceApiDouble {
   setBuild(id: string, build: { status: VisualStatus; summary: VisualSummary } | null): void;
   /** Answer the next `times` requests with this HTTP status. */
   failNext(status: number, times: number): void;
+  /** Never answer the next `times` requests (a hung API); they end when the client gives up. */
+  stallNext(times: number): void;
   /** Requests that asked for a build (well-formed or not). */
   readonly requests: { id: string; authorized: boolean }[];
   readonly violations: string[];
@@ -30,6 +32,7 @@ export async function startSauceApiDouble(credentials: { username: string; acces
   const requests: { id: string; authorized: boolean }[] = [];
   const violations: string[] = [];
   let failures: { status: number; times: number } | null = null;
+  let stalls = 0;
   const expectedAuth = `Basic ${Buffer.from(`${credentials.username}:${credentials.accessKey}`).toString('base64')}`;
 
   const send = (res: http.ServerResponse, status: number, body: unknown) => {
@@ -57,6 +60,10 @@ export async function startSauceApiDouble(credentials: { username: string; acces
       const authorized = req.headers.authorization === expectedAuth;
       requests.push({ id, authorized });
       if (!authorized) return send(res, 401, { message: 'unauthorized' });
+      if (stalls > 0) {
+        stalls -= 1;
+        return;
+      }
       if (failures && failures.times > 0) {
         failures.times -= 1;
         return send(res, failures.status, { message: 'injected failure' });
@@ -87,6 +94,9 @@ export async function startSauceApiDouble(credentials: { username: string; acces
     setBuild: (id, build) => void builds.set(id, build),
     failNext: (status, times) => {
       failures = { status, times };
+    },
+    stallNext: (times) => {
+      stalls = times;
     },
     requests,
     violations,
