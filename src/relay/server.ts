@@ -228,6 +228,30 @@ function hasWatchList(store: EventStore): store is EventStore & VisualWatchStore
   return typeof (store as Partial<VisualWatchStore>).claimVisualWatches === 'function';
 }
 
+/** Null when Visual refresh is off: no Sauce credentials, or a store that keeps no watch list. */
+function createVisualRefresher(
+  config: RelayConfig,
+  store: EventStore,
+  logger: Logger,
+  metrics: RelayMetrics,
+  onStored: (id: string, bytes: number) => void,
+): VisualRefresher | null {
+  if (!config.visualRefresh) return null;
+  if (!hasWatchList(store)) {
+    logger.warn('Sauce credentials are set but this store keeps no watch list: Visual refresh is off');
+    return null;
+  }
+  const regions = new Map(config.routes.map((r) => [r.name, r.region]));
+  return new VisualRefresher({
+    config: config.visualRefresh,
+    store,
+    logger,
+    metrics,
+    regionOf: (route) => regions.get(route) ?? config.routes[0]!.region,
+    onStored,
+  });
+}
+
 /** Open the store, start the dispatcher and listen. Used by `sauce-relay serve` and the tests. */
 export async function startRelay(config: RelayConfig, deps: StartRelayDeps = {}): Promise<RunningRelay> {
   const logger = deps.logger ?? createLogger();
@@ -256,23 +280,9 @@ export async function startRelay(config: RelayConfig, deps: StartRelayDeps = {})
     // so the data file stays bounded; dead letters are kept until someone retries them.
     retentionMs: config.dedupWindowMs,
   });
-  let visualRefresher: VisualRefresher | null = null;
-  if (config.visualRefresh) {
-    if (hasWatchList(store)) {
-      const regions = new Map(config.routes.map((r) => [r.name, r.region]));
-      visualRefresher = new VisualRefresher({
-        config: config.visualRefresh,
-        store,
-        logger,
-        metrics,
-        regionOf: (route) => regions.get(route) ?? config.routes[0]!.region,
-        onStored: (_id, bytes) => dispatcher.notify(bytes),
-      });
-    } else {
-      logger.warn('Sauce credentials are set but this store keeps no watch list: Visual refresh is off');
-    }
-  }
-  const refresher = visualRefresher;
+  // Webhooks and refreshed Visual events both wake the dispatcher the same way.
+  const wakeDispatcher = (_id: string, bytes: number) => dispatcher.notify(bytes);
+  const refresher = createVisualRefresher(config, store, logger, metrics, wakeDispatcher);
   const handler = createHandler({
     routes: config.routes,
     bodyLimitBytes: config.bodyLimitBytes,
@@ -280,7 +290,7 @@ export async function startRelay(config: RelayConfig, deps: StartRelayDeps = {})
     logger,
     metrics,
     store,
-    onStored: (_id, bytes) => dispatcher.notify(bytes),
+    onStored: wakeDispatcher,
     ...(refresher ? { onVisualStored: (stored) => refresher.track(stored) } : {}),
   });
   const relay = createRelayServer({

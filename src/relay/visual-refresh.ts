@@ -25,7 +25,7 @@ import {
   visualApiOrigin,
   visualRefreshDelayMs,
   visualStatusIsOpen,
-  type VisualBuildState,
+  type VisualBuildRead,
 } from '../sauce/visual-api.js';
 import type { VisualRefreshConfig } from './config.js';
 import type { Logger } from './logger.js';
@@ -42,11 +42,8 @@ export interface VisualRefresherOptions {
   readonly regionOf: (route: string) => Region;
   /** A refreshed event was stored: wake the dispatcher. */
   readonly onStored?: (id: string, bytes: number) => void;
-  /** How often to look for due watches. Default: the interval, at most 10 s. */
-  readonly pollMs?: number;
   /** Per API request. Default 10 s. */
   readonly timeoutMs?: number;
-  readonly now?: () => number;
 }
 
 /** A Visual webhook the handler has just stored. */
@@ -65,7 +62,7 @@ const CLAIM_LIMIT = 20;
 
 export class VisualRefresher {
   private readonly o: VisualRefresherOptions;
-  private readonly now: () => number;
+  /** How often to look for due watches: the interval, at most 10 s. */
   private readonly pollMs: number;
   private readonly timeoutMs: number;
   /** A claimed watch is not claimable again for this long, unless rescheduled sooner. */
@@ -79,8 +76,7 @@ export class VisualRefresher {
 
   constructor(options: VisualRefresherOptions) {
     this.o = options;
-    this.now = options.now ?? Date.now;
-    this.pollMs = Math.max(10, options.pollMs ?? Math.min(options.config.intervalMs, 10_000));
+    this.pollMs = Math.max(10, Math.min(options.config.intervalMs, 10_000));
     this.timeoutMs = options.timeoutMs ?? 10_000;
     this.leaseMs = Math.max(60_000, 3 * this.timeoutMs);
     this.authorization = `Basic ${Buffer.from(`${options.config.username}:${options.config.accessKey}`).toString('base64')}`;
@@ -138,7 +134,7 @@ export class VisualRefresher {
     if (this.stopped) return;
     let due: VisualWatch[];
     try {
-      due = await this.o.store.claimVisualWatches(this.now(), this.leaseMs, CLAIM_LIMIT);
+      due = await this.o.store.claimVisualWatches(Date.now(), this.leaseMs, CLAIM_LIMIT);
     } catch (error) {
       this.o.logger.warn({ err: errorText(error) }, 'visual refresh: store unavailable');
       return;
@@ -155,7 +151,7 @@ export class VisualRefresher {
 
   private async check(watch: VisualWatch): Promise<CheckOutcome> {
     const { store, logger } = this.o;
-    const now = this.now();
+    const now = Date.now();
     const log = { route: watch.route, buildId: watch.buildId, repo: watch.repo };
     if (now >= watch.expiresAt) {
       await store.endVisualWatch(watch.route, watch.buildId);
@@ -193,7 +189,8 @@ export class VisualRefresher {
     return changed ? 'changed' : open ? 'unchanged' : 'decided';
   }
 
-  private async read(watch: VisualWatch): Promise<{ kind: 'found'; build: VisualBuildState } | { kind: 'not_found' } | { kind: 'error'; reason: string }> {
+  /** The API's answer; any failure (network, HTTP, shape) is an `error` to retry. */
+  private async read(watch: VisualWatch): Promise<Exclude<VisualBuildRead, { kind: 'invalid' }> | { kind: 'error'; reason: string }> {
     const origin = this.o.config.apiUrl ?? visualApiOrigin(watch.dataCenter, this.o.regionOf(watch.route));
     let response: Response;
     try {
