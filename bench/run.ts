@@ -213,7 +213,7 @@ async function soak(): Promise<string[]> {
 
 /** A job event the size Sauce really sends (the shared fixture, ~0.9 KB), distinct per seq. */
 function fixtureJobBody(seq: number): string {
-  const base = JSON.parse(readFileSync(join(ROOT, '../shared/fixtures/sauce/job-vdc-passed.json'), 'utf8')) as Record<string, unknown>;
+  const base = JSON.parse(readFileSync(join(ROOT, 'test/fixtures/sauce/job-vdc-passed.json'), 'utf8')) as Record<string, unknown>;
   return JSON.stringify({ ...base, id: `${runTag}${seq.toString(16).padStart(16, '0')}`, modification_time: new Date(Date.UTC(2026, 10, 27) + seq * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z') });
 }
 
@@ -355,7 +355,7 @@ async function actionRuns(): Promise<string[]> {
     await new Promise((done) => spawn(process.execPath, ['-e', ''], { stdio: 'ignore' }).on('exit', done));
     return performance.now() - start;
   };
-  const one = JSON.parse(readFileSync(join(ROOT, '../shared/fixtures/sauce/job-vdc-failed-boolean.json'), 'utf8')) as unknown;
+  const one = JSON.parse(readFileSync(join(ROOT, 'test/fixtures/sauce/job-vdc-failed-boolean.json'), 'utf8')) as unknown;
   const batch = Array.from({ length: 100 }, (_, i) => JSON.parse(jobBody(i, runTag)) as unknown);
   const repeats = SMOKE ? 2 : 7;
   const singles: ActionRun[] = [];
@@ -365,7 +365,7 @@ async function actionRuns(): Promise<string[]> {
     singles.push(await runOnce([one], `one-${i}`));
   }
   const batchRun = await runOnce(batch, 'batch');
-  const passing = JSON.parse(readFileSync(join(ROOT, '../shared/fixtures/sauce/job-vdc-passed.json'), 'utf8')) as unknown;
+  const passing = JSON.parse(readFileSync(join(ROOT, 'test/fixtures/sauce/job-vdc-passed.json'), 'utf8')) as unknown;
   const firstCalls = {
     bare: { passing: await runOnce([passing], 'bare-pass'), failing: singles[0]! },
     prHead: { passing: await runOnce([passing], 'pr-pass', 0, true), failing: await runOnce([one], 'pr-fail', 0, true) },

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
-const fixture = join(root, '..', 'shared', 'fixtures', 'sauce', 'job-vdc-passed.json');
+const fixture = join(root, 'test', 'fixtures', 'sauce', 'job-vdc-passed.json');
 const event = existsSync(fixture)
   ? JSON.parse(readFileSync(fixture, 'utf8'))
   : {

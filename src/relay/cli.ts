@@ -17,10 +17,10 @@ import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEFAULTS, describeConfig, loadConfig, withSecrets, type RelayConfig } from './config.js';
 import { createLogger } from './logger.js';
-import { startRelay } from './server.js';
-import { signBody } from './signature.js';
-import { openSqliteStore } from './sqlite-store.js';
-import type { EventState, StoredEvent, VisualWatch } from './store.js';
+import { startRelay } from './http/server.js';
+import { signBody } from './http/signature.js';
+import { openSqliteStore } from './outbox/sqlite-store.js';
+import type { EventState, StoredEvent, VisualWatch } from './outbox/store.js';
 
 export const SECRET_FILE = 'webhook-secret';
 

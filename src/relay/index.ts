@@ -2,7 +2,7 @@
  * The relay's public surface: the runtime-neutral handler, the Node server, the serverless
  * adapters, configuration, routing and signatures. The CLI is `lib/relay/cli.js` (bin sauce-relay).
  */
-export { signBody, verifySignature, parseSignatureHeader, safeEqualText, SIGNATURE_HEADER } from './signature.js';
+export { signBody, verifySignature, parseSignatureHeader, safeEqualText, SIGNATURE_HEADER } from './http/signature.js';
 export {
   loadConfig,
   parseConfigText,
@@ -19,7 +19,7 @@ export {
   type ConfigResult,
   type Env,
 } from './config.js';
-export { routeEvent, filterReason, isAllowed, isFailure, matchesPattern, type RouteDecision } from './route.js';
+export { routeEvent, filterReason, isAllowed, isFailure, matchesPattern, type RouteDecision } from './http/route.js';
 export {
   createHandler,
   jsonResponse,
@@ -29,11 +29,11 @@ export {
   type HandlerOptions,
   type DispatchClientLike,
   type DispatchOutcome,
-} from './handler.js';
-export { createRelayServer, startRelay, type RelayServer, type RunningRelay, type StartRelayDeps } from './server.js';
-export { createFetchHandler, readCapped, type FetchHandler } from './adapters/fetch.js';
-export { createLambdaHandler, type LambdaHandler, type LambdaHttpEvent, type LambdaHttpResult } from './adapters/lambda.js';
-export type { DirectOptions } from './adapters/direct.js';
-export type { EventStore, NewEvent, StoredEvent, InsertResult, StoreStats, EventState } from './store.js';
+} from './http/handler.js';
+export { createRelayServer, startRelay, type RelayServer, type RunningRelay, type StartRelayDeps } from './http/server.js';
+export { createFetchHandler, readCapped, type FetchHandler } from './http/adapters/fetch.js';
+export { createLambdaHandler, type LambdaHandler, type LambdaHttpEvent, type LambdaHttpResult } from './http/adapters/lambda.js';
+export type { DirectOptions } from './http/adapters/direct.js';
+export type { EventStore, NewEvent, StoredEvent, InsertResult, StoreStats, EventState } from './outbox/store.js';
 export { createMetrics, type RelayMetrics } from './metrics.js';
 export { createLogger, type Logger } from './logger.js';

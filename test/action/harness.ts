@@ -11,7 +11,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, expect } from '@jest/global
 import { startGitHubDouble, type GitHubDouble } from '../support/github-double.js';
 
 export const ROOT = join(import.meta.dirname ?? new URL('.', import.meta.url).pathname, '..', '..');
-export const FIXTURES = join(ROOT, '..', 'shared', 'fixtures', 'sauce');
+export const FIXTURES = join(ROOT, 'test', 'fixtures', 'sauce');
 export const DIST = join(ROOT, 'dist', 'index.js');
 export const REPO = 'acme/shop';
 export const SHA = '9fceb02d0ae598e95dc970b74767f19372d61af8';

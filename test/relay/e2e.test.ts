@@ -7,7 +7,7 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { envelopeSchema } from '../../src/sauce/envelope.js';
-import { signBody } from '../../src/relay/signature.js';
+import { signBody } from '../../src/relay/http/signature.js';
 import { startGitHubDouble, type GitHubDouble } from '../support/github-double.js';
 import { REPO_ROOT, sauceFixture, waitFor } from './support/common.js';
 import { ensureBuilt, postSigned, startRelayProcess, tempDir, type RelayProcess } from './support/process.js';

@@ -3,7 +3,7 @@
  * API double (repository_dispatch) → each dispatched client_payload fed to the committed Action
  * bundle (dist/index.js, started as the runner starts it) → statuses and check runs on the commit.
  */
-import { signBody } from '../../src/relay/signature.js';
+import { signBody } from '../../src/relay/http/signature.js';
 import { startGitHubDouble, type GitHubDouble } from '../support/github-double.js';
 import { runAction, SHA } from '../action/harness.js';
 import { sauceFixture, waitFor } from './support/common.js';

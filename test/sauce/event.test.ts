@@ -4,7 +4,7 @@ import { describe, expect, test } from '@jest/globals';
 import { describeIssues, familyOf, parseSauceEvent, parseSauceTime, type JobEvent, type VisualEvent } from '../../src/sauce/event.js';
 import { JOB_STATUSES, VISUAL_STATUSES, jobEventSchema, visualEventSchema } from '../../src/sauce/schema.js';
 
-const FIXTURES = join(import.meta.dirname, '..', '..', '..', 'shared', 'fixtures', 'sauce');
+const FIXTURES = join(import.meta.dirname, '..', 'fixtures', 'sauce');
 const fixture = (name: string): Record<string, unknown> => JSON.parse(readFileSync(join(FIXTURES, name), 'utf8')) as Record<string, unknown>;
 const JOB = fixture('job-vdc-passed.json');
 const VISUAL = fixture('visual-approved.json');

@@ -3,12 +3,12 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createLogger } from '../../../src/relay/logger.js';
-import type { EventStore, InsertResult, NewEvent, StoredEvent } from '../../../src/relay/store.js';
+import type { EventStore, InsertResult, NewEvent, StoredEvent } from '../../../src/relay/outbox/store.js';
 import type { RelayConfig, RouteConfig } from '../../../src/relay/config.js';
 import { loadConfig } from '../../../src/relay/config.js';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
-export const FIXTURES = resolve(REPO_ROOT, '../shared/fixtures');
+export const FIXTURES = resolve(REPO_ROOT, 'test/fixtures');
 
 export interface SignatureVector {
   readonly description: string;

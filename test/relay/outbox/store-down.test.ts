@@ -6,9 +6,9 @@
  */
 import Database from 'better-sqlite3';
 import { join } from 'node:path';
-import { signBody } from '../../src/relay/signature.js';
-import { sauceFixture } from './support/common.js';
-import { ensureBuilt, postSigned, request, startRelayProcess, tempDir, type RelayProcess } from './support/process.js';
+import { signBody } from '../../../src/relay/http/signature.js';
+import { sauceFixture } from '../support/common.js';
+import { ensureBuilt, postSigned, request, startRelayProcess, tempDir, type RelayProcess } from '../support/process.js';
 
 const SECRET = 'store-down-secret-1234';
 let relay: RelayProcess | undefined;

@@ -7,7 +7,7 @@ import {
   nextAttemptAt,
   rateLimitWaitMs,
   tooOld,
-} from '../../src/relay/backoff.js';
+} from '../../../src/relay/outbox/backoff.js';
 
 const NOW = Date.UTC(2026, 0, 1, 12, 0, 0);
 

@@ -10,15 +10,15 @@
 import { mkdirSync } from 'node:fs';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import type { RelayConfig } from './config.js';
-import { createDispatchClient } from './dispatch-client.js';
-import { Dispatcher } from './dispatcher.js';
+import type { RelayConfig } from '../config.js';
+import { createDispatchClient } from '../outbox/dispatch-client.js';
+import { Dispatcher } from '../outbox/dispatcher.js';
 import { createHandler, jsonResponse, type RelayHandler, type RelayResponse } from './handler.js';
-import { createLogger, type Logger } from './logger.js';
-import { createMetrics, type RelayMetrics } from './metrics.js';
-import { openSqliteStore } from './sqlite-store.js';
-import type { EventStore, VisualWatchStore } from './store.js';
-import { VisualRefresher } from './visual-refresh.js';
+import { createLogger, type Logger } from '../logger.js';
+import { createMetrics, type RelayMetrics } from '../metrics.js';
+import { openSqliteStore } from '../outbox/sqlite-store.js';
+import type { EventStore, VisualWatchStore } from '../outbox/store.js';
+import { VisualRefresher } from '../visual/visual-refresh.js';
 
 export interface RelayServerOptions {
   readonly handler: RelayHandler;

@@ -11,9 +11,9 @@
  */
 import { Octokit } from '@octokit/rest';
 import { createAppAuth } from '@octokit/auth-app';
-import type { Logger } from './logger.js';
+import type { Logger } from '../logger.js';
 import { classifyResponse, type Headers } from './backoff.js';
-import { payloadBytes } from '../github/limits.js';
+import { payloadBytes } from '../../github/limits.js';
 import { timedFetch } from './timed-fetch.js';
 
 export type DispatchOutcome =

@@ -3,8 +3,8 @@
  * A payload can never choose a repository outside the route's allowlist (its `allow` entries plus
  * its fixed `repo`).
  */
-import { familyOf, type SauceEvent } from '../sauce/event.js';
-import { isRepoName, type RouteConfig, type RouteFilters } from './config.js';
+import { familyOf, type SauceEvent } from '../../sauce/event.js';
+import { isRepoName, type RouteConfig, type RouteFilters } from '../config.js';
 
 export type RouteDecision =
   | { readonly ok: true; readonly repo: string }

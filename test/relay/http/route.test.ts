@@ -1,6 +1,6 @@
-import { parseSauceEvent, type SauceEvent } from '../../src/sauce/event.js';
-import { filterReason, isAllowed, isFailure, matchesPattern, routeEvent } from '../../src/relay/route.js';
-import { route, sauceFixture, sauceFixtureNames } from './support/common.js';
+import { parseSauceEvent, type SauceEvent } from '../../../src/sauce/event.js';
+import { filterReason, isAllowed, isFailure, matchesPattern, routeEvent } from '../../../src/relay/http/route.js';
+import { route, sauceFixture, sauceFixtureNames } from '../support/common.js';
 
 function event(name: string, patch: Record<string, unknown> = {}): SauceEvent {
   const r = parseSauceEvent({ ...JSON.parse(sauceFixture(name).toString('utf8')), ...patch });

@@ -17,16 +17,16 @@
  */
 import { createHash } from 'node:crypto';
 import { isUtf8 } from 'node:buffer';
-import { DISPATCH_MAX_PAYLOAD_BYTES, utf8Bytes } from '../github/limits.js';
-import { makeEnvelope } from '../sauce/envelope.js';
-import { parseSauceEvent } from '../sauce/event.js';
-import type { RouteConfig } from './config.js';
-import type { Logger } from './logger.js';
-import type { RelayMetrics, RejectReason } from './metrics.js';
+import { DISPATCH_MAX_PAYLOAD_BYTES, utf8Bytes } from '../../github/limits.js';
+import { makeEnvelope } from '../../sauce/envelope.js';
+import { parseSauceEvent } from '../../sauce/event.js';
+import type { RouteConfig } from '../config.js';
+import type { Logger } from '../logger.js';
+import type { RelayMetrics, RejectReason } from '../metrics.js';
 import { routeEvent } from './route.js';
 import { SIGNATURE_HEADER, safeEqualText, verifySignature } from './signature.js';
-import type { EventStore } from './store.js';
-import type { StoredVisual } from './visual-refresh.js';
+import type { EventStore } from '../outbox/store.js';
+import type { StoredVisual } from '../visual/visual-refresh.js';
 
 export interface RelayRequest {
   readonly method: string;

@@ -5,9 +5,9 @@
  */
 import net from 'node:net';
 import { randomBytes } from 'node:crypto';
-import { signBody } from '../../src/relay/signature.js';
-import { sauceFixture, sauceFixtureNames } from './support/common.js';
-import { ensureBuilt, postSigned, rawSocket, request, startRelayProcess, type RelayProcess } from './support/process.js';
+import { signBody } from '../../../src/relay/http/signature.js';
+import { sauceFixture, sauceFixtureNames } from '../support/common.js';
+import { ensureBuilt, postSigned, rawSocket, request, startRelayProcess, type RelayProcess } from '../support/process.js';
 
 const SECRET = 'hostile-secret-123456';
 const MiB = 1024 * 1024;

@@ -6,15 +6,15 @@
  */
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { signBody } from '../../src/relay/signature.js';
-import { startGitHubDouble, type GitHubDouble } from '../support/github-double.js';
-import { startSauceApiDouble, type SauceApiDouble } from '../support/sauce-api-double.js';
-import { runAction, SHA } from '../action/harness.js';
-import { REPO_ROOT, sauceFixture, silentLogger, waitFor } from './support/common.js';
-import { ensureBuilt, postSigned, START_NODE_ARGS, startRelayProcess, tempDir, type RelayProcess } from './support/process.js';
-import { openSqliteStore } from '../../src/relay/sqlite-store.js';
-import { VisualRefresher } from '../../src/relay/visual-refresh.js';
-import { parseSauceEvent, type VisualEvent } from '../../src/sauce/event.js';
+import { signBody } from '../../../src/relay/http/signature.js';
+import { startGitHubDouble, type GitHubDouble } from '../../support/github-double.js';
+import { startSauceApiDouble, type SauceApiDouble } from '../../support/sauce-api-double.js';
+import { runAction, SHA } from '../../action/harness.js';
+import { REPO_ROOT, sauceFixture, silentLogger, waitFor } from '../support/common.js';
+import { ensureBuilt, postSigned, START_NODE_ARGS, startRelayProcess, tempDir, type RelayProcess } from '../support/process.js';
+import { openSqliteStore } from '../../../src/relay/outbox/sqlite-store.js';
+import { VisualRefresher } from '../../../src/relay/visual/visual-refresh.js';
+import { parseSauceEvent, type VisualEvent } from '../../../src/sauce/event.js';
 
 const SECRET = 'refresh-secret-0123456789';
 const REPO = 'acme/shop';

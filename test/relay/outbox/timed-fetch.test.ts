@@ -4,7 +4,7 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { fetchWithTimeout } from '../../src/relay/timed-fetch.js';
+import { fetchWithTimeout } from '../../../src/relay/outbox/timed-fetch.js';
 
 let server: http.Server;
 let base: string;

@@ -2,11 +2,11 @@
  * Shared by the serverless adapters: build the handler in direct mode (no local store; each
  * accepted event is dispatched inside the request) once, lazily, from a config or the environment.
  */
-import { loadConfig, type Env, type RelayConfig } from '../config.js';
-import { createDispatchClient } from '../dispatch-client.js';
+import { loadConfig, type Env, type RelayConfig } from '../../config.js';
+import { createDispatchClient } from '../../outbox/dispatch-client.js';
 import { createHandler, jsonResponse, type DispatchClientLike, type RelayHandler, type RelayResponse } from '../handler.js';
-import { createLogger, type Logger } from '../logger.js';
-import type { RelayMetrics } from '../metrics.js';
+import { createLogger, type Logger } from '../../logger.js';
+import type { RelayMetrics } from '../../metrics.js';
 
 export interface DirectOptions {
   /** A ready config (e.g. `parseConfigText` of a bundled file). Default: quick mode from `env`. */

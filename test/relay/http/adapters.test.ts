@@ -1,10 +1,10 @@
-import { createFetchHandler, readCapped } from '../../src/relay/adapters/fetch.js';
-import { createLambdaHandler } from '../../src/relay/adapters/lambda.js';
-import type { DispatchOutcome } from '../../src/relay/handler.js';
-import { signBody } from '../../src/relay/signature.js';
-import { envelopeSchema } from '../../src/sauce/envelope.js';
-import { startGitHubDouble } from '../support/github-double.js';
-import { quickConfig, sauceFixture, silentLogger } from './support/common.js';
+import { createFetchHandler, readCapped } from '../../../src/relay/http/adapters/fetch.js';
+import { createLambdaHandler } from '../../../src/relay/http/adapters/lambda.js';
+import type { DispatchOutcome } from '../../../src/relay/http/handler.js';
+import { signBody } from '../../../src/relay/http/signature.js';
+import { envelopeSchema } from '../../../src/sauce/envelope.js';
+import { startGitHubDouble } from '../../support/github-double.js';
+import { quickConfig, sauceFixture, silentLogger } from '../support/common.js';
 
 const SECRET = 'adapter-secret';
 const body = sauceFixture('job-vdc-failed-boolean.json');

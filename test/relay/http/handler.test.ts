@@ -1,7 +1,7 @@
-import { createHandler, type DispatchOutcome, type RelayRequest } from '../../src/relay/handler.js';
-import { createMetrics } from '../../src/relay/metrics.js';
-import { signBody } from '../../src/relay/signature.js';
-import { MemoryStore, route, sauceFixture, silentLogger } from './support/common.js';
+import { createHandler, type DispatchOutcome, type RelayRequest } from '../../../src/relay/http/handler.js';
+import { createMetrics } from '../../../src/relay/metrics.js';
+import { signBody } from '../../../src/relay/http/signature.js';
+import { MemoryStore, route, sauceFixture, silentLogger } from '../support/common.js';
 
 const SECRET = 's3cr3t-token';
 const TOKEN = 'T'.repeat(40);
@@ -139,7 +139,7 @@ describe('the request path, in order', () => {
 
   test('every fixture is stored', async () => {
     const { handler } = setup();
-    const { sauceFixtureNames } = await import('./support/common.js');
+    const { sauceFixtureNames } = await import('../support/common.js');
     for (const name of sauceFixtureNames()) {
       const r = await handler.handle(post('/webhook/web', sauceFixture(name)));
       expect([name, r.status]).toEqual([name, 202]);
@@ -197,7 +197,7 @@ describe('direct mode (serverless)', () => {
 
 describe('deep JSON', () => {
   test('nestedDeeperThan skips strings and escapes', async () => {
-    const { nestedDeeperThan } = await import('../../src/relay/handler.js');
+    const { nestedDeeperThan } = await import('../../../src/relay/http/handler.js');
     expect(nestedDeeperThan(Buffer.from('[[[]]]'), 3)).toBe(false);
     expect(nestedDeeperThan(Buffer.from('[[[[]]]]'), 3)).toBe(true);
     expect(nestedDeeperThan(Buffer.from('{"a":"[[[[[[\\\\\\"[[[["}'), 3)).toBe(false);

@@ -2,9 +2,9 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/glob
 import { generateKeyPairSync } from 'node:crypto';
 import { createServer } from 'node:net';
 import { Writable } from 'node:stream';
-import { createDispatchClient, outcomeFromError } from '../../src/relay/dispatch-client.js';
-import { createLogger } from '../../src/relay/logger.js';
-import { startGitHubDouble, type GitHubDouble } from '../support/github-double.js';
+import { createDispatchClient, outcomeFromError } from '../../../src/relay/outbox/dispatch-client.js';
+import { createLogger } from '../../../src/relay/logger.js';
+import { startGitHubDouble, type GitHubDouble } from '../../support/github-double.js';
 
 const DISPATCH = 'POST /repos/{owner}/{repo}/dispatches';
 const TOKEN = 'ghp_supersecrettoken1234567890';

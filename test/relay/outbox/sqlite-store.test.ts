@@ -4,8 +4,8 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { openSqliteStore, type SqliteEventStore } from '../../src/relay/sqlite-store.js';
-import type { NewEvent, NewVisualWatch } from '../../src/relay/store.js';
+import { openSqliteStore, type SqliteEventStore } from '../../../src/relay/outbox/sqlite-store.js';
+import type { NewEvent, NewVisualWatch } from '../../../src/relay/outbox/store.js';
 
 const DAY = 86_400_000;
 const T0 = Date.UTC(2026, 0, 1);

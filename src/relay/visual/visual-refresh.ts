@@ -16,8 +16,8 @@
  *   the operator), never to a host a payload names; they are never logged.
  */
 import { createHash } from 'node:crypto';
-import type { VisualEvent } from '../sauce/event.js';
-import type { Region } from '../sauce/urls.js';
+import type { VisualEvent } from '../../sauce/event.js';
+import type { Region } from '../../sauce/urls.js';
 import {
   VISUAL_BUILD_QUERY,
   applyVisualBuild,
@@ -26,12 +26,12 @@ import {
   visualRefreshDelayMs,
   visualStatusIsOpen,
   type VisualBuildRead,
-} from '../sauce/visual-api.js';
-import type { VisualRefreshConfig } from './config.js';
-import type { Logger } from './logger.js';
-import type { RelayMetrics } from './metrics.js';
-import type { EventStore, VisualWatch, VisualWatchStore } from './store.js';
-import { fetchWithTimeout } from './timed-fetch.js';
+} from '../../sauce/visual-api.js';
+import type { VisualRefreshConfig } from '../config.js';
+import type { Logger } from '../logger.js';
+import type { RelayMetrics } from '../metrics.js';
+import type { EventStore, VisualWatch, VisualWatchStore } from '../outbox/store.js';
+import { fetchWithTimeout } from '../outbox/timed-fetch.js';
 
 export interface VisualRefresherOptions {
   readonly config: VisualRefreshConfig;

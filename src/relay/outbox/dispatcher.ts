@@ -18,11 +18,11 @@ import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import type { EventStore, StoredEvent } from './store.js';
 import type { DispatchClient, DispatchOutcome } from './dispatch-client.js';
-import type { Logger } from './logger.js';
-import type { RelayMetrics } from './metrics.js';
+import type { Logger } from '../logger.js';
+import type { RelayMetrics } from '../metrics.js';
 import { DEFAULT_BACKOFF, nextAttemptAt, tooOld, type BackoffOptions } from './backoff.js';
-import { makeEnvelope, type RelayedEvent } from '../sauce/envelope.js';
-import { splitForDispatch, utf8Bytes, validEventType, DISPATCH_MAX_PAYLOAD_BYTES } from '../github/limits.js';
+import { makeEnvelope, type RelayedEvent } from '../../sauce/envelope.js';
+import { splitForDispatch, utf8Bytes, validEventType, DISPATCH_MAX_PAYLOAD_BYTES } from '../../github/limits.js';
 
 export interface DispatcherOptions {
   store: EventStore;

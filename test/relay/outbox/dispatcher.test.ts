@@ -5,22 +5,22 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import Database from 'better-sqlite3';
-import { Dispatcher, buildDispatches, groupReadyAt, planDispatches, type DispatcherOptions } from '../../src/relay/dispatcher.js';
-import { createDispatchClient, type DispatchClient } from '../../src/relay/dispatch-client.js';
-import { openSqliteStore, type SqliteEventStore } from '../../src/relay/sqlite-store.js';
-import { createLogger } from '../../src/relay/logger.js';
-import { createMetrics, type RelayMetrics } from '../../src/relay/metrics.js';
-import type { NewEvent, StoredEvent } from '../../src/relay/store.js';
-import { DISPATCH_MAX_KEYS, DISPATCH_MAX_PAYLOAD_BYTES, payloadBytes } from '../../src/github/limits.js';
-import { makeEnvelope } from '../../src/sauce/envelope.js';
-import { startGitHubDouble, type GitHubDouble } from '../support/github-double.js';
-import { waitFor } from './support/common.js';
+import { Dispatcher, buildDispatches, groupReadyAt, planDispatches, type DispatcherOptions } from '../../../src/relay/outbox/dispatcher.js';
+import { createDispatchClient, type DispatchClient } from '../../../src/relay/outbox/dispatch-client.js';
+import { openSqliteStore, type SqliteEventStore } from '../../../src/relay/outbox/sqlite-store.js';
+import { createLogger } from '../../../src/relay/logger.js';
+import { createMetrics, type RelayMetrics } from '../../../src/relay/metrics.js';
+import type { NewEvent, StoredEvent } from '../../../src/relay/outbox/store.js';
+import { DISPATCH_MAX_KEYS, DISPATCH_MAX_PAYLOAD_BYTES, payloadBytes } from '../../../src/github/limits.js';
+import { makeEnvelope } from '../../../src/sauce/envelope.js';
+import { startGitHubDouble, type GitHubDouble } from '../../support/github-double.js';
+import { waitFor } from '../support/common.js';
 
 const DISPATCH = 'POST /repos/{owner}/{repo}/dispatches';
 const DAY = 86_400_000;
 const TOKEN = 'ghp_dispatcher_test_token_0123456789';
 
-/** A realistic Sauce job event (shape of ../shared/fixtures/sauce/job-vdc-passed.json), pretty-printed as Sauce sends it. */
+/** A realistic Sauce job event (shape of test/fixtures/sauce/job-vdc-passed.json), pretty-printed as Sauce sends it. */
 function jobBody(n: number, extra: Record<string, unknown> = {}): string {
   return JSON.stringify(
     {

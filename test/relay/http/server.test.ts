@@ -8,12 +8,12 @@ import http from 'node:http';
 import net from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { createHandler } from '../../src/relay/handler.js';
-import { createMetrics } from '../../src/relay/metrics.js';
-import { createRelayServer } from '../../src/relay/server.js';
-import { signBody } from '../../src/relay/signature.js';
-import { MemoryStore, REPO_ROOT, route, sauceFixture, silentLogger } from './support/common.js';
-import { ensureBuilt, postSigned, rawSocket, request, startRelayProcess, tempDir, type RelayProcess } from './support/process.js';
+import { createHandler } from '../../../src/relay/http/handler.js';
+import { createMetrics } from '../../../src/relay/metrics.js';
+import { createRelayServer } from '../../../src/relay/http/server.js';
+import { signBody } from '../../../src/relay/http/signature.js';
+import { MemoryStore, REPO_ROOT, route, sauceFixture, silentLogger } from '../support/common.js';
+import { ensureBuilt, postSigned, rawSocket, request, startRelayProcess, tempDir, type RelayProcess } from '../support/process.js';
 
 const run = promisify(execFile);
 const CLI = join(REPO_ROOT, 'lib/relay/cli.js');
@@ -240,7 +240,7 @@ routes:
   });
 
   test('the CLI: sign, send, check-config, outbox', async () => {
-    const file = join(REPO_ROOT, '../shared/fixtures/sauce/job-vdc-complete-passed-null.json');
+    const file = join(REPO_ROOT, 'test/fixtures/sauce/job-vdc-complete-passed-null.json');
     const signed = await cli(['sign', file, '--secret', SECRET]);
     expect(signed.stdout.trim()).toBe(signBody(SECRET, readFileSync(file)));
     const sent = await cli(['send', file, '--url', url('/webhook/web'), '--secret', SECRET]);
