@@ -7,8 +7,7 @@ import { createHmac } from 'node:crypto';
 
 export const BENCH_SECRET = 'bench-secret-0123456789abcdef';
 
-const FILLER_ERROR =
-  'AssertionError: expected element [data-test=cart-total] to have text "3 items" but got "2 items"';
+const FILLER_ERROR = 'AssertionError: expected element [data-test=cart-total] to have text "3 items" but got "2 items"';
 const FILLER_EXCEPTION = Array.from({ length: 9 }, (_, i) => `    at Context.<anonymous> (test/specs/cart.spec.js:${40 + i}:22)`).join('\n');
 
 interface Template {

@@ -151,8 +151,21 @@ async function ingestRows(): Promise<string[]> {
   const rows: Row[] = [
     { name: '1. node:http, read body, 204 (ceiling)', args: [join(BUILD, 'bench/servers/bare.js')], path: '/', headers: sauceHeaders, expect: 204 },
     { name: '2. node:http + HMAC verify + JSON.parse (baseline)', args: [join(BUILD, 'bench/servers/hmac.js')], path: '/', headers: sauceHeaders, expect: 202 },
-    { name: '3. @octokit/webhooks createNodeMiddleware', args: [join(BUILD, 'bench/servers/octokit.js')], path: '/webhook', headers: githubHeaders, expect: 200 },
-    { name: '4. sauce relay (verify, validate, route, dedup, durable store)', args: relayArgs, path: '/webhook', headers: sauceHeaders, env: relayEnv(dataDir), expect: 202 },
+    {
+      name: '3. @octokit/webhooks createNodeMiddleware',
+      args: [join(BUILD, 'bench/servers/octokit.js')],
+      path: '/webhook',
+      headers: githubHeaders,
+      expect: 200,
+    },
+    {
+      name: '4. sauce relay (verify, validate, route, dedup, durable store)',
+      args: relayArgs,
+      path: '/webhook',
+      headers: sauceHeaders,
+      env: relayEnv(dataDir),
+      expect: 202,
+    },
   ];
   const results: { row: Row; r: LoadResult; peakKb: number }[] = [];
   for (const row of rows) {
@@ -168,12 +181,12 @@ async function ingestRows(): Promise<string[]> {
   }
   rmSync(dataDir, { recursive: true, force: true });
   const base = results[1]?.r.rps ?? NaN;
-  const lines = [
-    `| row | req/s | ×row 2 | p50 ms | p99 ms | peak RSS MB | answers |`,
-    `|---|---:|---:|---:|---:|---:|---|`,
-  ];
+  const lines = [`| row | req/s | ×row 2 | p50 ms | p99 ms | peak RSS MB | answers |`, `|---|---:|---:|---:|---:|---:|---|`];
   for (const { row, r, peakKb } of results) {
-    const answers = Object.entries(r.codes).map(([code, n]) => `${code}×${n}`).join(' ') + (r.errors ? ` errors×${r.errors}` : '');
+    const answers =
+      Object.entries(r.codes)
+        .map(([code, n]) => `${code}×${n}`)
+        .join(' ') + (r.errors ? ` errors×${r.errors}` : '');
     lines.push(`| ${row.name} | ${r.rps.toFixed(0)} | ${(r.rps / base).toFixed(2)} | ${r.p50} | ${r.p99} | ${mb(peakKb)} | ${answers} |`);
     const good = r.codes[row.expect] ?? 0;
     const total = Object.values(r.codes).reduce((a, b) => a + b, 0);
@@ -182,7 +195,10 @@ async function ingestRows(): Promise<string[]> {
   const relay = results[3]?.r;
   const peer = results[2]?.r;
   if (relay && peer) {
-    lines.push('', `relay / row 2 = ${(relay.rps / base).toFixed(2)} (target ≥ 0.7); relay / row 3 = ${(relay.rps / peer.rps).toFixed(2)} (target ≥ 1.3); relay p99 = ${relay.p99} ms (target ≤ 10)`);
+    lines.push(
+      '',
+      `relay / row 2 = ${(relay.rps / base).toFixed(2)} (target ≥ 0.7); relay / row 3 = ${(relay.rps / peer.rps).toFixed(2)} (target ≥ 1.3); relay p99 = ${relay.p99} ms (target ≤ 10)`,
+    );
   }
   return lines;
 }
@@ -207,14 +223,20 @@ async function soak(): Promise<string[]> {
   return [
     `| events | answers | RSS at 10% MB | RSS at end MB | peak RSS MB | growth 10%→end |`,
     `|---:|---|---:|---:|---:|---:|`,
-    `| ${SOAK_EVENTS} | ${Object.entries(r.codes).map(([c, n]) => `${c}×${n}`).join(' ')} | ${mb(tenth)} | ${mb(last)} | ${mb(peak)} | ${((last / tenth - 1) * 100).toFixed(1)}% |`,
+    `| ${SOAK_EVENTS} | ${Object.entries(r.codes)
+      .map(([c, n]) => `${c}×${n}`)
+      .join(' ')} | ${mb(tenth)} | ${mb(last)} | ${mb(peak)} | ${((last / tenth - 1) * 100).toFixed(1)}% |`,
   ];
 }
 
 /** A job event the size Sauce really sends (the shared fixture, ~0.9 KB), distinct per seq. */
 function fixtureJobBody(seq: number): string {
   const base = JSON.parse(readFileSync(join(ROOT, 'test/fixtures/sauce/job-vdc-passed.json'), 'utf8')) as Record<string, unknown>;
-  return JSON.stringify({ ...base, id: `${runTag}${seq.toString(16).padStart(16, '0')}`, modification_time: new Date(Date.UTC(2026, 10, 27) + seq * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z') });
+  return JSON.stringify({
+    ...base,
+    id: `${runTag}${seq.toString(16).padStart(16, '0')}`,
+    modification_time: new Date(Date.UTC(2026, 10, 27) + seq * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z'),
+  });
 }
 
 async function delivery(): Promise<string[]> {
@@ -227,7 +249,10 @@ async function delivery(): Promise<string[]> {
   lines.push(await deliveryRow('bench body (~2 KB)', (i) => jobBody(i, runTag, 'shop-web #delivery'), burst));
   // Latency on its own: events far enough apart that each group is one event.
   lines.push(await deliveryRow('sparse: one every 2.5 s', (i) => fixtureJobBody(i), SMOKE ? { events: 2, spreadMs: 5_000 } : { events: 8, spreadMs: 20_000 }));
-  lines.push('', 'targets: ≤ 3 dispatches for 200 events in 10 s; p50 ≤ grouping window (2000 ms) + 50 ms. Payloads are verbatim, so a dispatch holds at most 64 KB of events.');
+  lines.push(
+    '',
+    'targets: ≤ 3 dispatches for 200 events in 10 s; p50 ≤ grouping window (2000 ms) + 50 ms. Payloads are verbatim, so a dispatch holds at most 64 KB of events.',
+  );
   return lines;
 }
 
@@ -262,11 +287,7 @@ async function deliveryRow(label: string, makeBody: (seq: number) => string, { e
   await new Promise<void>((done) => stub.listen(0, '127.0.0.1', done));
   const stubPort = (stub.address() as { port: number }).port;
   const dataDir = mkdtempSync(join(tmpdir(), 'bench-delivery-'));
-  const server = await startProcess(
-    relayArgs,
-    relayEnv(dataDir, { GITHUB_TOKEN: 'bench-token', GITHUB_API_URL: `http://127.0.0.1:${stubPort}` }),
-    relayReady,
-  );
+  const server = await startProcess(relayArgs, relayEnv(dataDir, { GITHUB_TOKEN: 'bench-token', GITHUB_API_URL: `http://127.0.0.1:${stubPort}` }), relayReady);
   const agent = new Agent({ keepAlive: true, maxSockets: 4 });
   try {
     const start = performance.now();
@@ -278,16 +299,13 @@ async function deliveryRow(label: string, makeBody: (seq: number) => string, { e
       totalBytes += Buffer.byteLength(body);
       const jobId = (JSON.parse(body) as { id: string }).id;
       await new Promise<void>((done, fail) => {
-        const req = httpRequest(
-          { host: '127.0.0.1', port: server.port, path: '/webhook', method: 'POST', agent, headers: sauceHeaders(body) },
-          (res) => {
-            res.resume();
-            res.on('end', () => {
-              acked.set(jobId, performance.now());
-              done();
-            });
-          },
-        );
+        const req = httpRequest({ host: '127.0.0.1', port: server.port, path: '/webhook', method: 'POST', agent, headers: sauceHeaders(body) }, (res) => {
+          res.resume();
+          res.on('end', () => {
+            acked.set(jobId, performance.now());
+            done();
+          });
+        });
         req.on('error', fail);
         req.end(body);
       });
@@ -301,7 +319,8 @@ async function deliveryRow(label: string, makeBody: (seq: number) => string, { e
     rmSync(dataDir, { recursive: true, force: true });
   }
   latencies.sort((a, b) => a - b);
-  const pct = (p: number): string => (latencies.length ? latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))]!.toFixed(0) : 'n/a');
+  const pct = (p: number): string =>
+    latencies.length ? latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))]!.toFixed(0) : 'n/a';
   const floor = Math.ceil(totalBytes / 65_535);
   return `| ${events} | ${label} | ${spreadMs / 1000} s | ${events} | ${dispatches} | ${floor} | ${delivered} | ${pct(50)} | ${pct(99)} |`;
 }
@@ -414,7 +433,7 @@ async function main(): Promise<void> {
       out.push(`FAILED: ${error instanceof Error ? error.message : String(error)}`);
       process.exitCode = 1;
     }
-    process.stdout.write(out.splice(0).join('\n') + '\n');
+    process.stdout.write(`${out.splice(0).join('\n')}\n`);
   }
   process.stdout.write(`\n(bench took ${((performance.now() - started) / 1000).toFixed(0)} s)\n`);
 }

@@ -41940,16 +41940,7 @@ function preprocess(fn, schema) {
 
 const JOB_STATUSES = ['COMPLETE', 'PASSED', 'FAILED', 'ERRORED'];
 /** RUNNING is not in the webhook docs but is part of Sauce Visual's BuildStatus enum. */
-const VISUAL_STATUSES = [
-    'APPROVED',
-    'EMPTY',
-    'EQUAL',
-    'ERRORED',
-    'QUEUED',
-    'RUNNING',
-    'REJECTED',
-    'UNAPPROVED',
-];
+const VISUAL_STATUSES = ['APPROVED', 'EMPTY', 'EQUAL', 'ERRORED', 'QUEUED', 'RUNNING', 'REJECTED', 'UNAPPROVED'];
 const JOB_FAMILIES = ['vdc', 'rdc'];
 /** `""`, `null` and absent all mean "no value". Numbers are kept as their decimal text. */
 const optionalText = union([schemas_string(), schemas_number(), schemas_null()])
@@ -41974,7 +41965,9 @@ const PASSED_FORMS = new Map([
     ['', null],
 ]);
 /** Every form of `passed` seen from Sauce: booleans, 1/0, their strings, null, absent. */
-const passedField = unknown().optional().transform((v, ctx) => {
+const passedField = unknown()
+    .optional()
+    .transform((v, ctx) => {
     const key = typeof v === 'string' ? v.trim().toLowerCase() : v;
     if (PASSED_FORMS.has(key))
         return PASSED_FORMS.get(key) ?? null;
@@ -42249,7 +42242,7 @@ const defaultMore = (omitted) => `\n_…and ${omitted} more not shown (GitHub li
  */
 function fitSummary(parts, maxBytes = CHECK_OUTPUT_MAX_BYTES) {
     const more = parts.more ?? defaultMore;
-    const full = parts.head + parts.rows.map((r) => r + '\n').join('') + parts.tail;
+    const full = parts.head + parts.rows.map((r) => `${r}\n`).join('') + parts.tail;
     if (utf8Bytes(full) <= maxBytes)
         return full;
     const fixed = utf8Bytes(parts.head) + utf8Bytes(parts.tail);
@@ -42265,7 +42258,13 @@ function fitSummary(parts, maxBytes = CHECK_OUTPUT_MAX_BYTES) {
         kept += 1;
     }
     const omitted = parts.rows.length - kept;
-    const body = parts.head + parts.rows.slice(0, kept).map((r) => r + '\n').join('') + (omitted > 0 ? more(omitted) : '') + parts.tail;
+    const body = parts.head +
+        parts.rows
+            .slice(0, kept)
+            .map((r) => `${r}\n`)
+            .join('') +
+        (omitted > 0 ? more(omitted) : '') +
+        parts.tail;
     return truncateBytes(body, maxBytes);
 }
 /** Split into request-sized groups: the first goes with create, the rest with updates. */
@@ -42405,7 +42404,10 @@ function commitCandidates(event, shaInput) {
     if (event.kind === 'job') {
         if (event.commitId)
             out.push(candidate(classify(event.commitId.trim()), event.commitId.trim(), 'commit_id'));
-        for (const [field, value] of [['build', event.build], ['name', event.name]]) {
+        for (const [field, value] of [
+            ['build', event.build],
+            ['name', event.name],
+        ]) {
             const m = value ? SHA_INSIDE.exec(value) : null;
             if (m)
                 out.push(candidate('sha', m[0], field));
@@ -42736,7 +42738,9 @@ const VISUAL_COLUMNS = ['errored', 'approved', 'equal', 'rejected', 'unapproved'
 /** A Visual check run: the one next step with the link, the snapshot counts, the build. */
 function renderVisual(v, outcome) {
     const href = v.buildUrl !== null ? safeHref(v.buildUrl) : null;
-    const next = href !== null ? `**${escapeMd(outcome.nextStep)} → [open the build](${href})**` : `**${escapeMd(outcome.nextStep)}** (no link: the build URL is not a Sauce Labs URL)`;
+    const next = href !== null
+        ? `**${escapeMd(outcome.nextStep)} → [open the build](${href})**`
+        : `**${escapeMd(outcome.nextStep)}** (no link: the build URL is not a Sauce Labs URL)`;
     const summary = `### ${STATE_ICON[outcome.state]} ${escapeMd(outcome.description)}\n\n${next}\n\n` +
         `| ${VISUAL_COLUMNS.map((c) => c[0].toUpperCase() + c.slice(1)).join(' | ')} |\n|${VISUAL_COLUMNS.map(() => '---:').join('|')}|\n` +
         `| ${VISUAL_COLUMNS.map((c) => String(v.summary[c])).join(' | ')} |\n\n` +
@@ -42771,13 +42775,24 @@ function renderVisual(v, outcome) {
 
 const MARK_OPEN = '<!-- sauce-labs-bridge:state';
 const MARK_CLOSE = '-->';
-const nullableString = schemas_string().nullable().optional().transform((v) => v ?? null);
-const nullableNumber = schemas_number().nullable().optional().transform((v) => v ?? null);
+const nullableString = schemas_string()
+    .nullable()
+    .optional()
+    .transform((v) => v ?? null);
+const nullableNumber = schemas_number()
+    .nullable()
+    .optional()
+    .transform((v) => v ?? null);
 const wireJob = object({
     i: schemas_string().min(1),
-    f: schemas_enum(JOB_FAMILIES).optional().transform((v) => v ?? 'vdc'),
+    f: schemas_enum(JOB_FAMILIES)
+        .optional()
+        .transform((v) => v ?? 'vdc'),
     s: schemas_enum(JOB_STATUSES),
-    p: schemas_boolean().nullable().optional().transform((v) => v ?? null),
+    p: schemas_boolean()
+        .nullable()
+        .optional()
+        .transform((v) => v ?? null),
     n: nullableString,
     b: nullableString,
     o: nullableString,
@@ -43138,7 +43153,7 @@ async function runEngine(events, deps) {
         return p;
     };
     let merges = null;
-    const nameOf = (ev) => ev.event.kind === 'job' ? aggregateName(inputs, jobBuildLabel(ev.event)) : visualName(inputs, ev.event);
+    const nameOf = (ev) => (ev.event.kind === 'job' ? aggregateName(inputs, jobBuildLabel(ev.event)) : visualName(inputs, ev.event));
     const located = [];
     for (const ev of events) {
         const e = ev.event;
@@ -43274,7 +43289,9 @@ async function processJobs(sha, name, label, events, index, deps, sleep, warning
     const { api, inputs } = deps;
     const out = [];
     const urlOf = (id) => jobUrl(inputs.region, id);
-    const stateOf = (runs) => [...mergeJobs([], runs.flatMap((r) => jobsOf(r))).jobs];
+    const stateOf = (runs) => [
+        ...mergeJobs([], runs.flatMap((r) => jobsOf(r))).jobs,
+    ];
     // The latest incoming record per job, and the event it came from (for error text).
     const incoming = mergeJobs([], events.map((ev) => toJobRecord(ev.event, ev.receivedAt))).jobs;
     const detail = new Map();
@@ -43301,7 +43318,17 @@ async function processJobs(sha, name, label, events, index, deps, sleep, warning
     if (changed.size === 0 && existing.length > 0) {
         const view = renderAggregate(merged.jobs, { build: label === 'jobs' ? null : label, jobUrl: urlOf });
         const run = newest(existing);
-        out.push({ kind: 'jobs', sha, name, state: view.outcome.state, conclusion: view.outcome.conclusion, description: view.outcome.description, checkRunId: run?.id ?? null, written: false, summary: view.summary });
+        out.push({
+            kind: 'jobs',
+            sha,
+            name,
+            state: view.outcome.state,
+            conclusion: view.outcome.conclusion,
+            description: view.outcome.description,
+            checkRunId: run?.id ?? null,
+            written: false,
+            summary: view.summary,
+        });
         return out;
     }
     // Per-job check runs for jobs whose result this batch changed.
@@ -43328,11 +43355,36 @@ async function processJobs(sha, name, label, events, index, deps, sleep, warning
             const view = renderJob({ record: j, error: e?.error ?? null, exception: e?.exception ?? null, build: label === 'jobs' ? null : label, url: urlOf(j.id) });
             const prior = j.checkRunId !== null ? [{ id: j.checkRunId, name: runName }] : index.get(runName).filter((r) => r.external_id === `sauce-job:${j.id}`);
             const annotations = failing && prior.length === 0
-                ? [{ path: ANNOTATION_PATH, start_line: 1, end_line: 1, annotation_level: 'failure', title: truncateChars(`${outcome.description}: ${j.name ?? j.id}`, 255), message: truncateChars([e?.error, e?.exception].filter(Boolean).join('\n\n') || `Sauce job ${outcome.description}. ${urlOf(j.id)}`, 4000) }]
+                ? [
+                    {
+                        path: ANNOTATION_PATH,
+                        start_line: 1,
+                        end_line: 1,
+                        annotation_level: 'failure',
+                        title: truncateChars(`${outcome.description}: ${j.name ?? j.id}`, 255),
+                        message: truncateChars([e?.error, e?.exception].filter(Boolean).join('\n\n') || `Sauce job ${outcome.description}. ${urlOf(j.id)}`, 4000),
+                    },
+                ]
                 : [];
-            const run = await writeRun(api, sha, prior, { name: runName, external_id: `sauce-job:${j.id}`, status: 'completed', conclusion: outcome.conclusion, output: { title: truncateChars(view.title, 255), summary: view.summary } }, annotations);
+            const run = await writeRun(api, sha, prior, {
+                name: runName,
+                external_id: `sauce-job:${j.id}`,
+                status: 'completed',
+                conclusion: outcome.conclusion,
+                output: { title: truncateChars(view.title, 255), summary: view.summary },
+            }, annotations);
             index.remember(run);
-            out.push({ kind: 'job', sha, name: runName, state: outcome.state, conclusion: outcome.conclusion, description: outcome.description, checkRunId: run.id > 0 ? run.id : null, written: true, summary: view.summary });
+            out.push({
+                kind: 'job',
+                sha,
+                name: runName,
+                state: outcome.state,
+                conclusion: outcome.conclusion,
+                description: outcome.description,
+                checkRunId: run.id > 0 ? run.id : null,
+                written: true,
+                summary: view.summary,
+            });
             if (run.id > 0)
                 rec = { ...rec, checkRunId: run.id };
         }
@@ -43378,10 +43430,25 @@ async function processJobs(sha, name, label, events, index, deps, sleep, warning
     if (inputs.jobStatuses) {
         for (const j of ours) {
             const jo = jobOutcome(jobResult(j.status, j.passed));
-            await api.createStatus(sha, { context: jobCheckName(inputs, label, j), state: jo.state, description: statusDescription(`${jo.description}: ${j.name ?? j.id}`), target_url: urlOf(j.id) });
+            await api.createStatus(sha, {
+                context: jobCheckName(inputs, label, j),
+                state: jo.state,
+                description: statusDescription(`${jo.description}: ${j.name ?? j.id}`),
+                target_url: urlOf(j.id),
+            });
         }
     }
-    out.unshift({ kind: 'jobs', sha, name, state: o.state, conclusion: o.conclusion, description: o.description, checkRunId: run.id > 0 ? run.id : null, written: true, summary: view.summary });
+    out.unshift({
+        kind: 'jobs',
+        sha,
+        name,
+        state: o.state,
+        conclusion: o.conclusion,
+        description: o.description,
+        checkRunId: run.id > 0 ? run.id : null,
+        written: true,
+        summary: view.summary,
+    });
     return out;
 }
 async function processVisual(sha, name, events, index, deps, sleep, warnings) {
@@ -43390,7 +43457,9 @@ async function processVisual(sha, name, events, index, deps, sleep, warnings) {
     const latest = mergeVisual(null, events.map((ev) => toVisualRecord(ev.event, ev.receivedAt))).build;
     const externalId = `sauce-visual:${latest.buildId}`;
     const mine = (runs) => runs.filter((r) => r.external_id === externalId || visualOf(r)?.buildId === latest.buildId);
-    const stateOf = (runs) => mergeVisual(null, mine(runs).map((r) => visualOf(r)).filter((v) => v !== null)).build;
+    const stateOf = (runs) => mergeVisual(null, mine(runs)
+        .map((r) => visualOf(r))
+        .filter((v) => v !== null)).build;
     const existing = mine(index.get(name));
     const stored = stateOf(existing);
     const merged = mergeVisual(stored, [latest]);
@@ -43408,13 +43477,30 @@ async function processVisual(sha, name, events, index, deps, sleep, warnings) {
     };
     if (!merged.changed && existing.length > 0) {
         const o = visualOutcome(build.status, build.summary, opts);
-        return { kind: 'visual', sha, name, state: o.state, conclusion: o.conclusion, description: o.description, checkRunId: newest(existing)?.id ?? null, written: false, summary: renderVisual(build, o).summary };
+        return {
+            kind: 'visual',
+            sha,
+            name,
+            state: o.state,
+            conclusion: o.conclusion,
+            description: o.description,
+            checkRunId: newest(existing)?.id ?? null,
+            written: false,
+            summary: renderVisual(build, o).summary,
+        };
     }
     const o = visualOutcome(build.status, build.summary, opts);
     const s = build.summary;
     const annotations = [];
     const note = (level, title, message) => {
-        annotations.push({ path: ANNOTATION_PATH, start_line: 1, end_line: 1, annotation_level: level, title, message: `${message}${build.buildUrl ? ` ${build.buildUrl}` : ''}` });
+        annotations.push({
+            path: ANNOTATION_PATH,
+            start_line: 1,
+            end_line: 1,
+            annotation_level: level,
+            title,
+            message: `${message}${build.buildUrl ? ` ${build.buildUrl}` : ''}`,
+        });
     };
     if (o.checkStatus === 'completed') {
         if (s.unapproved > 0)
@@ -43445,7 +43531,17 @@ async function processVisual(sha, name, events, index, deps, sleep, warnings) {
         description: statusDescription(fo.description),
         ...(result.state.buildUrl ? { target_url: result.state.buildUrl } : {}),
     });
-    return { kind: 'visual', sha, name, state: fo.state, conclusion: fo.conclusion, description: fo.description, checkRunId: result.run.id > 0 ? result.run.id : null, written: true, summary: renderVisual(result.state, fo).summary };
+    return {
+        kind: 'visual',
+        sha,
+        name,
+        state: fo.state,
+        conclusion: fo.conclusion,
+        description: fo.description,
+        checkRunId: result.run.id > 0 ? result.run.id : null,
+        written: true,
+        summary: renderVisual(result.state, fo).summary,
+    };
 }
 /** The aggregate state over everything this run reported (worst first). */
 function overallState(targets) {
@@ -48907,7 +49003,12 @@ function renderStepSummary(report, opts) {
     else {
         md += '_No status or check run was written._\n\n';
     }
-    const problems = [...report.unresolved.map((u) => `Event #${u.index}: ${u.message}`), ...report.skipped.map((s) => `Event #${s.index}: ${s.message}`), ...opts.rejected, ...report.warnings];
+    const problems = [
+        ...report.unresolved.map((u) => `Event #${u.index}: ${u.message}`),
+        ...report.skipped.map((s) => `Event #${s.index}: ${s.message}`),
+        ...opts.rejected,
+        ...report.warnings,
+    ];
     if (problems.length > 0)
         md += `### Notes\n\n${problems.map((p) => `- ${escapeMd(p)}`).join('\n')}\n`;
     return truncateBytes(md, STEP_SUMMARY_MAX_BYTES);
@@ -48987,7 +49088,16 @@ async function main(env) {
     setOutput('events', String(events.length));
     setOutput('unresolved', String(report.unresolved.length));
     setOutput('rejected', String(rejected.length));
-    setOutput('results', JSON.stringify(report.targets.map((t) => ({ kind: t.kind, sha: t.sha, name: t.name, state: t.state, conclusion: t.conclusion, description: t.description, check_run_id: t.checkRunId, written: t.written }))));
+    setOutput('results', JSON.stringify(report.targets.map((t) => ({
+        kind: t.kind,
+        sha: t.sha,
+        name: t.name,
+        state: t.state,
+        conclusion: t.conclusion,
+        description: t.description,
+        check_run_id: t.checkRunId,
+        written: t.written,
+    }))));
     if (env.GITHUB_STEP_SUMMARY) {
         await summary.addRaw(renderStepSummary(report, { dryRun: inputs.dryRun, rejected: rejectedText })).write();
     }

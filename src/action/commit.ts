@@ -50,7 +50,10 @@ export function commitCandidates(event: SauceEvent, shaInput: string | null): Ca
   if (shaInput) out.push(candidate(classify(shaInput.trim()), shaInput.trim(), 'input sha'));
   if (event.kind === 'job') {
     if (event.commitId) out.push(candidate(classify(event.commitId.trim()), event.commitId.trim(), 'commit_id'));
-    for (const [field, value] of [['build', event.build], ['name', event.name]] as const) {
+    for (const [field, value] of [
+      ['build', event.build],
+      ['name', event.name],
+    ] as const) {
       const m = value ? SHA_INSIDE.exec(value) : null;
       if (m) out.push(candidate('sha', m[0], field));
     }

@@ -204,8 +204,7 @@ export async function runEngine(events: readonly IncomingEvent[], deps: EngineDe
     return p;
   };
   let merges: Promise<Map<string, { head: string; number: number }>> | null = null;
-  const nameOf = (ev: IncomingEvent): string =>
-    ev.event.kind === 'job' ? aggregateName(inputs, jobBuildLabel(ev.event)) : visualName(inputs, ev.event);
+  const nameOf = (ev: IncomingEvent): string => (ev.event.kind === 'job' ? aggregateName(inputs, jobBuildLabel(ev.event)) : visualName(inputs, ev.event));
 
   const located: { ev: IncomingEvent; sha: string; via: Candidate }[] = [];
   for (const ev of events) {
@@ -359,7 +358,12 @@ async function processJobs(
   const { api, inputs } = deps;
   const out: TargetReport[] = [];
   const urlOf = (id: string): string => jobUrl(inputs.region, id);
-  const stateOf = (runs: readonly CheckRun[]): JobRecord[] => [...mergeJobs([], runs.flatMap((r) => jobsOf(r))).jobs];
+  const stateOf = (runs: readonly CheckRun[]): JobRecord[] => [
+    ...mergeJobs(
+      [],
+      runs.flatMap((r) => jobsOf(r)),
+    ).jobs,
+  ];
 
   // The latest incoming record per job, and the event it came from (for error text).
   const incoming = mergeJobs(
@@ -391,7 +395,17 @@ async function processJobs(
   if (changed.size === 0 && existing.length > 0) {
     const view = renderAggregate(merged.jobs, { build: label === 'jobs' ? null : label, jobUrl: urlOf });
     const run = newest(existing);
-    out.push({ kind: 'jobs', sha, name, state: view.outcome.state, conclusion: view.outcome.conclusion, description: view.outcome.description, checkRunId: run?.id ?? null, written: false, summary: view.summary });
+    out.push({
+      kind: 'jobs',
+      sha,
+      name,
+      state: view.outcome.state,
+      conclusion: view.outcome.conclusion,
+      description: view.outcome.description,
+      checkRunId: run?.id ?? null,
+      written: false,
+      summary: view.summary,
+    });
     return out;
   }
 
@@ -418,11 +432,42 @@ async function processJobs(
       const prior = j.checkRunId !== null ? [{ id: j.checkRunId, name: runName }] : index.get(runName).filter((r) => r.external_id === `sauce-job:${j.id}`);
       const annotations: Annotation[] =
         failing && prior.length === 0
-          ? [{ path: ANNOTATION_PATH, start_line: 1, end_line: 1, annotation_level: 'failure', title: truncateChars(`${outcome.description}: ${j.name ?? j.id}`, 255), message: truncateChars([e?.error, e?.exception].filter(Boolean).join('\n\n') || `Sauce job ${outcome.description}. ${urlOf(j.id)}`, 4000) }]
+          ? [
+              {
+                path: ANNOTATION_PATH,
+                start_line: 1,
+                end_line: 1,
+                annotation_level: 'failure',
+                title: truncateChars(`${outcome.description}: ${j.name ?? j.id}`, 255),
+                message: truncateChars([e?.error, e?.exception].filter(Boolean).join('\n\n') || `Sauce job ${outcome.description}. ${urlOf(j.id)}`, 4000),
+              },
+            ]
           : [];
-      const run = await writeRun(api, sha, prior, { name: runName, external_id: `sauce-job:${j.id}`, status: 'completed', conclusion: outcome.conclusion, output: { title: truncateChars(view.title, 255), summary: view.summary } }, annotations);
+      const run = await writeRun(
+        api,
+        sha,
+        prior,
+        {
+          name: runName,
+          external_id: `sauce-job:${j.id}`,
+          status: 'completed',
+          conclusion: outcome.conclusion,
+          output: { title: truncateChars(view.title, 255), summary: view.summary },
+        },
+        annotations,
+      );
       index.remember(run);
-      out.push({ kind: 'job', sha, name: runName, state: outcome.state, conclusion: outcome.conclusion, description: outcome.description, checkRunId: run.id > 0 ? run.id : null, written: true, summary: view.summary });
+      out.push({
+        kind: 'job',
+        sha,
+        name: runName,
+        state: outcome.state,
+        conclusion: outcome.conclusion,
+        description: outcome.description,
+        checkRunId: run.id > 0 ? run.id : null,
+        written: true,
+        summary: view.summary,
+      });
       if (run.id > 0) rec = { ...rec, checkRunId: run.id };
     }
     ours.push(rec);
@@ -456,7 +501,10 @@ async function processJobs(
     delayMs: inputs.confirmDelayMs,
     sleep,
   });
-  if (!confirmed) warnings.push(`Check run "${name}" on ${sha} was changed by a concurrent run twice while this run wrote it; the next event for this commit will merge again.`);
+  if (!confirmed)
+    warnings.push(
+      `Check run "${name}" on ${sha} was changed by a concurrent run twice while this run wrote it; the next event for this commit will merge again.`,
+    );
   const view = renderAggregate(state, { build: label === 'jobs' ? null : label, jobUrl: urlOf });
   const o = view.outcome;
   await api.createStatus(sha, {
@@ -468,10 +516,25 @@ async function processJobs(
   if (inputs.jobStatuses) {
     for (const j of ours) {
       const jo = jobOutcome(jobResult(j.status, j.passed));
-      await api.createStatus(sha, { context: jobCheckName(inputs, label, j), state: jo.state, description: statusDescription(`${jo.description}: ${j.name ?? j.id}`), target_url: urlOf(j.id) });
+      await api.createStatus(sha, {
+        context: jobCheckName(inputs, label, j),
+        state: jo.state,
+        description: statusDescription(`${jo.description}: ${j.name ?? j.id}`),
+        target_url: urlOf(j.id),
+      });
     }
   }
-  out.unshift({ kind: 'jobs', sha, name, state: o.state, conclusion: o.conclusion, description: o.description, checkRunId: run.id > 0 ? run.id : null, written: true, summary: view.summary });
+  out.unshift({
+    kind: 'jobs',
+    sha,
+    name,
+    state: o.state,
+    conclusion: o.conclusion,
+    description: o.description,
+    checkRunId: run.id > 0 ? run.id : null,
+    written: true,
+    summary: view.summary,
+  });
   return out;
 }
 
@@ -492,7 +555,13 @@ async function processVisual(
   ).build!;
   const externalId = `sauce-visual:${latest.buildId}`;
   const mine = (runs: readonly CheckRun[]): CheckRun[] => runs.filter((r) => r.external_id === externalId || visualOf(r)?.buildId === latest.buildId);
-  const stateOf = (runs: readonly CheckRun[]): VisualRecord | null => mergeVisual(null, mine(runs).map((r) => visualOf(r)).filter((v): v is VisualRecord => v !== null)).build;
+  const stateOf = (runs: readonly CheckRun[]): VisualRecord | null =>
+    mergeVisual(
+      null,
+      mine(runs)
+        .map((r) => visualOf(r))
+        .filter((v): v is VisualRecord => v !== null),
+    ).build;
   const existing = mine(index.get(name));
   const stored = stateOf(existing);
   const merged = mergeVisual(stored, [latest]);
@@ -510,16 +579,38 @@ async function processVisual(
   };
   if (!merged.changed && existing.length > 0) {
     const o = visualOutcome(build.status, build.summary, opts);
-    return { kind: 'visual', sha, name, state: o.state, conclusion: o.conclusion, description: o.description, checkRunId: newest(existing)?.id ?? null, written: false, summary: renderVisual(build, o).summary };
+    return {
+      kind: 'visual',
+      sha,
+      name,
+      state: o.state,
+      conclusion: o.conclusion,
+      description: o.description,
+      checkRunId: newest(existing)?.id ?? null,
+      written: false,
+      summary: renderVisual(build, o).summary,
+    };
   }
   const o = visualOutcome(build.status, build.summary, opts);
   const s = build.summary;
   const annotations: Annotation[] = [];
   const note = (level: Annotation['annotation_level'], title: string, message: string): void => {
-    annotations.push({ path: ANNOTATION_PATH, start_line: 1, end_line: 1, annotation_level: level, title, message: `${message}${build.buildUrl ? ` ${build.buildUrl}` : ''}` });
+    annotations.push({
+      path: ANNOTATION_PATH,
+      start_line: 1,
+      end_line: 1,
+      annotation_level: level,
+      title,
+      message: `${message}${build.buildUrl ? ` ${build.buildUrl}` : ''}`,
+    });
   };
   if (o.checkStatus === 'completed') {
-    if (s.unapproved > 0) note(inputs.visualPendingState === 'failure' ? 'failure' : 'warning', `${s.unapproved} visual change${s.unapproved === 1 ? '' : 's'} await review`, 'Review them in Sauce Visual:');
+    if (s.unapproved > 0)
+      note(
+        inputs.visualPendingState === 'failure' ? 'failure' : 'warning',
+        `${s.unapproved} visual change${s.unapproved === 1 ? '' : 's'} await review`,
+        'Review them in Sauce Visual:',
+      );
     if (s.rejected > 0) note('failure', `${s.rejected} visual change${s.rejected === 1 ? '' : 's'} rejected`, 'Rejected in Sauce Visual:');
     if (s.errored > 0) note('failure', `${s.errored} snapshot${s.errored === 1 ? '' : 's'} errored`, 'Errored in Sauce Visual:');
   }
@@ -543,7 +634,17 @@ async function processVisual(
     description: statusDescription(fo.description),
     ...(result.state.buildUrl ? { target_url: result.state.buildUrl } : {}),
   });
-  return { kind: 'visual', sha, name, state: fo.state, conclusion: fo.conclusion, description: fo.description, checkRunId: result.run.id > 0 ? result.run.id : null, written: true, summary: renderVisual(result.state, fo).summary };
+  return {
+    kind: 'visual',
+    sha,
+    name,
+    state: fo.state,
+    conclusion: fo.conclusion,
+    description: fo.description,
+    checkRunId: result.run.id > 0 ? result.run.id : null,
+    written: true,
+    summary: renderVisual(result.state, fo).summary,
+  };
 }
 
 /** The aggregate state over everything this run reported (worst first). */

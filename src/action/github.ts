@@ -265,6 +265,8 @@ export class DryRunApi implements Api {
     return { id, name: body.name ?? '' };
   }
   async createStatus(sha: string, body: StatusBody): Promise<void> {
-    this.log(`[dry-run] would set commit status ${JSON.stringify(body.context)} on ${sha}: ${body.state}, "${body.description}"${body.target_url ? ` → ${body.target_url}` : ''}`);
+    this.log(
+      `[dry-run] would set commit status ${JSON.stringify(body.context)} on ${sha}: ${body.state}, "${body.description}"${body.target_url ? ` → ${body.target_url}` : ''}`,
+    );
   }
 }

@@ -48,9 +48,7 @@ export const INPUT_DEFAULTS: Readonly<Record<string, string>> = {
   'confirm-delay-ms': '1000',
 };
 
-export type InputsResult =
-  | { readonly ok: true; readonly inputs: ActionInputs }
-  | { readonly ok: false; readonly errors: readonly string[] };
+export type InputsResult = { readonly ok: true; readonly inputs: ActionInputs } | { readonly ok: false; readonly errors: readonly string[] };
 
 const TRUE = ['true', 'True', 'TRUE'];
 const FALSE = ['false', 'False', 'FALSE'];

@@ -74,7 +74,18 @@ async function main(env: NodeJS.ProcessEnv): Promise<void> {
   core.setOutput('rejected', String(rejected.length));
   core.setOutput(
     'results',
-    JSON.stringify(report.targets.map((t) => ({ kind: t.kind, sha: t.sha, name: t.name, state: t.state, conclusion: t.conclusion, description: t.description, check_run_id: t.checkRunId, written: t.written }))),
+    JSON.stringify(
+      report.targets.map((t) => ({
+        kind: t.kind,
+        sha: t.sha,
+        name: t.name,
+        state: t.state,
+        conclusion: t.conclusion,
+        description: t.description,
+        check_run_id: t.checkRunId,
+        written: t.written,
+      })),
+    ),
   );
 
   if (env.GITHUB_STEP_SUMMARY) {

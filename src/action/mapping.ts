@@ -79,8 +79,7 @@ export function aggregateJobs(results: readonly JobResult[]): AggregateOutcome {
     noResult: results.filter((r) => r === 'no-result').length,
   };
   const state: CommitState = counts.failed > 0 ? 'failure' : counts.errored > 0 ? 'error' : 'success';
-  const conclusion: Conclusion =
-    counts.failed + counts.errored > 0 ? 'failure' : counts.passed > 0 || counts.total === 0 ? 'success' : 'neutral';
+  const conclusion: Conclusion = counts.failed + counts.errored > 0 ? 'failure' : counts.passed > 0 || counts.total === 0 ? 'success' : 'neutral';
   const parts: string[] = [];
   if (counts.failed > 0) parts.push(`${counts.failed} failed`);
   if (counts.errored > 0) parts.push(`${counts.errored} errored`);

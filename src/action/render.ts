@@ -128,7 +128,10 @@ const VISUAL_COLUMNS = ['errored', 'approved', 'equal', 'rejected', 'unapproved'
 /** A Visual check run: the one next step with the link, the snapshot counts, the build. */
 export function renderVisual(v: VisualRecord, outcome: VisualOutcome): { title: string; summary: string } {
   const href = v.buildUrl !== null ? safeHref(v.buildUrl) : null;
-  const next = href !== null ? `**${escapeMd(outcome.nextStep)} → [open the build](${href})**` : `**${escapeMd(outcome.nextStep)}** (no link: the build URL is not a Sauce Labs URL)`;
+  const next =
+    href !== null
+      ? `**${escapeMd(outcome.nextStep)} → [open the build](${href})**`
+      : `**${escapeMd(outcome.nextStep)}** (no link: the build URL is not a Sauce Labs URL)`;
   const summary =
     `### ${STATE_ICON[outcome.state]} ${escapeMd(outcome.description)}\n\n${next}\n\n` +
     `| ${VISUAL_COLUMNS.map((c) => c[0]!.toUpperCase() + c.slice(1)).join(' | ')} |\n|${VISUAL_COLUMNS.map(() => '---:').join('|')}|\n` +

@@ -68,14 +68,29 @@ export type StoredState = JobsState | VisualState;
 const MARK_OPEN = '<!-- sauce-labs-bridge:state';
 const MARK_CLOSE = '-->';
 
-const nullableString = z.string().nullable().optional().transform((v) => v ?? null);
-const nullableNumber = z.number().nullable().optional().transform((v) => v ?? null);
+const nullableString = z
+  .string()
+  .nullable()
+  .optional()
+  .transform((v) => v ?? null);
+const nullableNumber = z
+  .number()
+  .nullable()
+  .optional()
+  .transform((v) => v ?? null);
 
 const wireJob = z.object({
   i: z.string().min(1),
-  f: z.enum(JOB_FAMILIES).optional().transform((v) => v ?? 'vdc'),
+  f: z
+    .enum(JOB_FAMILIES)
+    .optional()
+    .transform((v) => v ?? 'vdc'),
   s: z.enum(JOB_STATUSES),
-  p: z.boolean().nullable().optional().transform((v) => v ?? null),
+  p: z
+    .boolean()
+    .nullable()
+    .optional()
+    .transform((v) => v ?? null),
   n: nullableString,
   b: nullableString,
   o: nullableString,
@@ -121,9 +136,7 @@ function jobToWire(j: JobRecord, minimal: boolean): Record<string, unknown> {
 
 /** Escape `-`, `<`, `>` inside JSON string literals so the text can sit in an HTML comment. */
 function commentSafeJson(value: unknown): string {
-  return JSON.stringify(value).replace(/"(?:[^"\\]|\\.)*"/g, (lit) =>
-    lit.replace(/-/g, '\\u002d').replace(/</g, '\\u003c').replace(/>/g, '\\u003e'),
-  );
+  return JSON.stringify(value).replace(/"(?:[^"\\]|\\.)*"/g, (lit) => lit.replace(/-/g, '\\u002d').replace(/</g, '\\u003c').replace(/>/g, '\\u003e'));
 }
 
 export function encodeState(state: StoredState, maxBytes: number = CHECK_OUTPUT_MAX_BYTES): string {

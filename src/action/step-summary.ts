@@ -22,7 +22,12 @@ export function renderStepSummary(report: EngineReport, opts: { readonly dryRun:
   } else {
     md += '_No status or check run was written._\n\n';
   }
-  const problems = [...report.unresolved.map((u) => `Event #${u.index}: ${u.message}`), ...report.skipped.map((s) => `Event #${s.index}: ${s.message}`), ...opts.rejected, ...report.warnings];
+  const problems = [
+    ...report.unresolved.map((u) => `Event #${u.index}: ${u.message}`),
+    ...report.skipped.map((s) => `Event #${s.index}: ${s.message}`),
+    ...opts.rejected,
+    ...report.warnings,
+  ];
   if (problems.length > 0) md += `### Notes\n\n${problems.map((p) => `- ${escapeMd(p)}`).join('\n')}\n`;
   return truncateBytes(md, STEP_SUMMARY_MAX_BYTES);
 }

@@ -82,7 +82,7 @@ const defaultMore = (omitted: number): string => `\n_…and ${omitted} more not 
  */
 export function fitSummary(parts: SummaryParts, maxBytes: number = CHECK_OUTPUT_MAX_BYTES): string {
   const more = parts.more ?? defaultMore;
-  const full = parts.head + parts.rows.map((r) => r + '\n').join('') + parts.tail;
+  const full = parts.head + parts.rows.map((r) => `${r}\n`).join('') + parts.tail;
   if (utf8Bytes(full) <= maxBytes) return full;
   const fixed = utf8Bytes(parts.head) + utf8Bytes(parts.tail);
   let used = fixed;
@@ -96,7 +96,14 @@ export function fitSummary(parts: SummaryParts, maxBytes: number = CHECK_OUTPUT_
     kept += 1;
   }
   const omitted = parts.rows.length - kept;
-  const body = parts.head + parts.rows.slice(0, kept).map((r) => r + '\n').join('') + (omitted > 0 ? more(omitted) : '') + parts.tail;
+  const body =
+    parts.head +
+    parts.rows
+      .slice(0, kept)
+      .map((r) => `${r}\n`)
+      .join('') +
+    (omitted > 0 ? more(omitted) : '') +
+    parts.tail;
   return truncateBytes(body, maxBytes);
 }
 
@@ -116,9 +123,7 @@ export function payloadBytes(payload: unknown): number {
   return utf8Bytes(JSON.stringify(payload));
 }
 
-export type DispatchSplit<T> =
-  | { readonly ok: true; readonly batches: T[][] }
-  | { readonly ok: false; readonly tooLarge: T[]; readonly batches: T[][] };
+export type DispatchSplit<T> = { readonly ok: true; readonly batches: T[][] } | { readonly ok: false; readonly tooLarge: T[]; readonly batches: T[][] };
 
 /**
  * Pack items into as few `client_payload`s as fit, in order. `wrap` builds the payload for one

@@ -38,7 +38,7 @@ const USAGE = `usage: sauce-relay <command>
 `;
 
 function fail(message: string, code = 2): never {
-  process.stderr.write(message.endsWith('\n') ? message : message + '\n');
+  process.stderr.write(message.endsWith('\n') ? message : `${message}\n`);
   process.exit(code);
 }
 
@@ -51,7 +51,7 @@ export function ensureSecret(dataDir: string): { secret: string; fresh: boolean;
     if (secret !== '') return { secret, fresh: false, path };
   }
   const secret = randomBytes(24).toString('base64url');
-  writeFileSync(path, secret + '\n', { mode: 0o600 });
+  writeFileSync(path, `${secret}\n`, { mode: 0o600 });
   chmodSync(path, 0o600);
   return { secret, fresh: true, path };
 }
@@ -79,7 +79,7 @@ export function sampleEvent(now = new Date()): string {
     error: '',
     data_type: 'vdc',
   };
-  return JSON.stringify(event, null, 2) + '\n';
+  return `${JSON.stringify(event, null, 2)}\n`;
 }
 
 function loadOrExit(): { config: RelayConfig; warnings: readonly string[] } {
@@ -109,9 +109,9 @@ async function serve(): Promise<void> {
     const secretPath = relative(process.cwd(), generated?.path ?? '') || generated?.path;
     if (generated?.fresh) {
       process.stdout.write(
-        [
+        `${[
           '',
-          '  Sauce Labs relay is running' + (config.dryRun ? ' (dry-run: no GitHub credentials, dispatches are only logged)' : ''),
+          `  Sauce Labs relay is running${config.dryRun ? ' (dry-run: no GitHub credentials, dispatches are only logged)' : ''}`,
           '',
           `  Webhook URL:  ${webhook}   (behind your public HTTPS hostname)`,
           `  Secret:       ${generated.secret}`,
@@ -121,7 +121,7 @@ async function serve(): Promise<void> {
           '  Send it a sample event:',
           `    node lib/relay/cli.js send --sample --url ${webhook} --secret ${generated.secret}`,
           '',
-        ].join('\n') + '\n',
+        ].join('\n')}\n`,
       );
     } else if (generated) {
       process.stdout.write(`\n  Sauce Labs relay: ${webhook}  (secret in ${secretPath})\n\n`);
@@ -166,7 +166,7 @@ async function send(args: string[]): Promise<void> {
       unsigned: { type: 'boolean' },
     },
   });
-  if (!values.url) fail('send: --url <webhook url> is required\n' + USAGE);
+  if (!values.url) fail(`send: --url <webhook url> is required\n${USAGE}`);
   const file = positionals[0];
   if (!file && !values.sample) fail('send: give a file with the event body, or --sample');
   const body = file ? readFileSync(file) : Buffer.from(sampleEvent(), 'utf8');
@@ -191,8 +191,8 @@ function sign(args: string[]): void {
     options: { secret: { type: 'string' }, 'secret-file': { type: 'string' } },
   });
   const file = positionals[0];
-  if (!file) fail('sign: give the file whose bytes to sign\n' + USAGE);
-  process.stdout.write(signBody(readSecret(values), readFileSync(file)) + '\n');
+  if (!file) fail(`sign: give the file whose bytes to sign\n${USAGE}`);
+  process.stdout.write(`${signBody(readSecret(values), readFileSync(file))}\n`);
 }
 
 function checkConfig(): void {
@@ -201,7 +201,7 @@ function checkConfig(): void {
     fail(`configuration error${result.errors.length > 1 ? 's' : ''}:\n${result.errors.map((e) => `  - ${e}`).join('\n')}`);
   }
   for (const w of result.warnings) process.stderr.write(`warning: ${w}\n`);
-  process.stdout.write(JSON.stringify(describeConfig(result.config), null, 2) + '\n');
+  process.stdout.write(`${JSON.stringify(describeConfig(result.config), null, 2)}\n`);
   process.stdout.write('configuration OK\n');
 }
 
@@ -245,11 +245,11 @@ async function outbox(args: string[]): Promise<void> {
   const store = openSqliteStore(dataDir);
   try {
     if (sub === 'list' || sub === 'dead') {
-      const state = (sub === 'dead' ? 'dead' : values.state ?? 'pending') as EventState;
+      const state = (sub === 'dead' ? 'dead' : (values.state ?? 'pending')) as EventState;
       if (!['pending', 'dead', 'delivered'].includes(state)) fail('outbox list: --state is pending, dead or delivered');
       const stats = await store.stats();
       process.stdout.write(`pending=${stats.pending} delivered=${stats.delivered} dead=${stats.dead}\n`);
-      for (const e of await store.list(state, limit)) process.stdout.write(formatEvent(e) + '\n');
+      for (const e of await store.list(state, limit)) process.stdout.write(`${formatEvent(e)}\n`);
     } else if (sub === 'retry') {
       const ids = values.all ? (await store.list('dead', 1_000_000)).map((e) => e.id) : positionals.slice(1);
       if (ids.length === 0) fail('outbox retry: give an event id (see `outbox dead`) or --all');
@@ -266,9 +266,9 @@ async function outbox(args: string[]): Promise<void> {
     } else if (sub === 'watches') {
       const watches = await store.listVisualWatches(limit);
       process.stdout.write(`visual builds watched: ${watches.length}${watches.length === limit ? '+' : ''}\n`);
-      for (const w of watches) process.stdout.write(formatWatch(w) + '\n');
+      for (const w of watches) process.stdout.write(`${formatWatch(w)}\n`);
     } else {
-      fail(`outbox: unknown subcommand ${sub}\n` + USAGE);
+      fail(`outbox: unknown subcommand ${sub}\n${USAGE}`);
     }
   } finally {
     await store.close();

@@ -166,27 +166,23 @@ export function isRepoName(value: string): boolean {
   return REPO_RE.test(value) && !value.split('/')[1]!.startsWith('.') && !value.includes('..');
 }
 
-const duration = z
-  .union([z.string(), z.number()])
-  .transform((v, ctx) => {
-    const ms = parseDuration(v);
-    if (ms === null) {
-      ctx.addIssue({ code: 'custom', message: `"${String(v)}" is not a duration: write e.g. 500ms, 2s, 10m, 3h, 7d` });
-      return z.NEVER;
-    }
-    return ms;
-  });
+const duration = z.union([z.string(), z.number()]).transform((v, ctx) => {
+  const ms = parseDuration(v);
+  if (ms === null) {
+    ctx.addIssue({ code: 'custom', message: `"${String(v)}" is not a duration: write e.g. 500ms, 2s, 10m, 3h, 7d` });
+    return z.NEVER;
+  }
+  return ms;
+});
 
-const size = z
-  .union([z.string(), z.number()])
-  .transform((v, ctx) => {
-    const bytes = parseSize(v);
-    if (bytes === null) {
-      ctx.addIssue({ code: 'custom', message: `"${String(v)}" is not a size: write e.g. 1MiB, 512KiB or a number of bytes` });
-      return z.NEVER;
-    }
-    return bytes;
-  });
+const size = z.union([z.string(), z.number()]).transform((v, ctx) => {
+  const bytes = parseSize(v);
+  if (bytes === null) {
+    ctx.addIssue({ code: 'custom', message: `"${String(v)}" is not a size: write e.g. 1MiB, 512KiB or a number of bytes` });
+    return z.NEVER;
+  }
+  return bytes;
+});
 
 const stringList = z
   .union([z.string().min(1), z.number().transform(String), z.array(z.union([z.string().min(1), z.number().transform(String)])).min(1)])
@@ -214,11 +210,7 @@ const routeSchema = z
     secret: z.string().min(1, 'a secret cannot be empty').optional(),
     repo: z.string().refine(isRepoName, 'expected "owner/repo"').optional(),
     repo_from_tags: z.boolean().optional(),
-    allow: z
-      .array(
-        z.string().refine((v) => OWNER_RE.test(v) || isRepoName(v), 'expected an owner ("acme") or a repo ("acme/web")'),
-      )
-      .optional(),
+    allow: z.array(z.string().refine((v) => OWNER_RE.test(v) || isRepoName(v), 'expected an owner ("acme") or a repo ("acme/web")')).optional(),
     filters: filtersSchema.optional(),
     event_type: z.string().refine(validEventType, 'expected 1 to 100 characters').optional(),
     region: z
@@ -366,14 +358,7 @@ function checkGitHub(gh: GitHubConfig, errors: string[]): void {
   }
 }
 
-function envNumber<T>(
-  env: Env,
-  name: string,
-  parse: (v: string) => T | null,
-  fallback: T,
-  hint: string,
-  errors: string[],
-): T {
+function envNumber<T>(env: Env, name: string, parse: (v: string) => T | null, fallback: T, hint: string, errors: string[]): T {
   const raw = env[name];
   if (raw === undefined || raw.trim() === '') return fallback;
   const v = parse(raw);
@@ -422,7 +407,9 @@ function envVisualRefresh(env: Env, durationHint: string, errors: string[]): Vis
     if (!ok) errors.push(`SAUCE_API_URL: "${apiUrl}" is not a URL: use e.g. https://api.eu-central-1.saucelabs.com, or unset it`);
   }
   if ((username === null) !== (accessKey === null)) {
-    errors.push(`${username === null ? 'SAUCE_USERNAME' : 'SAUCE_ACCESS_KEY'}: Visual refresh needs both SAUCE_USERNAME and SAUCE_ACCESS_KEY: set both, or neither`);
+    errors.push(
+      `${username === null ? 'SAUCE_USERNAME' : 'SAUCE_ACCESS_KEY'}: Visual refresh needs both SAUCE_USERNAME and SAUCE_ACCESS_KEY: set both, or neither`,
+    );
     return null;
   }
   if (username === null || accessKey === null || intervalMs === 0) return null;
@@ -582,10 +569,7 @@ export function parseConfigText(text: string, env: Env, source: string): ConfigR
 }
 
 /** Quick mode from env, or full mode from the file `RELAY_CONFIG` names. */
-export function loadConfig(
-  env: Env = process.env,
-  options: { readFile?: (path: string) => string; cwd?: string } = {},
-): ConfigResult {
+export function loadConfig(env: Env = process.env, options: { readFile?: (path: string) => string; cwd?: string } = {}): ConfigResult {
   const file = env.RELAY_CONFIG?.trim();
   if (!file) return quickConfig(env);
   const path = isAbsolute(file) ? file : resolve(options.cwd ?? process.cwd(), file);

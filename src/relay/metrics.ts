@@ -41,9 +41,19 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Relay
     registry,
     received: new Counter({ name: 'sauce_relay_received_total', help: 'Webhook requests received', labelNames: ['route'], registers }),
     rejected: new Counter({ name: 'sauce_relay_rejected_total', help: 'Requests rejected, by reason', labelNames: ['reason'], registers }),
-    filtered: new Counter({ name: 'sauce_relay_filtered_total', help: 'Valid events not relayed (filtered out or no route)', labelNames: ['route', 'reason'], registers }),
+    filtered: new Counter({
+      name: 'sauce_relay_filtered_total',
+      help: 'Valid events not relayed (filtered out or no route)',
+      labelNames: ['route', 'reason'],
+      registers,
+    }),
     stored: new Counter({ name: 'sauce_relay_stored_total', help: 'Events stored durably', labelNames: ['route'], registers }),
-    duplicates: new Counter({ name: 'sauce_relay_duplicates_total', help: 'Deliveries of a body already stored on the route', labelNames: ['route'], registers }),
+    duplicates: new Counter({
+      name: 'sauce_relay_duplicates_total',
+      help: 'Deliveries of a body already stored on the route',
+      labelNames: ['route'],
+      registers,
+    }),
     dispatched: new Counter({ name: 'sauce_relay_dispatches_total', help: 'repository_dispatch calls GitHub accepted', labelNames: ['repo'], registers }),
     dispatchedEvents: new Counter({ name: 'sauce_relay_dispatched_events_total', help: 'Events delivered inside accepted dispatches', registers }),
     retries: new Counter({ name: 'sauce_relay_dispatch_retries_total', help: 'Dispatch attempts that will be retried', labelNames: ['reason'], registers }),
@@ -55,6 +65,11 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Relay
       buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 2.5, 3, 5, 10, 30, 60, 300, 3600],
       registers,
     }),
-    visualRefresh: new Counter({ name: 'sauce_relay_visual_refresh_total', help: 'Visual builds re-read from the Sauce API, by outcome', labelNames: ['outcome'], registers }),
+    visualRefresh: new Counter({
+      name: 'sauce_relay_visual_refresh_total',
+      help: 'Visual builds re-read from the Sauce API, by outcome',
+      labelNames: ['outcome'],
+      registers,
+    }),
   };
 }

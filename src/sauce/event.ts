@@ -3,13 +3,7 @@
  * Sauce payloads here, once, and never look at wire field names again.
  */
 import type { z } from 'zod';
-import {
-  jobEventSchema,
-  visualEventSchema,
-  type JobFamily,
-  type JobStatus,
-  type VisualStatus,
-} from './schema.js';
+import { jobEventSchema, visualEventSchema, type JobFamily, type JobStatus, type VisualStatus } from './schema.js';
 import { parseSauceTags, type SauceTags } from './tags.js';
 
 export interface JobEvent {
@@ -77,9 +71,7 @@ export interface FieldIssue {
   readonly message: string;
 }
 
-export type ParseResult =
-  | { readonly ok: true; readonly event: SauceEvent }
-  | { readonly ok: false; readonly issues: readonly FieldIssue[] };
+export type ParseResult = { readonly ok: true; readonly event: SauceEvent } | { readonly ok: false; readonly issues: readonly FieldIssue[] };
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);

@@ -12,16 +12,7 @@ export const JOB_STATUSES = ['COMPLETE', 'PASSED', 'FAILED', 'ERRORED'] as const
 export type JobStatus = (typeof JOB_STATUSES)[number];
 
 /** RUNNING is not in the webhook docs but is part of Sauce Visual's BuildStatus enum. */
-export const VISUAL_STATUSES = [
-  'APPROVED',
-  'EMPTY',
-  'EQUAL',
-  'ERRORED',
-  'QUEUED',
-  'RUNNING',
-  'REJECTED',
-  'UNAPPROVED',
-] as const;
+export const VISUAL_STATUSES = ['APPROVED', 'EMPTY', 'EQUAL', 'ERRORED', 'QUEUED', 'RUNNING', 'REJECTED', 'UNAPPROVED'] as const;
 export type VisualStatus = (typeof VISUAL_STATUSES)[number];
 
 export const JOB_FAMILIES = ['vdc', 'rdc'] as const;
@@ -52,15 +43,18 @@ const PASSED_FORMS: ReadonlyMap<unknown, boolean | null> = new Map<unknown, bool
 ]);
 
 /** Every form of `passed` seen from Sauce: booleans, 1/0, their strings, null, absent. */
-const passedField = z.unknown().optional().transform((v, ctx): boolean | null => {
-  const key = typeof v === 'string' ? v.trim().toLowerCase() : v;
-  if (PASSED_FORMS.has(key)) return PASSED_FORMS.get(key) ?? null;
-  ctx.addIssue({
-    code: 'custom',
-    message: 'expected true/false, 1/0, "1"/"0", "true"/"false", null or absent',
+const passedField = z
+  .unknown()
+  .optional()
+  .transform((v, ctx): boolean | null => {
+    const key = typeof v === 'string' ? v.trim().toLowerCase() : v;
+    if (PASSED_FORMS.has(key)) return PASSED_FORMS.get(key) ?? null;
+    ctx.addIssue({
+      code: 'custom',
+      message: 'expected true/false, 1/0, "1"/"0", "true"/"false", null or absent',
+    });
+    return z.NEVER;
   });
-  return z.NEVER;
-});
 
 const optionalCount = z
   .union([z.number().int().nonnegative(), z.string().regex(/^\d+$/), z.null()])

@@ -22,7 +22,10 @@ function batch(): Record<string, unknown>[] {
     events.push({ ...base, id, name: `test ${i}`, status: fails ? 'FAILED' : 'PASSED', passed: fails ? 0 : 1, error: fails ? `assertion ${i}` : '' });
   }
   // Deterministic shuffle so finals sometimes come before their COMPLETE.
-  return events.map((e, i) => ({ e, k: (i * 37) % 101 })).sort((a, b) => a.k - b.k).map((x) => x.e);
+  return events
+    .map((e, i) => ({ e, k: (i * 37) % 101 }))
+    .sort((a, b) => a.k - b.k)
+    .map((x) => x.e);
 }
 
 test('one job event: at most 5 calls the first time, 4 for a later event of the commit, 2 for a duplicate', async () => {
@@ -38,13 +41,15 @@ test('one job event: at most 5 calls the first time, 4 for a later event of the 
   double.requests.length = 0;
   await runAction({ apiUrl: double.url, clientPayload: envelope([fixture('job-vdc-passed.json')]) });
   const n3 = double.requests.length;
-  console.log(`Wall time of one run (confirm-delay-ms 20): ${first.ms} ms. API calls, one job event: first ${n1} [${firstRoutes.join(', ')}]; later ${n2} [${laterRoutes.join(', ')}]; duplicate ${n3}`);
+  console.log(
+    `Wall time of one run (confirm-delay-ms 20): ${first.ms} ms. API calls, one job event: first ${n1} [${firstRoutes.join(', ')}]; later ${n2} [${laterRoutes.join(', ')}]; duplicate ${n3}`,
+  );
   expect(n1).toBeLessThanOrEqual(5);
   expect(n2).toBeLessThanOrEqual(4);
   expect(n3).toBeLessThanOrEqual(2);
 });
 
-test('the first event on an open PR\'s head, where the CI workflow\'s own check run shows the PR: 4 calls, no PR lookup', async () => {
+test("the first event on an open PR's head, where the CI workflow's own check run shows the PR: 4 calls, no PR lookup", async () => {
   double.addPull(REPO, { number: 12, headSha: SHA, headRef: 'feature/login', mergeCommitSha: null });
   double.addForeignCheckRun(REPO, 'e2e (chrome)', SHA);
   const r = await runAction({ apiUrl: double.url, clientPayload: envelope([fixture('job-vdc-passed.json')]) });
@@ -80,7 +85,9 @@ test('a 100-event batch for one build averages well under 2.5 calls per event', 
   const n = double.requests.length;
   const byRoute = new Map<string, number>();
   for (const route of routes()) byRoute.set(route, (byRoute.get(route) ?? 0) + 1);
-  console.log(`API calls, 100-event batch (50 jobs, 10 failing): ${n} = ${(n / 100).toFixed(2)}/event; ${[...byRoute].map(([k, v]) => `${v}× ${k}`).join('; ')}`);
+  console.log(
+    `API calls, 100-event batch (50 jobs, 10 failing): ${n} = ${(n / 100).toFixed(2)}/event; ${[...byRoute].map(([k, v]) => `${v}× ${k}`).join('; ')}`,
+  );
   expect(n / 100).toBeLessThanOrEqual(2.5);
   const agg = double.checkRuns(REPO).find((c) => c.name === 'Sauce Labs / shop-web #1234')!;
   expect(agg.output.summary).toContain('50 Sauce Labs jobs: 10 failed, 40 passed');

@@ -11,7 +11,11 @@ let double: GitHubDouble;
 useGitHubDouble((d) => (double = d));
 
 const run = (clientPayload: unknown, inputs: Record<string, string> = {}) => runAction({ apiUrl: double.url, clientPayload, inputs });
-const latestStatus = (context: string) => double.statuses(REPO, SHA).filter((s) => s.context === context).at(-1);
+const latestStatus = (context: string) =>
+  double
+    .statuses(REPO, SHA)
+    .filter((s) => s.context === context)
+    .at(-1);
 
 interface Expectation {
   readonly context: string | null;
@@ -25,23 +29,51 @@ interface Expectation {
 
 const EXPECTED: Record<string, Expectation> = {
   'job-vdc-passed.json': { context: 'Sauce Labs / shop-web #1234', state: 'success', conclusion: 'success', checkRuns: 1, description: /1 passed/ },
-  'job-vdc-complete-passed-null.json': { context: 'Sauce Labs / shop-web #1234', state: 'success', conclusion: 'neutral', checkRuns: 1, description: /without pass\/fail/ },
+  'job-vdc-complete-passed-null.json': {
+    context: 'Sauce Labs / shop-web #1234',
+    state: 'success',
+    conclusion: 'neutral',
+    checkRuns: 1,
+    description: /without pass\/fail/,
+  },
   'job-vdc-failed-boolean.json': { context: 'Sauce Labs / shop-web #1234', state: 'failure', conclusion: 'failure', checkRuns: 2, description: /1 failed/ },
   'job-vdc-errored.json': { context: 'Sauce Labs / shop-web #1234', state: 'error', conclusion: 'failure', checkRuns: 2, description: /1 errored/ },
   'job-rdc-failed-tags.json': { context: 'Sauce Labs / android-nightly-881', state: 'failure', conclusion: 'failure', checkRuns: 2, description: /1 failed/ },
   'job-vdc-saucectl-sha-in-build.json': { context: 'Sauce Labs / shop', state: 'failure', conclusion: 'failure', checkRuns: 2 },
-  'visual-approved.json': { context: 'Sauce Labs Visual / shop-web', state: 'success', conclusion: 'success', checkRuns: 1, description: /All 3 changes approved/, targetUrl: /^https:\/\/app\.saucelabs\.com\/visual\/builds\// },
+  'visual-approved.json': {
+    context: 'Sauce Labs Visual / shop-web',
+    state: 'success',
+    conclusion: 'success',
+    checkRuns: 1,
+    description: /All 3 changes approved/,
+    targetUrl: /^https:\/\/app\.saucelabs\.com\/visual\/builds\//,
+  },
   'visual-empty.json': { context: 'Sauce Labs Visual / shop-web', state: 'success', conclusion: 'neutral', checkRuns: 1, description: /No snapshots/ },
   'visual-errored.json': { context: 'Sauce Labs Visual / shop-web', state: 'error', conclusion: 'failure', checkRuns: 1, description: /errored/ },
-  'visual-queued.json': { context: 'Sauce Labs Visual / shop-web', state: 'pending', conclusion: null, checkStatus: 'in_progress', checkRuns: 1, description: /Comparing snapshots/ },
+  'visual-queued.json': {
+    context: 'Sauce Labs Visual / shop-web',
+    state: 'pending',
+    conclusion: null,
+    checkStatus: 'in_progress',
+    checkRuns: 1,
+    description: /Comparing snapshots/,
+  },
   'visual-rejected.json': { context: 'Sauce Labs Visual / shop-web', state: 'failure', conclusion: 'failure', checkRuns: 1, description: /2 changes rejected/ },
-  'visual-unapproved.json': { context: 'Sauce Labs Visual / shop-web', state: 'pending', conclusion: 'neutral', checkRuns: 1, description: /3 visual changes await review/ },
+  'visual-unapproved.json': {
+    context: 'Sauce Labs Visual / shop-web',
+    state: 'pending',
+    conclusion: 'neutral',
+    checkRuns: 1,
+    description: /3 visual changes await review/,
+  },
   'visual-equal-eu-no-branch.json': { context: null, checkRuns: 0 },
 };
 
 describe('every fixture, one repository_dispatch each', () => {
   test('the table covers every fixture file', () => {
-    const files = readdirSync(FIXTURES).filter((f) => f.endsWith('.json')).sort();
+    const files = readdirSync(FIXTURES)
+      .filter((f) => f.endsWith('.json'))
+      .sort();
     expect(Object.keys(EXPECTED).sort()).toEqual(files);
   });
 
@@ -124,10 +156,7 @@ describe('correct under real delivery', () => {
 
   test('two runs at once for different jobs of one commit leave a correct aggregate', async () => {
     const inputs = { 'confirm-delay-ms': '300' };
-    const [a, b] = await Promise.all([
-      run(envelope([fixture('job-vdc-passed.json')]), inputs),
-      run(envelope([fixture('job-vdc-errored.json')]), inputs),
-    ]);
+    const [a, b] = await Promise.all([run(envelope([fixture('job-vdc-passed.json')]), inputs), run(envelope([fixture('job-vdc-errored.json')]), inputs)]);
     expect(a.code).toBe(0);
     expect(b.code).toBe(0);
     const named = double.checkRuns(REPO).filter((c) => c.name === 'Sauce Labs / shop-web #1234');
@@ -181,7 +210,11 @@ describe('correct under real delivery', () => {
   });
 
   test('the payload input (workflow_dispatch replay) takes an array', async () => {
-    const r = await runAction({ apiUrl: double.url, eventName: 'workflow_dispatch', inputs: { payload: JSON.stringify([fixture('visual-rejected.json'), fixture('job-vdc-passed.json')]) } });
+    const r = await runAction({
+      apiUrl: double.url,
+      eventName: 'workflow_dispatch',
+      inputs: { payload: JSON.stringify([fixture('visual-rejected.json'), fixture('job-vdc-passed.json')]) },
+    });
     expect(r.code).toBe(0);
     expect(r.outputs['state']).toBe('failure');
     expect(double.statuses(REPO, SHA)).toHaveLength(2);
@@ -197,7 +230,12 @@ describe('correct under real delivery', () => {
     const r = await run(envelope([job, visual]), { 'job-check-runs': 'all' });
     expect(r.code).toBe(0);
     // Fenced code is inert; everything outside it must carry no markup from the payload.
-    const all = (double.checkRuns(REPO).map((c) => c.output.summary ?? '').join('\n') + r.summary).replace(/(`{3,})text\n[\s\S]*?\n\1/g, '');
+    const all = (
+      double
+        .checkRuns(REPO)
+        .map((c) => c.output.summary ?? '')
+        .join('\n') + r.summary
+    ).replace(/(`{3,})text\n[\s\S]*?\n\1/g, '');
     expect(all).not.toMatch(/<img|<script|<b>/);
     expect(all).not.toContain('](https://evil.example');
     expect(all).not.toContain('https://evil.example/visual');
@@ -250,7 +288,9 @@ describe('correct under real delivery', () => {
     await run(envelope([fixture('job-vdc-passed.json'), fixture('job-vdc-failed-boolean.json')]), { 'job-statuses': 'true' });
     const contexts = double.statuses(REPO, SHA).map((s) => s.context);
     expect(contexts).toContain('Sauce Labs / shop-web #1234 / login should succeed (chrome 128.0.6613.84, Windows 11)');
-    expect(double.statuses(REPO, SHA).find((s) => s.context.includes('cart'))?.target_url).toBe('https://app.saucelabs.com/tests/c0a1b2c3d4e5f60718293a4b5c6d7e8f');
+    expect(double.statuses(REPO, SHA).find((s) => s.context.includes('cart'))?.target_url).toBe(
+      'https://app.saucelabs.com/tests/c0a1b2c3d4e5f60718293a4b5c6d7e8f',
+    );
   });
 
   test('dry-run sends nothing, even with a token', async () => {

@@ -47,7 +47,15 @@ class MemoryApi implements Api {
   }
   async createCheckRun(sha: string, body: CheckRunBody) {
     this.calls.push('create');
-    const run: MemRun = { id: ++this.id, name: body.name, head_sha: sha, external_id: body.external_id, output: { ...body.output }, conclusion: body.conclusion ?? null, annotations: body.output.annotations?.length ?? 0 };
+    const run: MemRun = {
+      id: ++this.id,
+      name: body.name,
+      head_sha: sha,
+      external_id: body.external_id,
+      output: { ...body.output },
+      conclusion: body.conclusion ?? null,
+      annotations: body.output.annotations?.length ?? 0,
+    };
     this.runs.push(run);
     return { ...run };
   }
@@ -110,10 +118,19 @@ describe('engine', () => {
       }
       return originalList(sha, name);
     };
-    const report = await runEngine(events([fixture('job-vdc-errored.json')]), { api, inputs: inputs({ 'job-check-runs': 'none' }), repository: 'acme/shop', log });
+    const report = await runEngine(events([fixture('job-vdc-errored.json')]), {
+      api,
+      inputs: inputs({ 'job-check-runs': 'none' }),
+      repository: 'acme/shop',
+      log,
+    });
     const state = decodeState(agg.output.text);
     // Ours, the concurrent run's, and the one it dropped by overwriting: all three survive.
-    expect(state?.kind === 'jobs' && state.jobs.map((j) => j.id).sort()).toEqual(['eed5eb4999d840f89f67f8b6d60a2da3', 'f1e2d3c4b5a6978812345678abcdef01', 'other-job']);
+    expect(state?.kind === 'jobs' && state.jobs.map((j) => j.id).sort()).toEqual([
+      'eed5eb4999d840f89f67f8b6d60a2da3',
+      'f1e2d3c4b5a6978812345678abcdef01',
+      'other-job',
+    ]);
     expect(report.targets[0]!.description).toBe('3 Sauce Labs jobs: 1 errored, 2 passed');
     expect(api.statuses.at(-1)?.description).toBe('3 Sauce Labs jobs: 1 errored, 2 passed');
     expect(report.warnings).toEqual([]);
@@ -126,7 +143,12 @@ describe('engine', () => {
     const first = api.runs[0]!;
     const state = decodeState(first.output.text)!;
     if (state.kind !== 'jobs') throw new Error('x');
-    api.runs.push({ ...first, id: 50, output: { ...first.output, text: encodeState({ kind: 'jobs', jobs: [{ ...state.jobs[0]!, id: 'racer' }] }) }, annotations: 0 });
+    api.runs.push({
+      ...first,
+      id: 50,
+      output: { ...first.output, text: encodeState({ kind: 'jobs', jobs: [{ ...state.jobs[0]!, id: 'racer' }] }) },
+      annotations: 0,
+    });
     await runEngine(events([fixture('job-vdc-errored.json')]), { api, inputs: inputs({ 'job-check-runs': 'none' }), repository: 'acme/shop', log });
     const newest = api.runs.reduce((a, b) => (b.id > a.id ? b : a));
     const merged = decodeState(newest.output.text);

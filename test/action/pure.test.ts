@@ -26,15 +26,44 @@ describe('inputs', () => {
     expect(r.ok).toBe(true);
     if (!r.ok) return;
     expect(r.inputs).toMatchObject({
-      token: '', payload: null, sha: null, region: 'us-west-1', contextPrefix: 'Sauce Labs', checkName: '{prefix} / {build}',
-      jobCheckRuns: 'failed', jobStatuses: false, visualPendingState: 'pending', visualEmptyPasses: true, failOnMissingCommit: false, dryRun: false, confirmDelayMs: 1000,
+      token: '',
+      payload: null,
+      sha: null,
+      region: 'us-west-1',
+      contextPrefix: 'Sauce Labs',
+      checkName: '{prefix} / {build}',
+      jobCheckRuns: 'failed',
+      jobStatuses: false,
+      visualPendingState: 'pending',
+      visualEmptyPasses: true,
+      failOnMissingCommit: false,
+      dryRun: false,
+      confirmDelayMs: 1000,
     });
   });
 
   test('every value, and every error named at once', () => {
-    const given: Record<string, string> = { region: 'eu-central-1', 'job-check-runs': 'ALL', 'job-statuses': 'True', 'visual-pending-state': 'failure', 'visual-empty-passes': 'false', 'dry-run': 'TRUE', sha: ' abc1234 ' };
+    const given: Record<string, string> = {
+      region: 'eu-central-1',
+      'job-check-runs': 'ALL',
+      'job-statuses': 'True',
+      'visual-pending-state': 'failure',
+      'visual-empty-passes': 'false',
+      'dry-run': 'TRUE',
+      sha: ' abc1234 ',
+    };
     const r = parseInputs((n) => given[n] ?? '');
-    expect(r.ok && [r.inputs.region, r.inputs.jobCheckRuns, r.inputs.jobStatuses, r.inputs.visualPendingState, r.inputs.visualEmptyPasses, r.inputs.dryRun, r.inputs.sha]).toEqual(['eu-central-1', 'all', true, 'failure', false, true, 'abc1234']);
+    expect(
+      r.ok && [
+        r.inputs.region,
+        r.inputs.jobCheckRuns,
+        r.inputs.jobStatuses,
+        r.inputs.visualPendingState,
+        r.inputs.visualEmptyPasses,
+        r.inputs.dryRun,
+        r.inputs.sha,
+      ],
+    ).toEqual(['eu-central-1', 'all', true, 'failure', false, true, 'abc1234']);
     const bad: Record<string, string> = { region: 'mars', 'job-check-runs': 'some', 'job-statuses': 'yes', 'confirm-delay-ms': '-1' };
     const b = parseInputs((n) => bad[n] ?? '');
     expect(b.ok).toBe(false);
@@ -42,7 +71,21 @@ describe('inputs', () => {
   });
 
   test('every input has a default', () => {
-    expect(Object.keys(INPUT_DEFAULTS).sort()).toEqual(['check-name', 'confirm-delay-ms', 'context-prefix', 'dry-run', 'fail-on-missing-commit', 'github-token', 'job-check-runs', 'job-statuses', 'payload', 'region', 'sha', 'visual-empty-passes', 'visual-pending-state']);
+    expect(Object.keys(INPUT_DEFAULTS).sort()).toEqual([
+      'check-name',
+      'confirm-delay-ms',
+      'context-prefix',
+      'dry-run',
+      'fail-on-missing-commit',
+      'github-token',
+      'job-check-runs',
+      'job-statuses',
+      'payload',
+      'region',
+      'sha',
+      'visual-empty-passes',
+      'visual-pending-state',
+    ]);
   });
 });
 
@@ -67,7 +110,10 @@ describe('payload extraction', () => {
   test('invalid items are rejected with the field named; the rest survive', () => {
     const r = extractEvents({ version: 1, events: [{ payload: { ...job, status: 'NOPE' } }, { payload: job }, { payload: 'x' }] });
     expect(r.ok && r.value.events.length).toBe(1);
-    expect(r.ok && r.value.rejected.map((x) => [x.index, x.issues[0]!.field])).toEqual([[0, 'payload.status'], [2, 'payload.(root)']]);
+    expect(r.ok && r.value.rejected.map((x) => [x.index, x.issues[0]!.field])).toEqual([
+      [0, 'payload.status'],
+      [2, 'payload.(root)'],
+    ]);
   });
 
   test.each([
@@ -92,16 +138,49 @@ describe('payload extraction', () => {
 
 describe('finding the commit: every path, in order', () => {
   test.each([
-    ['sha input wins', JOB(), 'main', [['ref', 'main', 'input sha'], ['sha', SHA, 'commit_id'], ['branch', 'feature/login', 'branch_name']]],
-    ['commit_id full', JOB(), null, [['sha', SHA, 'commit_id'], ['branch', 'feature/login', 'branch_name']]],
-    ['commit_id short', JOB({ commit_id: '9fceb02' }), null, [['short-sha', '9fceb02', 'commit_id'], ['branch', 'feature/login', 'branch_name']]],
+    [
+      'sha input wins',
+      JOB(),
+      'main',
+      [
+        ['ref', 'main', 'input sha'],
+        ['sha', SHA, 'commit_id'],
+        ['branch', 'feature/login', 'branch_name'],
+      ],
+    ],
+    [
+      'commit_id full',
+      JOB(),
+      null,
+      [
+        ['sha', SHA, 'commit_id'],
+        ['branch', 'feature/login', 'branch_name'],
+      ],
+    ],
+    [
+      'commit_id short',
+      JOB({ commit_id: '9fceb02' }),
+      null,
+      [
+        ['short-sha', '9fceb02', 'commit_id'],
+        ['branch', 'feature/login', 'branch_name'],
+      ],
+    ],
     ['commit_id ref', JOB({ commit_id: 'refs/heads/main', branch_name: '' }), null, [['ref', 'refs/heads/main', 'commit_id']]],
     ['sha in build', JOB({ commit_id: '', branch_name: '', build: `shop sha-${SHA}` }), null, [['sha', SHA, 'build']]],
     ['sha in name', JOB({ commit_id: '', branch_name: '', build: '', name: `t ${SHA}` }), null, [['sha', SHA, 'name']]],
     ['ci:ssha tag', JOB({ commit_id: '', branch_name: '', tags: ['ci:ssha:9fceb02'] }), null, [['short-sha', '9fceb02', 'tag ci:ssha']]],
     ['ci:ref tag', JOB({ commit_id: '', branch_name: '', tags: ['ci:ref:feature/x'] }), null, [['branch', 'feature/x', 'tag ci:ref']]],
     ['ci:ref of a pull_request run', JOB({ commit_id: '', branch_name: '', tags: ['ci:ref:42/merge'] }), null, [['pull', '42', 'tag ci:ref']]],
-    ['visual build_name', VIS(), null, [['sha', SHA, 'build_name'], ['branch', 'feature/login', 'branch']]],
+    [
+      'visual build_name',
+      VIS(),
+      null,
+      [
+        ['sha', SHA, 'build_name'],
+        ['branch', 'feature/login', 'branch'],
+      ],
+    ],
     ['nothing', parse(fixture('visual-equal-eu-no-branch.json')), null, []],
   ] as const)('%s', (_n, event, shaInput, want) => {
     expect(commitCandidates(event, shaInput).map((c) => [c.kind, c.value, c.source])).toEqual(want);
@@ -111,7 +190,13 @@ describe('finding the commit: every path, in order', () => {
     expect(commitCandidates(parse(fixture('job-rdc-failed-tags.json')), null).map((c) => c.source)).toEqual(['tag ci:ssha', 'tag ci:ref']);
   });
 
-  test.each([[SHA, 'sha'], ['9fceb02', 'short-sha'], ['main', 'ref'], ['refs/pull/3/merge', 'pull'], ['deadbeefz', 'ref']] as const)('classify %s', (v, k) => {
+  test.each([
+    [SHA, 'sha'],
+    ['9fceb02', 'short-sha'],
+    ['main', 'ref'],
+    ['refs/pull/3/merge', 'pull'],
+    ['deadbeefz', 'ref'],
+  ] as const)('classify %s', (v, k) => {
     expect(classify(v)).toBe(k);
   });
 
@@ -120,7 +205,9 @@ describe('finding the commit: every path, in order', () => {
     expect(m).toMatch(/Empty: commit_id, build, tags ci:ssha, branch_name, tags ci:ref\./);
     expect(m).toMatch(/custom-data\.commit/);
     expect(m).toMatch(/saucectl/);
-    expect(missingCommitMessage(parse(fixture('visual-equal-eu-no-branch.json')), [])).toMatch(/Empty: build_name \(no 40-hex SHA in it\), branch\..*SAUCE_VISUAL_BUILD_NAME/);
+    expect(missingCommitMessage(parse(fixture('visual-equal-eu-no-branch.json')), [])).toMatch(
+      /Empty: build_name \(no 40-hex SHA in it\), branch\..*SAUCE_VISUAL_BUILD_NAME/,
+    );
   });
 
   test('stable labels cut the SHA', () => {
@@ -205,10 +292,25 @@ describe('state kept on GitHub', () => {
     expect(text.match(/-->/g)).toHaveLength(1);
     expect(text).not.toMatch(/<script/);
     expect(decodeState(`visible text\n${text}`)).toEqual({ kind: 'jobs', jobs: [hostile] });
-    const v: VisualRecord = { buildId: 'b', buildName: 'n', buildUrl: null, project: null, branch: null, status: 'EQUAL', summary: { errored: 0, approved: 0, equal: 1, rejected: 0, unapproved: 0, queued: 0 }, receivedAt: null };
+    const v: VisualRecord = {
+      buildId: 'b',
+      buildName: 'n',
+      buildUrl: null,
+      project: null,
+      branch: null,
+      status: 'EQUAL',
+      summary: { errored: 0, approved: 0, equal: 1, rejected: 0, unapproved: 0, queued: 0 },
+      receivedAt: null,
+    };
     expect(decodeState(encodeState({ kind: 'visual', build: v }))).toEqual({ kind: 'visual', build: v });
   });
-  test.each([[null], [''], ['no block'], ['<!-- sauce-labs-bridge:state\n{bad json\n-->'], ['<!-- sauce-labs-bridge:state\n{"v":2,"kind":"jobs","jobs":[]}\n-->']])('unreadable %p → null', (t) => {
+  test.each([
+    [null],
+    [''],
+    ['no block'],
+    ['<!-- sauce-labs-bridge:state\n{bad json\n-->'],
+    ['<!-- sauce-labs-bridge:state\n{"v":2,"kind":"jobs","jobs":[]}\n-->'],
+  ])('unreadable %p → null', (t) => {
     expect(decodeState(t)).toBeNull();
   });
   test('too many jobs fall back to the minimal form, then refuse', () => {
@@ -221,8 +323,18 @@ describe('state kept on GitHub', () => {
 
   const t = (iso: string) => Date.parse(iso);
   test.each([
-    ['later modification_time wins', rec({ status: 'PASSED', modifiedAt: t('2025-01-01T00:00:02Z') }), rec({ status: 'COMPLETE', passed: null, modifiedAt: t('2025-01-01T00:00:01Z') }), false],
-    ['older does not roll back', rec({ status: 'COMPLETE', passed: null, modifiedAt: t('2025-01-01T00:00:01Z') }), rec({ status: 'FAILED', modifiedAt: t('2025-01-01T00:00:02Z') }), true],
+    [
+      'later modification_time wins',
+      rec({ status: 'PASSED', modifiedAt: t('2025-01-01T00:00:02Z') }),
+      rec({ status: 'COMPLETE', passed: null, modifiedAt: t('2025-01-01T00:00:01Z') }),
+      false,
+    ],
+    [
+      'older does not roll back',
+      rec({ status: 'COMPLETE', passed: null, modifiedAt: t('2025-01-01T00:00:01Z') }),
+      rec({ status: 'FAILED', modifiedAt: t('2025-01-01T00:00:02Z') }),
+      true,
+    ],
     ['same time: final beats COMPLETE', rec({ status: 'COMPLETE', passed: null, modifiedAt: 1 }), rec({ status: 'PASSED', modifiedAt: 1 }), true],
     ['same event: no change', rec({}), rec({ receivedAt: 99 }), false],
     ['no time beats nothing', rec({ modifiedAt: 5 }), rec({ status: 'FAILED', modifiedAt: null }), false],
@@ -243,7 +355,16 @@ describe('state kept on GitHub', () => {
   });
 
   test('Visual: QUEUED never replaces a final state of the same build; a later build does', () => {
-    const base: VisualRecord = { buildId: 'b1', buildName: null, buildUrl: null, project: null, branch: null, status: 'UNAPPROVED', summary: { errored: 0, approved: 0, equal: 1, rejected: 0, unapproved: 2, queued: 0 }, receivedAt: null };
+    const base: VisualRecord = {
+      buildId: 'b1',
+      buildName: null,
+      buildUrl: null,
+      project: null,
+      branch: null,
+      status: 'UNAPPROVED',
+      summary: { errored: 0, approved: 0, equal: 1, rejected: 0, unapproved: 2, queued: 0 },
+      receivedAt: null,
+    };
     expect(mergeVisual(base, [{ ...base, status: 'QUEUED' }])).toEqual({ build: base, changed: false });
     expect(mergeVisual(base, [{ ...base, status: 'APPROVED' }]).build?.status).toBe('APPROVED');
     expect(mergeVisual({ ...base, receivedAt: 10 }, [{ ...base, status: 'REJECTED', receivedAt: 5 }]).changed).toBe(false);
@@ -285,7 +406,9 @@ describe('markdown rendering', () => {
   });
 
   test('aggregate table: failed first, cut at the byte limit with "and N more"', () => {
-    const jobs = Array.from({ length: 2000 }, (_, i) => rec({ id: `j${String(i).padStart(4, '0')}`, name: `test ${i} ${'x'.repeat(40)}`, status: i === 1999 ? 'FAILED' : 'PASSED' }));
+    const jobs = Array.from({ length: 2000 }, (_, i) =>
+      rec({ id: `j${String(i).padStart(4, '0')}`, name: `test ${i} ${'x'.repeat(40)}`, status: i === 1999 ? 'FAILED' : 'PASSED' }),
+    );
     const view = renderAggregate(jobs, { build: 'b', jobUrl: (id) => `https://app.saucelabs.com/tests/${id}` });
     expect(Buffer.byteLength(view.summary)).toBeLessThanOrEqual(65_535);
     expect(view.summary).toMatch(/…and \d+ more not shown/);

@@ -68,7 +68,7 @@ describe('truncateBytes', () => {
     const padded = fitting + 'a'.repeat(max - utf8Bytes(fitting));
     expect(utf8Bytes(padded)).toBe(max);
     expect(truncateBytes(padded, max)).toBe(padded);
-    const past = truncateBytes(padded + 'a', max);
+    const past = truncateBytes(`${padded}a`, max);
     expect(utf8Bytes(past)).toBeLessThanOrEqual(max);
     expect(past.endsWith('…')).toBe(true);
     expect(() => Buffer.from(past, 'utf8').toString('utf8')).not.toThrow();
@@ -166,7 +166,7 @@ describe('repository_dispatch', () => {
     const exact = item(DISPATCH_MAX_PAYLOAD_BYTES - empty);
     expect(payloadBytes(wrap([exact]))).toBe(DISPATCH_MAX_PAYLOAD_BYTES);
     expect(splitForDispatch([exact], wrap)).toEqual({ ok: true, batches: [[exact]] });
-    const past = exact + 'x';
+    const past = `${exact}x`;
     const r = splitForDispatch([past, 'a', 'b'], wrap);
     expect(r).toEqual({ ok: false, tooLarge: [past], batches: [['a', 'b']] });
     const half = item(Math.floor((DISPATCH_MAX_PAYLOAD_BYTES - empty - 1) / 2)); // two plus a comma fit

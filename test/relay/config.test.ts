@@ -121,7 +121,13 @@ describe('Visual refresh settings (env, both modes)', () => {
   });
   test('on with both; defaults every 60 s for 3 days, API host by data center', () => {
     const r = loadConfig(creds);
-    expect(r.ok && r.config.visualRefresh).toEqual({ username: 'ci-reader', accessKey: 'key-1234567890', intervalMs: 60_000, watchForMs: 3 * 86_400_000, apiUrl: null });
+    expect(r.ok && r.config.visualRefresh).toEqual({
+      username: 'ci-reader',
+      accessKey: 'key-1234567890',
+      intervalMs: 60_000,
+      watchForMs: 3 * 86_400_000,
+      apiUrl: null,
+    });
     const printed = JSON.stringify(r.ok && describeConfig(r.config));
     expect(printed).toContain('"intervalMs":60000');
     expect(printed).not.toContain('key-1234567890');
@@ -180,7 +186,15 @@ routes:
       region: 'eu-central-1',
       filters: { families: ['vdc', 'visual'], failedOnly: true, teamId: ['b2d4f6a8c0e24b6d8f0a2c4e6a8c0e2f'], build: ['shop-*'], orgId: null },
     });
-    expect(mobile).toMatchObject({ path: '/webhook/mobile', secrets: ['m0bile'], repo: null, repoFromTags: true, allow: ['acme', 'other/app'], eventType: 'saucelabs', region: 'us-west-1' });
+    expect(mobile).toMatchObject({
+      path: '/webhook/mobile',
+      secrets: ['m0bile'],
+      repo: null,
+      repoFromTags: true,
+      allow: ['acme', 'other/app'],
+      eventType: 'saucelabs',
+      region: 'us-west-1',
+    });
     expect(open).toMatchObject({ path: `/webhook/open/${TOKEN}`, allowUnsigned: true, secrets: [] });
     expect(r.warnings.join('\n')).toMatch(/route open: accepts unsigned/);
     // Nothing secret in the printable summary.
@@ -210,10 +224,18 @@ routes:
     ['bad allow', 'routes: [{name: a, secrets: [x], repo_from_tags: true, allow: ["a/b/c"]}]', /routes\[0:a\]\.allow\[0\]: expected an owner/],
     ['unsigned without token', 'routes: [{name: a, repo: a/b, allow_unsigned: true}]', /routes\[0:a\]\.url_token: allow_unsigned needs a url_token/],
     ['short token', 'routes: [{name: a, repo: a/b, allow_unsigned: true, url_token: short}]', /routes\[0:a\]\.url_token: must be at least 32/],
-    ['bad family', 'routes: [{name: a, secrets: [x], repo: a/b, filters: {families: [web]}}]', /routes\[0:a\]\.filters\.families: expected one or a list of vdc, rdc, visual/],
+    [
+      'bad family',
+      'routes: [{name: a, secrets: [x], repo: a/b, filters: {families: [web]}}]',
+      /routes\[0:a\]\.filters\.families: expected one or a list of vdc, rdc, visual/,
+    ],
     ['bad region', 'routes: [{name: a, secrets: [x], repo: a/b, region: mars}]', /routes\[0:a\]\.region: expected one of us-west-1/],
     ['long event type', `routes: [{name: a, secrets: [x], repo: a/b, event_type: ${'x'.repeat(101)}}]`, /routes\[0:a\]\.event_type: expected 1 to 100/],
-    ['typo', 'routes: [{name: a, secrets: [x], repo: a/b, repo_form_tags: true}]', /routes\[0:a\]: unknown field\(s\) repo_form_tags: remove or fix the spelling/],
+    [
+      'typo',
+      'routes: [{name: a, secrets: [x], repo: a/b, repo_form_tags: true}]',
+      /routes\[0:a\]: unknown field\(s\) repo_form_tags: remove or fix the spelling/,
+    ],
     ['bad duration', 'dedup_window: forever\nroutes: [{name: a, secrets: [x], repo: a/b}]', /dedup_window: "forever" is not a duration/],
     ['duplicate names', 'routes: [{name: a, secrets: [x], repo: a/b}, {name: A, secrets: [y], repo: a/c}]', /routes\[1:A\]\.name: duplicate route name/],
     ['unset env', 'routes: [{name: a, secrets: ["${NOPE}"], repo: a/b}]', /routes\[0\]\.secrets\[0\]: environment variable NOPE is not set/],

@@ -71,7 +71,6 @@ function delivered(): Delivered[] {
   });
 }
 
-
 function countOf(ids: string[]): Map<string, number> {
   const m = new Map<string, number>();
   for (const id of ids) m.set(id, (m.get(id) ?? 0) + 1);
@@ -127,10 +126,14 @@ test('kill -9 right after acknowledging a burst, then restart: every acknowledge
 
   r = await relay(dataDir);
   const all = [...first, ...second];
-  await waitFor(() => {
-    const got = new Set(delivered().map((d) => d.jobId));
-    return all.every((id) => got.has(id));
-  }, 30_000, 'every acknowledged event delivered after restart');
+  await waitFor(
+    () => {
+      const got = new Set(delivered().map((d) => d.jobId));
+      return all.every((id) => got.has(id));
+    },
+    30_000,
+    'every acknowledged event delivered after restart',
+  );
 });
 
 test('a duplicate burst leads to one dispatch', async () => {
@@ -156,10 +159,14 @@ test('GitHub answers 503, then 429 with Retry-After, then recovers: all delivere
   const r = await relay(tempDir(), { RELAY_GROUP_WINDOW: '0' });
   const ids = Array.from({ length: 8 }, (_, i) => `flaky-${i}`);
   for (const id of ids) expect((await send(r, jobEvent(id))).status).toBe(202);
-  await waitFor(() => {
-    const got = new Set(delivered().map((d) => d.jobId));
-    return ids.every((id) => got.has(id));
-  }, 30_000, 'all delivered after GitHub recovered');
+  await waitFor(
+    () => {
+      const got = new Set(delivered().map((d) => d.jobId));
+      return ids.every((id) => got.has(id));
+    },
+    30_000,
+    'all delivered after GitHub recovered',
+  );
   const failed = double.requests.filter((q) => q.route === DISPATCH && q.status !== 204).map((q) => q.status);
   expect(failed).toEqual([503, 503, 429]);
   const counts = countOf(delivered().map((d) => d.jobId));
@@ -174,7 +181,11 @@ test('404 dead-letters; `outbox dead` shows it and `outbox retry --all` delivers
   expect((await send(r, jobEvent('dead-1'))).status).toBe(202);
   await r.waitForLog((l) => l.msg === 'dispatch rejected; dead-lettered', 10_000);
   const cli = (args: string[]) =>
-    run(process.execPath, [join(REPO_ROOT, 'lib/relay/cli.js'), ...args], { cwd: REPO_ROOT, env: { PATH: process.env.PATH ?? '', RELAY_DATA_DIR: dataDir }, timeout: 15_000 });
+    run(process.execPath, [join(REPO_ROOT, 'lib/relay/cli.js'), ...args], {
+      cwd: REPO_ROOT,
+      env: { PATH: process.env.PATH ?? '', RELAY_DATA_DIR: dataDir },
+      timeout: 15_000,
+    });
   const dead = await cli(['outbox', 'dead']);
   expect(dead.stdout).toMatch(/dead=1/);
   expect(dead.stdout).toMatch(/dead\s+.*default\s+acme\/web/);

@@ -25,7 +25,6 @@ afterAll(async () => {
   await double?.close();
 });
 
-
 test('Sauce → relay → repository_dispatch → Action bundle → statuses on the PR head', async () => {
   double.addCommit(REPO, SHA);
   double.setBranch(REPO, 'feature/login', SHA);
@@ -50,7 +49,7 @@ test('Sauce → relay → repository_dispatch → Action bundle → statuses on 
     expect(answer.status).toBe(202);
   }
   await waitFor(
-    () => double.dispatches(REPO).reduce((n, d) => n + ((d.client_payload as { events: unknown[] }).events.length), 0) >= bodies.length,
+    () => double.dispatches(REPO).reduce((n, d) => n + (d.client_payload as { events: unknown[] }).events.length, 0) >= bodies.length,
     15_000,
     'all three events dispatched',
   );

@@ -17,9 +17,18 @@ function job(over: Record<string, unknown>): JobEvent {
 }
 
 const PASSED_FORMS: [unknown, boolean | null][] = [
-  [true, true], [1, true], ['1', true], ['true', true], ['TRUE', true],
-  [false, false], [0, false], ['0', false], ['false', false],
-  [null, null], [undefined, null], ['', null],
+  [true, true],
+  [1, true],
+  ['1', true],
+  ['true', true],
+  ['TRUE', true],
+  [false, false],
+  [0, false],
+  ['0', false],
+  ['false', false],
+  [null, null],
+  [undefined, null],
+  ['', null],
 ];
 
 describe('job events', () => {
@@ -63,7 +72,12 @@ describe('job events', () => {
     expect(!r.ok && r.issues.map((i) => i.field)).toEqual(['data_type']);
   });
 
-  test.each([['128.0.6613.84', '128.0.6613.84'], [131, '131'], ['', null], [null, null]])('browser_version %p → %p', (v, want) => {
+  test.each([
+    ['128.0.6613.84', '128.0.6613.84'],
+    [131, '131'],
+    ['', null],
+    [null, null],
+  ])('browser_version %p → %p', (v, want) => {
     expect(job({ browser_version: v }).browserVersion).toBe(want);
   });
 

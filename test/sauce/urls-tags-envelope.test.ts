@@ -43,7 +43,12 @@ describe('urls', () => {
 
 describe('saucectl tags', () => {
   test('first of each prefix wins; empty values ignored', () => {
-    expect(parseSauceTags(['ci:ssha:', 'ci:ssha:abc1234', 'ci:ssha:def5678', 'ci:url:https://x', 'e2e'])).toEqual({ repo: null, ref: null, shortSha: 'abc1234', ciUrl: 'https://x' });
+    expect(parseSauceTags(['ci:ssha:', 'ci:ssha:abc1234', 'ci:ssha:def5678', 'ci:url:https://x', 'e2e'])).toEqual({
+      repo: null,
+      ref: null,
+      shortSha: 'abc1234',
+      ciUrl: 'https://x',
+    });
     expect(parseSauceTags([])).toEqual({ repo: null, ref: null, shortSha: null, ciUrl: null });
   });
 });

@@ -6,7 +6,7 @@ import { startGitHubDouble, type GitHubDouble } from './github-double.js';
 import { loadApiDescription } from './openapi.js';
 
 const SHA = 'a'.repeat(40);
-const SHA2 = 'b'.repeat(39) + 'c';
+const SHA2 = `${'b'.repeat(39)}c`;
 const REPO = 'acme/shop';
 const silent = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} };
 
@@ -62,12 +62,34 @@ describe('openapi description', () => {
     ['an unknown path', 'POST', '/repos/o/r/statusez/x', {}, /not in the API description/],
     ['a wrong method', 'PUT', `/repos/o/r/statuses/${SHA}`, {}, /exists only for POST/],
     ['a missing body', 'POST', `/repos/o/r/statuses/${SHA}`, undefined, /a request body is required/],
-    ['a value outside an enum', 'POST', `/repos/o/r/statuses/${SHA}`, { state: 'ok' }, /body\.state must be equal to one of the allowed values.*"success".*\(got "ok"\)/],
+    [
+      'a value outside an enum',
+      'POST',
+      `/repos/o/r/statuses/${SHA}`,
+      { state: 'ok' },
+      /body\.state must be equal to one of the allowed values.*"success".*\(got "ok"\)/,
+    ],
     ['a wrong type', 'POST', `/repos/o/r/statuses/${SHA}`, { state: 'success', context: 7 }, /body\.context must be string/],
     ['a misspelt field', 'POST', `/repos/o/r/statuses/${SHA}`, { state: 'success', target_uri: 'x' }, /unknown field "target_uri"/],
     ['missing required fields', 'POST', '/repos/o/r/check-runs', {}, /required property 'name'[\s\S]*required property 'head_sha'/],
-    ['a nested enum', 'POST', '/repos/o/r/check-runs', { name: 'n', head_sha: SHA, output: { title: 't', summary: 's', annotations: [{ path: 'a', start_line: 1, end_line: 1, annotation_level: 'info', message: 'm' }] } }, /body\.output\.annotations\[0\]\.annotation_level/],
-    ['a bad date-time', 'POST', '/repos/o/r/check-runs', { name: 'n', head_sha: SHA, started_at: 'yesterday' }, /body\.started_at must match format "date-time"/],
+    [
+      'a nested enum',
+      'POST',
+      '/repos/o/r/check-runs',
+      {
+        name: 'n',
+        head_sha: SHA,
+        output: { title: 't', summary: 's', annotations: [{ path: 'a', start_line: 1, end_line: 1, annotation_level: 'info', message: 'm' }] },
+      },
+      /body\.output\.annotations\[0\]\.annotation_level/,
+    ],
+    [
+      'a bad date-time',
+      'POST',
+      '/repos/o/r/check-runs',
+      { name: 'n', head_sha: SHA, started_at: 'yesterday' },
+      /body\.started_at must match format "date-time"/,
+    ],
     ['a conditional requirement (anyOf)', 'PATCH', '/repos/o/r/check-runs/5', { status: 'completed' }, /required property 'conclusion'/],
     ['a bad path parameter', 'GET', '/repos/o/r/check-runs/abc', undefined, /path parameter "check_run_id" must be integer/],
     ['a body on a body-less operation', 'GET', '/repos/o/r', { x: 1 }, /takes no request body/],
@@ -97,7 +119,14 @@ describe('openapi description', () => {
 
 describe('commit statuses', () => {
   it('creates, lists newest first and combines per context', async () => {
-    const res = await octokit.rest.repos.createCommitStatus({ owner: 'acme', repo: 'shop', sha: SHA, state: 'pending', context: 'sauce/a', description: 'running' });
+    const res = await octokit.rest.repos.createCommitStatus({
+      owner: 'acme',
+      repo: 'shop',
+      sha: SHA,
+      state: 'pending',
+      context: 'sauce/a',
+      description: 'running',
+    });
     expect(res.status).toBe(201);
     expect(res.data).toMatchObject({ state: 'pending', context: 'sauce/a', description: 'running', target_url: null });
     await octokit.rest.repos.createCommitStatus({ owner: 'acme', repo: 'shop', sha: SHA, state: 'success', context: 'sauce/a' });
@@ -114,7 +143,10 @@ describe('commit statuses', () => {
     expect(combined.data).toMatchObject({ state: 'success', total_count: 2, sha: SHA });
     await octokit.rest.repos.createCommitStatus({ owner: 'acme', repo: 'shop', sha: SHA, state: 'failure', context: 'sauce/b' });
     expect((await octokit.rest.repos.getCombinedStatusForRef({ owner: 'acme', repo: 'shop', ref: SHA })).data.state).toBe('failure');
-    expect((await octokit.rest.repos.getCombinedStatusForRef({ owner: 'acme', repo: 'shop', ref: 'feature/login' })).data).toMatchObject({ state: 'pending', total_count: 0 });
+    expect((await octokit.rest.repos.getCombinedStatusForRef({ owner: 'acme', repo: 'shop', ref: 'feature/login' })).data).toMatchObject({
+      state: 'pending',
+      total_count: 0,
+    });
     expect(gh.violations).toEqual([]);
   });
 
@@ -126,10 +158,14 @@ describe('commit statuses', () => {
     expect(gh.statuses(REPO, SHA)).toEqual([]);
   });
 
-  it("rejects what GitHub rejects beyond the description: unknown SHA, 141-char description", async () => {
+  it('rejects what GitHub rejects beyond the description: unknown SHA, 141-char description', async () => {
     expect(await statusOf(octokit.rest.repos.createCommitStatus({ owner: 'acme', repo: 'shop', sha: 'f'.repeat(40), state: 'success' }))).toBe(422);
-    expect(await statusOf(octokit.rest.repos.createCommitStatus({ owner: 'acme', repo: 'shop', sha: SHA, state: 'success', description: 'é'.repeat(141) }))).toBe(422);
-    expect(await statusOf(octokit.rest.repos.createCommitStatus({ owner: 'acme', repo: 'shop', sha: SHA, state: 'success', description: 'é'.repeat(140) }))).toBe(201);
+    expect(
+      await statusOf(octokit.rest.repos.createCommitStatus({ owner: 'acme', repo: 'shop', sha: SHA, state: 'success', description: 'é'.repeat(141) })),
+    ).toBe(422);
+    expect(
+      await statusOf(octokit.rest.repos.createCommitStatus({ owner: 'acme', repo: 'shop', sha: SHA, state: 'success', description: 'é'.repeat(140) })),
+    ).toBe(201);
     expect(gh.rejections).toEqual([expect.stringMatching(/unknown commit/), expect.stringMatching(/description is too long/)]);
     expect(gh.violations).toEqual([]);
   });
@@ -171,14 +207,23 @@ describe('check runs', () => {
 
   it('creates, updates (appending annotations) and lists', async () => {
     const created = await octokit.rest.checks.create({
-      owner: 'acme', repo: 'shop', name: 'Sauce', head_sha: SHA, status: 'in_progress', external_id: 'job-1',
+      owner: 'acme',
+      repo: 'shop',
+      name: 'Sauce',
+      head_sha: SHA,
+      status: 'in_progress',
+      external_id: 'job-1',
       output: { title: 'Running', summary: 's', annotations: [annotation(1)] },
     });
     expect(created.status).toBe(201);
     expect(created.data).toMatchObject({ name: 'Sauce', status: 'in_progress', conclusion: null, output: { annotations_count: 1 } });
     const id = created.data.id;
     const updated = await octokit.rest.checks.update({
-      owner: 'acme', repo: 'shop', check_run_id: id, conclusion: 'failure', output: { title: 'Done', summary: 'final', annotations: [annotation(2)] },
+      owner: 'acme',
+      repo: 'shop',
+      check_run_id: id,
+      conclusion: 'failure',
+      output: { title: 'Done', summary: 'final', annotations: [annotation(2)] },
     });
     expect(updated.data).toMatchObject({ status: 'completed', conclusion: 'failure', output: { title: 'Done', annotations_count: 2 } });
     expect(updated.data.completed_at).toMatch(/Z$/);
@@ -200,8 +245,16 @@ describe('check runs', () => {
 
   it.each([
     ['without name and head_sha', { output: undefined }, /required property 'name'/],
-    ['with annotation_level "info"', { name: 'n', head_sha: SHA, output: { title: 't', summary: 's', annotations: [{ ...annotation(1), annotation_level: 'info' }] } }, /annotation_level must be equal to one of/],
-    ['with 51 annotations', { name: 'n', head_sha: SHA, output: { title: 't', summary: 's', annotations: Array.from({ length: 51 }, (_, i) => annotation(i)) } }, /must NOT have more than 50 items/],
+    [
+      'with annotation_level "info"',
+      { name: 'n', head_sha: SHA, output: { title: 't', summary: 's', annotations: [{ ...annotation(1), annotation_level: 'info' }] } },
+      /annotation_level must be equal to one of/,
+    ],
+    [
+      'with 51 annotations',
+      { name: 'n', head_sha: SHA, output: { title: 't', summary: 's', annotations: Array.from({ length: 51 }, (_, i) => annotation(i)) } },
+      /must NOT have more than 50 items/,
+    ],
     ['with a conclusion outside the enum', { name: 'n', head_sha: SHA, conclusion: 'passed' }, /body\.conclusion must be equal to one of/],
   ])('catches a check run %s', async (_label, body, problem) => {
     const res = await send('POST', '/repos/acme/shop/check-runs', body);
@@ -212,7 +265,9 @@ describe('check runs', () => {
 
   it('refuses what GitHub refuses beyond the description', async () => {
     const big = 'é'.repeat(40_000); // 40,000 chars passes the description's maxLength; 80,000 bytes does not pass GitHub
-    expect(await statusOf(octokit.rest.checks.create({ owner: 'acme', repo: 'shop', name: 'n', head_sha: SHA, output: { title: 't', summary: big } }))).toBe(422);
+    expect(await statusOf(octokit.rest.checks.create({ owner: 'acme', repo: 'shop', name: 'n', head_sha: SHA, output: { title: 't', summary: big } }))).toBe(
+      422,
+    );
     expect(await statusOf(octokit.rest.checks.create({ owner: 'acme', repo: 'shop', name: 'n', head_sha: 'f'.repeat(40) }))).toBe(422);
     expect(await statusOf(octokit.rest.checks.create({ owner: 'acme', repo: 'shop', name: 'n', head_sha: SHA, status: 'completed' }))).toBe(422);
     expect(gh.rejections).toHaveLength(3);
@@ -250,7 +305,10 @@ describe('routing, auth and scripting', () => {
   it('answers an unknown path 404 and an unimplemented described one 501, both as violations', async () => {
     expect((await send('POST', '/repos/acme/shop/statusez', { state: 'success' })).status).toBe(404);
     expect((await octokit.request('GET /repos/{owner}/{repo}/issues', { owner: 'acme', repo: 'shop' }).catch((e: { status: number }) => e)).status).toBe(501);
-    expect(gh.violations).toEqual([expect.stringMatching(/statusez: not in the API description/), expect.stringMatching(/issues: not implemented by the double/)]);
+    expect(gh.violations).toEqual([
+      expect.stringMatching(/statusez: not in the API description/),
+      expect.stringMatching(/issues: not implemented by the double/),
+    ]);
     expect(gh.requests.map((r) => r.route)).toEqual(['POST /repos/acme/shop/statusez', 'GET /repos/{owner}/{repo}/issues']);
   });
 
@@ -273,7 +331,11 @@ describe('routing, auth and scripting', () => {
   });
 
   it('serves the GitHub App installation flow to @octokit/auth-app, and wants a JWT there', async () => {
-    const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048, privateKeyEncoding: { type: 'pkcs1', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } });
+    const { privateKey } = generateKeyPairSync('rsa', {
+      modulusLength: 2048,
+      privateKeyEncoding: { type: 'pkcs1', format: 'pem' },
+      publicKeyEncoding: { type: 'spki', format: 'pem' },
+    });
     const app = new Octokit({ baseUrl: gh.url, authStrategy: createAppAuth, auth: { appId: 1, privateKey }, log: silent });
     const installation = await app.rest.apps.getRepoInstallation({ owner: 'acme', repo: 'shop' });
     expect(installation.data.id).toBe(1);
@@ -286,7 +348,10 @@ describe('routing, auth and scripting', () => {
   });
 
   it('plays failNext answers in order, then resumes normal handling', async () => {
-    gh.failNext('POST /repos/{owner}/{repo}/dispatches', [{ status: 502, body: { message: 'bad gateway' } }, { status: 403, headers: { 'x-ratelimit-remaining': '0' }, delayMs: 20 }]);
+    gh.failNext('POST /repos/{owner}/{repo}/dispatches', [
+      { status: 502, body: { message: 'bad gateway' } },
+      { status: 403, headers: { 'x-ratelimit-remaining': '0' }, delayMs: 20 },
+    ]);
     const call = () => statusOf(octokit.rest.repos.createDispatchEvent({ owner: 'acme', repo: 'shop', event_type: 'e' }));
     expect([await call(), await call(), await call()]).toEqual([502, 403, 204]);
     expect(gh.requests.map((r) => r.status)).toEqual([502, 403, 204]);

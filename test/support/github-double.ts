@@ -589,7 +589,12 @@ class Double implements GitHubDouble {
       const params = new URLSearchParams({ ...ctx.query, per_page: String(perPage), page: String(p) });
       return `<${this.url}${ctx.request.path}?${params}>; rel="${rel}"`;
     };
-    const links = [page < last ? link(page + 1, 'next') : '', page < last ? link(last, 'last') : '', page > 1 ? link(page - 1, 'prev') : '', page > 1 ? link(1, 'first') : ''];
+    const links = [
+      page < last ? link(page + 1, 'next') : '',
+      page < last ? link(last, 'last') : '',
+      page > 1 ? link(page - 1, 'prev') : '',
+      page > 1 ? link(1, 'first') : '',
+    ];
     const value = links.filter(Boolean).join(', ');
     return { items: items.slice((page - 1) * perPage, page * perPage), headers: value ? { link: value } : {} };
   }
@@ -796,9 +801,7 @@ class Double implements GitHubDouble {
     const found = this.resolveRef(ctx, ctx.params.ref ?? '');
     if ('status' in found) return found;
     const { check_name: name, status } = ctx.query;
-    let runs = found.repo.checkRuns
-      .filter((r) => r.head_sha === found.sha && (!name || r.name === name) && (!status || r.status === status))
-      .reverse(); // newest first
+    let runs = found.repo.checkRuns.filter((r) => r.head_sha === found.sha && (!name || r.name === name) && (!status || r.status === status)).reverse(); // newest first
     if ((ctx.query.filter ?? 'latest') === 'latest') {
       const seen = new Set<string>();
       runs = runs.filter((r) => !seen.has(r.name) && seen.add(r.name) !== undefined);

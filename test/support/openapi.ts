@@ -129,10 +129,7 @@ function locateDescription(): { file: string; version: string } {
 
 function cachePath(file: string, version: string): string {
   const stat = statSync(file);
-  const key = createHash('sha256')
-    .update(`${INDEX_FORMAT}|${version}|${file}|${stat.size}|${stat.mtimeMs}`)
-    .digest('hex')
-    .slice(0, 16);
+  const key = createHash('sha256').update(`${INDEX_FORMAT}|${version}|${file}|${stat.size}|${stat.mtimeMs}`).digest('hex').slice(0, 16);
   return join(tmpdir(), `github-openapi-index-${key}.json`);
 }
 
@@ -357,7 +354,7 @@ export class ApiDescription {
       const found = matcher.regex.exec(path);
       if (!found) continue;
       const pathParams: Record<string, string> = {};
-      matcher.names.forEach((name, i) => (pathParams[name] = decode(found[i + 1] ?? '')));
+      for (const [i, name] of matcher.names.entries()) pathParams[name] = decode(found[i + 1] ?? '');
       return { operation: matcher.operation, pathParams };
     }
     return null;
@@ -462,7 +459,12 @@ function preview(value: unknown): string {
 }
 
 function decodePointer(pointer: string): string[] {
-  return pointer === '' ? [] : pointer.slice(1).split('/').map((part) => part.replace(/~1/g, '/').replace(/~0/g, '~'));
+  return pointer === ''
+    ? []
+    : pointer
+        .slice(1)
+        .split('/')
+        .map((part) => part.replace(/~1/g, '/').replace(/~0/g, '~'));
 }
 
 function formatPath(parts: readonly string[]): string {

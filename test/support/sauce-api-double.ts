@@ -72,7 +72,9 @@ export async function startSauceApiDouble(credentials: { username: string; acces
       const missing = [
         /build\(id:\s*\$id\)/.test(query) ? null : 'build(id: $id)',
         /\bstatus\b/.test(query) ? null : 'status',
-        ...DIFF_STATUSES.map((s) => (new RegExp(`${s.toLowerCase()}:\\s*diffCountExtended\\(input:\\s*\\{\\s*status:\\s*${s}\\s*\\}\\)`).test(query) ? null : `${s} count`)),
+        ...DIFF_STATUSES.map((s) =>
+          new RegExp(`${s.toLowerCase()}:\\s*diffCountExtended\\(input:\\s*\\{\\s*status:\\s*${s}\\s*\\}\\)`).test(query) ? null : `${s} count`,
+        ),
       ].filter((m): m is string => m !== null);
       if (missing.length > 0) {
         violations.push(`query lacks ${missing.join(', ')}`);

@@ -25,7 +25,7 @@ import type { Logger } from '../logger.js';
 import type { RelayMetrics, RejectReason } from '../metrics.js';
 import { routeEvent } from './route.js';
 import { SIGNATURE_HEADER, safeEqualText, verifySignature } from './signature.js';
-import type { EventStore } from '../outbox/store.js';
+import type { EventStore, InsertResult } from '../outbox/store.js';
 import type { StoredVisual } from '../visual/visual-refresh.js';
 
 export interface RelayRequest {
@@ -79,9 +79,7 @@ export interface HandlerOptions {
   readonly retryAfterSec?: number;
 }
 
-export type Preflight =
-  | { readonly ok: true; readonly route: RouteConfig }
-  | { readonly ok: false; readonly response: RelayResponse };
+export type Preflight = { readonly ok: true; readonly route: RouteConfig } | { readonly ok: false; readonly response: RelayResponse };
 
 export interface RelayHandler {
   /** Steps 1 only (path and method), so a server can answer 404/405 without reading a body. */
@@ -105,7 +103,8 @@ export function jsonNesting(body: Uint8Array): { maxDepth: number; balanced: boo
   for (let i = 0; i < body.length; i += 1) {
     const c = body[i];
     if (inString) {
-      if (c === 0x5c) i += 1; // backslash: skip the escaped byte
+      if (c === 0x5c)
+        i += 1; // backslash: skip the escaped byte
       else if (c === 0x22) inString = false;
     } else if (c === 0x22) inString = true;
     else if (c === 0x7b || c === 0x5b) {
@@ -140,7 +139,7 @@ function headerValue(headers: RelayRequest['headers'], name: string): string | u
 function cleanPath(path: string, basePath: string): string {
   const q = path.indexOf('?');
   let p = q === -1 ? path : path.slice(0, q);
-  if (basePath !== '' && (p === basePath || p.startsWith(basePath + '/'))) p = p.slice(basePath.length) || '/';
+  if (basePath !== '' && (p === basePath || p.startsWith(`${basePath}/`))) p = p.slice(basePath.length) || '/';
   if (p.length > 1 && p.endsWith('/')) p = p.slice(0, -1);
   return p;
 }
@@ -175,7 +174,7 @@ export function createHandler(options: HandlerOptions): RelayHandler {
     const slash = path.lastIndexOf('/');
     if (slash <= 0) return null;
     const withToken = byTokenPrefix.get(path.slice(0, slash));
-    if (withToken && withToken.urlToken && safeEqualText(path.slice(slash + 1), withToken.urlToken)) return withToken;
+    if (withToken?.urlToken && safeEqualText(path.slice(slash + 1), withToken.urlToken)) return withToken;
     return null;
   }
 
@@ -243,10 +242,7 @@ export function createHandler(options: HandlerOptions): RelayHandler {
     const parsed = parseSauceEvent(json);
     if (!parsed.ok) {
       logger.info({ route: route.name, issues: parsed.issues.slice(0, MAX_ISSUES) }, 'not a Sauce Labs event');
-      return reject(
-        'invalid_event',
-        jsonResponse(422, { error: 'not a Sauce Labs event', issues: parsed.issues.slice(0, MAX_ISSUES) }),
-      );
+      return reject('invalid_event', jsonResponse(422, { error: 'not a Sauce Labs event', issues: parsed.issues.slice(0, MAX_ISSUES) }));
     }
 
     // 5. Filters and target repository.
@@ -261,7 +257,7 @@ export function createHandler(options: HandlerOptions): RelayHandler {
     if (direct) return dispatchDirect(route, decision.repo, json, bodyHash, receivedAt, secretIndex);
 
     // 6 and 7. Deduplicate and store durably; only then answer 2xx.
-    let result;
+    let result: InsertResult;
     try {
       result = await store!.insert(
         { route: route.name, repo: decision.repo, eventType: route.eventType, body: text, bodyHash, receivedAt },

@@ -6,9 +6,7 @@
 import { familyOf, type SauceEvent } from '../../sauce/event.js';
 import { isRepoName, type RouteConfig, type RouteFilters } from '../config.js';
 
-export type RouteDecision =
-  | { readonly ok: true; readonly repo: string }
-  | { readonly ok: false; readonly reason: string };
+export type RouteDecision = { readonly ok: true; readonly repo: string } | { readonly ok: false; readonly reason: string };
 
 /** `*` matches any run of characters; everything else literally; case-sensitive ids, exact. */
 export function matchesPattern(pattern: string, value: string): boolean {

@@ -81,7 +81,7 @@ export function createRelayServer(options: RelayServerOptions): RelayServer {
     const timedOut = code === 'ERR_HTTP_REQUEST_TIMEOUT' || code === 'ERR_HTTP_HEADERS_TIMEOUT';
     if (timedOut) metrics?.rejected.inc({ reason: 'timeout' });
     const pending = (socket as Socket & { _httpMessage?: ServerResponse })._httpMessage;
-    if (!socket.writable || (pending && pending.headersSent) || code === 'ECONNRESET' || code === 'HPE_INVALID_EOF_STATE') {
+    if (!socket.writable || pending?.headersSent || code === 'ECONNRESET' || code === 'HPE_INVALID_EOF_STATE') {
       socket.destroy();
       return;
     }
@@ -98,14 +98,18 @@ export function createRelayServer(options: RelayServerOptions): RelayServer {
     if (method === 'GET' || method === 'HEAD') {
       const q = url.indexOf('?');
       const path = q === -1 ? url : url.slice(0, q);
-      if (path === '/healthz') return send(res, jsonResponse(200, { status: 'ok' }));
+      if (path === '/healthz') {
+        send(res, jsonResponse(200, { status: 'ok' }));
+        return;
+      }
       if (path === '/readyz') return void readyz(res);
       if (path === '/metrics') return void scrape(res);
     }
     const pre = handler.preflight(method, url);
     if (!pre.ok) {
       // Do not read (or wait for) a body we will not use.
-      return send(res, pre.response, !req.complete);
+      send(res, pre.response, !req.complete);
+      return;
     }
     const chunks: Buffer[] = [];
     let size = 0;
@@ -145,10 +149,7 @@ export function createRelayServer(options: RelayServerOptions): RelayServer {
 
     async function finish(body: Buffer, tooLarge: boolean): Promise<void> {
       try {
-        const response = await handler.handle(
-          { method, path: url, headers: req.headers, body, bodyTooLarge: tooLarge },
-          pre.ok ? pre.route : undefined,
-        );
+        const response = await handler.handle({ method, path: url, headers: req.headers, body, bodyTooLarge: tooLarge }, pre.ok ? pre.route : undefined);
         // After a 413 the rest of the body may still be coming: answer now and keep discarding
         // (closing at once would reset the connection before the sender reads the 413).
         send(res, response, stopping);

@@ -34,11 +34,7 @@ export function parseSignatureHeader(header: string | null | undefined): Buffer 
  * Which secret signed `body`: its index in `secrets`, or -1 when none did (or the header is
  * missing or malformed, or there are no secrets).
  */
-export function verifySignature(
-  body: Uint8Array,
-  header: string | null | undefined,
-  secrets: readonly string[],
-): number {
+export function verifySignature(body: Uint8Array, header: string | null | undefined, secrets: readonly string[]): number {
   const claimed = parseSignatureHeader(header);
   if (claimed === null || claimed.length !== DIGEST_BYTES) return -1;
   let matched = -1;

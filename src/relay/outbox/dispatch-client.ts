@@ -16,10 +16,7 @@ import { classifyResponse, type Headers } from './backoff.js';
 import { payloadBytes } from '../../github/limits.js';
 import { timedFetch } from './timed-fetch.js';
 
-export type DispatchOutcome =
-  | { kind: 'sent' }
-  | { kind: 'retry'; reason: string; retryAfterMs?: number }
-  | { kind: 'fatal'; reason: string };
+export type DispatchOutcome = { kind: 'sent' } | { kind: 'retry'; reason: string; retryAfterMs?: number } | { kind: 'fatal'; reason: string };
 
 export interface DispatchClient {
   dispatch(repo: string, eventType: string, clientPayload: Record<string, unknown>): Promise<DispatchOutcome>;

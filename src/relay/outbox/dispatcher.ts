@@ -130,7 +130,8 @@ export function planDispatches(events: readonly StoredEvent[], maxBytes: number 
     const sorted = [...group].sort((a, b) => a.receivedAt - b.receivedAt);
     const split = splitForDispatch(sorted, wrap, maxBytes, entryBytes);
     if (!split.ok) {
-      for (const event of split.tooLarge) rejected.push({ event, reason: `event too large for one repository_dispatch (client_payload must be under ${maxBytes} bytes)` });
+      for (const event of split.tooLarge)
+        rejected.push({ event, reason: `event too large for one repository_dispatch (client_payload must be under ${maxBytes} bytes)` });
     }
     for (const batch of split.batches) {
       dispatches.push({ repo: batch[0]!.repo, eventType: batch[0]!.eventType, events: batch, clientPayload: wrap(batch) });
@@ -270,11 +271,14 @@ export class Dispatcher {
     if (this.stopping || !this.started || at >= this.wakeAt) return;
     if (this.timer) clearTimeout(this.timer);
     this.wakeAt = at;
-    this.timer = setTimeout(() => {
-      this.timer = null;
-      this.wakeAt = Infinity;
-      void this.runCycle();
-    }, Math.max(0, at - this.now()));
+    this.timer = setTimeout(
+      () => {
+        this.timer = null;
+        this.wakeAt = Infinity;
+        void this.runCycle();
+      },
+      Math.max(0, at - this.now()),
+    );
     this.timer.unref();
   }
 

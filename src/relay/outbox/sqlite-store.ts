@@ -264,9 +264,7 @@ class Store implements SqliteEventStore {
       `UPDATE events SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?, claimed_by = NULL, lease_until = 0
        WHERE ${ids} AND state = 'pending'`,
     );
-    this.deadStmt = db.prepare(
-      `UPDATE events SET state = 'dead', last_error = ?, claimed_by = NULL, lease_until = 0 WHERE ${ids} AND state = 'pending'`,
-    );
+    this.deadStmt = db.prepare(`UPDATE events SET state = 'dead', last_error = ?, claimed_by = NULL, lease_until = 0 WHERE ${ids} AND state = 'pending'`);
     this.releaseStmt = db.prepare(`UPDATE events SET claimed_by = NULL, lease_until = 0 WHERE ${ids} AND state = 'pending'`);
     this.listStmt = db.prepare(`SELECT ${COLUMNS} FROM events WHERE state = ? ORDER BY seq LIMIT ?`);
     this.requeueStmt = db.prepare(
@@ -345,7 +343,7 @@ class Store implements SqliteEventStore {
       for (const q of batch) q.reject(error);
       return;
     }
-    batch.forEach((q, i) => q.resolve(results[i]!));
+    for (const [i, q] of batch.entries()) q.resolve(results[i]!);
   }
 
   async claim(owner: string, now: number, leaseMs: number, limit: number): Promise<StoredEvent[]> {
@@ -385,11 +383,13 @@ class Store implements SqliteEventStore {
   }
 
   async prune(before: number): Promise<number> {
-    return this.db.transaction(() => {
-      const events = this.pruneEvents.run(before).changes;
-      this.pruneDedup.run(before);
-      return events;
-    }).immediate();
+    return this.db
+      .transaction(() => {
+        const events = this.pruneEvents.run(before).changes;
+        this.pruneDedup.run(before);
+        return events;
+      })
+      .immediate();
   }
 
   async watchVisual(w: NewVisualWatch): Promise<void> {

@@ -38,9 +38,7 @@ export interface StoredEvent extends NewEvent {
   readonly requeuedAt?: number;
 }
 
-export type InsertResult =
-  | { readonly kind: 'stored'; readonly id: string }
-  | { readonly kind: 'duplicate'; readonly id: string };
+export type InsertResult = { readonly kind: 'stored'; readonly id: string } | { readonly kind: 'duplicate'; readonly id: string };
 
 export interface StoreStats {
   readonly pending: number;

@@ -12,13 +12,26 @@ const config = quickConfig({ SAUCE_WEBHOOK_SECRET: SECRET, GITHUB_REPOSITORY: 'a
 
 function fakeClient(outcome: DispatchOutcome) {
   const calls: unknown[] = [];
-  return { calls, client: { dispatch: async (...args: unknown[]) => (calls.push(args), outcome) } };
+  return {
+    calls,
+    client: {
+      dispatch: async (...args: unknown[]) => {
+        calls.push(args);
+        return outcome;
+      },
+    },
+  };
 }
 
 function fetchRequest(payload: Buffer | ReadableStream<Uint8Array> | null, sig: string | null, path = '/webhook', method = 'POST'): Request {
   const headers = new Headers({ 'content-type': 'application/json' });
   if (sig !== null) headers.set('SauceLabs-Sign', sig);
-  return new Request(`https://relay.example${path}`, { method, headers, body: payload, ...(payload instanceof ReadableStream ? { duplex: 'half' } : {}) } as RequestInit);
+  return new Request(`https://relay.example${path}`, {
+    method,
+    headers,
+    body: payload,
+    ...(payload instanceof ReadableStream ? { duplex: 'half' } : {}),
+  } as RequestInit);
 }
 
 describe('fetch handler (Workers, Vercel, Deno, Bun)', () => {
@@ -64,7 +77,11 @@ describe('fetch handler (Workers, Vercel, Deno, Bun)', () => {
 
   test('config from the runtime env (Workers pass it with each request); no secret → 500', async () => {
     const handle = createFetchHandler({ client: fakeClient({ kind: 'sent' }).client, logger: silentLogger });
-    const r = await handle(fetchRequest(body, signBody('from-env', body)), { SAUCE_WEBHOOK_SECRET: 'from-env', GITHUB_REPOSITORY: 'acme/web', GITHUB_TOKEN: 't' });
+    const r = await handle(fetchRequest(body, signBody('from-env', body)), {
+      SAUCE_WEBHOOK_SECRET: 'from-env',
+      GITHUB_REPOSITORY: 'acme/web',
+      GITHUB_TOKEN: 't',
+    });
     expect(r.status).toBe(202);
     const unset = createFetchHandler({ env: { GITHUB_REPOSITORY: 'acme/web' }, client: fakeClient({ kind: 'sent' }).client, logger: silentLogger });
     expect((await unset(fetchRequest(body, signBody('x', body)))).status).toBe(500);
@@ -121,7 +138,17 @@ describe('Lambda handler (API Gateway v1/v2, function URLs)', () => {
   test('413 over the cap; 503 when GitHub is down', async () => {
     const handle = createLambdaHandler({ config, client: fakeClient({ kind: 'retry', reason: 'x' }).client, logger: silentLogger });
     const big = Buffer.alloc(65 * 1024, 0x20);
-    expect((await handle({ httpMethod: 'POST', path: '/webhook', headers: { 'saucelabs-sign': signBody(SECRET, big) }, body: big.toString('base64'), isBase64Encoded: true })).statusCode).toBe(413);
+    expect(
+      (
+        await handle({
+          httpMethod: 'POST',
+          path: '/webhook',
+          headers: { 'saucelabs-sign': signBody(SECRET, big) },
+          body: big.toString('base64'),
+          isBase64Encoded: true,
+        })
+      ).statusCode,
+    ).toBe(413);
     const r = await handle({ httpMethod: 'POST', path: '/webhook', headers: { 'saucelabs-sign': signBody(SECRET, body) }, body: body.toString('utf8') });
     expect(r.statusCode).toBe(503);
     expect(r.headers['retry-after']).toBe('5');

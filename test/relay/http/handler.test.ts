@@ -17,7 +17,15 @@ function setup(limit = 1024 * 1024) {
   const store = new MemoryStore();
   const metrics = createMetrics({ defaultMetrics: false });
   const stored: string[] = [];
-  const handler = createHandler({ routes, bodyLimitBytes: limit, dedupWindowMs: 60_000, logger: silentLogger, metrics, store, onStored: (id) => stored.push(id) });
+  const handler = createHandler({
+    routes,
+    bodyLimitBytes: limit,
+    dedupWindowMs: 60_000,
+    logger: silentLogger,
+    metrics,
+    store,
+    onStored: (id) => stored.push(id),
+  });
   return { store, metrics, stored, handler };
 }
 
@@ -75,7 +83,7 @@ describe('the request path, in order', () => {
     const { handler } = setup();
     const other = Buffer.from(body.toString('utf8').replace('PASSED', 'FAILED'));
     expect((await handler.handle(post('/webhook/web', body, signBody('older', body)))).status).toBe(202);
-    expect((await handler.handle(post('/webhook/web', other, 'sha256=' + signBody(SECRET, other).toUpperCase()))).status).toBe(202);
+    expect((await handler.handle(post('/webhook/web', other, `sha256=${signBody(SECRET, other).toUpperCase()}`))).status).toBe(202);
   });
 
   test('3. unsigned only on the opted-in route with its URL token', async () => {
@@ -206,7 +214,7 @@ describe('deep JSON', () => {
   test('a valid event carrying a deeply nested extra field → 422, not stored', async () => {
     const { handler, store } = setup();
     const event = JSON.parse(body.toString('utf8')) as Record<string, unknown>;
-    const deep = JSON.stringify({ ...event, extra: 'X' }).replace('"X"', '{"a":'.repeat(20_000) + '1' + '}'.repeat(20_000));
+    const deep = JSON.stringify({ ...event, extra: 'X' }).replace('"X"', `${'{"a":'.repeat(20_000)}1${'}'.repeat(20_000)}`);
     const r = await handler.handle(post('/webhook/web', deep));
     expect(r.status).toBe(422);
     expect(r.body).toMatch(/nested deeper than 32/);

@@ -95,7 +95,7 @@ async function hostileRound(): Promise<void> {
   const arrays = Buffer.from('['.repeat(400_000) + ']'.repeat(400_000));
   expect((await signed(arrays)).status).toBe(422);
   const event = JSON.parse(sauceFixture('job-vdc-passed.json').toString('utf8')) as Record<string, unknown>;
-  const nested = Buffer.from(JSON.stringify({ ...event, extra: 'X' }).replace('"X"', '{"a":'.repeat(60_000) + '1' + '}'.repeat(60_000)));
+  const nested = Buffer.from(JSON.stringify({ ...event, extra: 'X' }).replace('"X"', `${'{"a":'.repeat(60_000)}1${'}'.repeat(60_000)}`));
   expect((await signed(nested)).status).toBe(422);
   const unbalanced = Buffer.from('{"a":'.repeat(200_000));
   expect((await signed(unbalanced)).status).toBe(400);

@@ -5,7 +5,7 @@
 import { execFile } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
+import type net from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { createHandler } from '../../../src/relay/http/handler.js';
@@ -18,7 +18,7 @@ import { ensureBuilt, postSigned, rawSocket, request, startRelayProcess, tempDir
 const run = promisify(execFile);
 const CLI = join(REPO_ROOT, 'lib/relay/cli.js');
 const SECRET = 'web-secret-0123456789';
-const TOKEN = 'tok_' + 'x9'.repeat(20);
+const TOKEN = `tok_${'x9'.repeat(20)}`;
 const passed = sauceFixture('job-vdc-passed.json');
 
 function cli(args: string[], env: Record<string, string> = {}) {
@@ -305,7 +305,15 @@ describe('node server in-process: the store failing', () => {
     const metrics = createMetrics({ defaultMetrics: false });
     const routes = [route({ name: 'default', path: '/webhook', secrets: [SECRET] })];
     const handler = createHandler({ routes, bodyLimitBytes: 1 << 20, dedupWindowMs: 1000, logger: silentLogger, metrics, store });
-    const { server } = createRelayServer({ handler, bodyLimitBytes: 1 << 20, headersTimeoutMs: 2000, requestTimeoutMs: 2000, logger: silentLogger, metrics, store });
+    const { server } = createRelayServer({
+      handler,
+      bodyLimitBytes: 1 << 20,
+      headersTimeoutMs: 2000,
+      requestTimeoutMs: 2000,
+      logger: silentLogger,
+      metrics,
+      store,
+    });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const base = `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
     try {

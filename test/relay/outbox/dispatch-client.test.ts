@@ -106,13 +106,7 @@ describe('GitHub App auth', () => {
     expect(await client.dispatch('acme/shop', 'saucelabs', payload)).toEqual({ kind: 'sent' });
     expect(await client.dispatch('ACME/Shop', 'saucelabs', payload)).toEqual({ kind: 'sent' });
     const routes = gh.requests.map((r) => r.route);
-    expect(routes).toEqual([
-      'GET /repos/{owner}/{repo}/installation',
-      'POST /app/installations/{installation_id}/access_tokens',
-      DISPATCH,
-      DISPATCH,
-      DISPATCH,
-    ]);
+    expect(routes).toEqual(['GET /repos/{owner}/{repo}/installation', 'POST /app/installations/{installation_id}/access_tokens', DISPATCH, DISPATCH, DISPATCH]);
     expect(gh.requests[0]?.headers.authorization).toMatch(/^bearer [\w-]+\.[\w-]+\.[\w-]+$/);
     expect(gh.requests[2]?.headers.authorization).toBe('token ghs_test');
     expect(gh.dispatches('acme/shop')).toHaveLength(3);
@@ -123,7 +117,10 @@ describe('GitHub App auth', () => {
   it('dead-letters when the App is not installed on the repository', async () => {
     const client = createDispatchClient({ appId: '12345', privateKey, apiUrl: gh.url, logger: capture().logger });
     gh.failNext('GET /repos/{owner}/{repo}/installation', [{ status: 404, body: { message: 'Not Found' } }]);
-    expect(await client.dispatch('acme/other', 'saucelabs', payload)).toMatchObject({ kind: 'fatal', reason: expect.stringContaining('GitHub App auth for acme/other') });
+    expect(await client.dispatch('acme/other', 'saucelabs', payload)).toMatchObject({
+      kind: 'fatal',
+      reason: expect.stringContaining('GitHub App auth for acme/other'),
+    });
     // Not cached: once installed, the next attempt works.
     expect(await client.dispatch('acme/other', 'saucelabs', payload)).toEqual({ kind: 'sent' });
   });
@@ -144,7 +141,10 @@ describe('dry-run', () => {
 describe('outcomeFromError', () => {
   it('reads status and headers from an Octokit error, anything else is transient', () => {
     const now = Date.now();
-    expect(outcomeFromError({ status: 502, message: 'x', response: { headers: {}, data: { message: 'Bad gateway' } } }, now)).toEqual({ kind: 'retry', reason: 'GitHub 502: Bad gateway' });
+    expect(outcomeFromError({ status: 502, message: 'x', response: { headers: {}, data: { message: 'Bad gateway' } } }, now)).toEqual({
+      kind: 'retry',
+      reason: 'GitHub 502: Bad gateway',
+    });
     const aborted = Object.assign(new Error('The operation was aborted due to timeout'), { name: 'TimeoutError' });
     expect(outcomeFromError(aborted, now)).toEqual({ kind: 'retry', reason: 'timeout' });
     expect(outcomeFromError(new Error('socket hang up'), now)).toEqual({ kind: 'retry', reason: 'network error: socket hang up' });

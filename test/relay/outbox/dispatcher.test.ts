@@ -62,12 +62,29 @@ function jobBody(n: number, extra: Record<string, unknown> = {}): string {
 function newEvent(n: number, overrides: Partial<NewEvent> & { extra?: Record<string, unknown> } = {}): NewEvent {
   const { extra, ...rest } = overrides;
   const body = rest.body ?? jobBody(n, extra);
-  return { route: 'default', repo: 'acme/shop', eventType: 'saucelabs', body, bodyHash: createHash('sha256').update(body).digest('hex'), receivedAt: Date.now(), ...rest };
+  return {
+    route: 'default',
+    repo: 'acme/shop',
+    eventType: 'saucelabs',
+    body,
+    bodyHash: createHash('sha256').update(body).digest('hex'),
+    receivedAt: Date.now(),
+    ...rest,
+  };
 }
 
 function stored(n: number, overrides: Partial<StoredEvent> & { extra?: Record<string, unknown> } = {}): StoredEvent {
   const { extra, ...rest } = overrides;
-  return { ...newEvent(n, { extra }), id: `ev-${n}`, state: 'pending', attempts: 0, nextAttemptAt: 0, lastError: null, receivedAt: 1_700_000_000_000 + n, ...rest };
+  return {
+    ...newEvent(n, { extra }),
+    id: `ev-${n}`,
+    state: 'pending',
+    attempts: 0,
+    nextAttemptAt: 0,
+    lastError: null,
+    receivedAt: 1_700_000_000_000 + n,
+    ...rest,
+  };
 }
 
 function capture() {
@@ -84,7 +101,6 @@ function capture() {
   });
   return { logger: createLogger({ level: 'info', destination }), lines, raw };
 }
-
 
 const sentIds = (gh: GitHubDouble, repo = 'acme/shop'): string[] =>
   gh.dispatches(repo).flatMap((d) => ((d.client_payload as { events: { id: string }[] }).events ?? []).map((e) => e.id));
@@ -114,7 +130,17 @@ describe('buildDispatches (pure)', () => {
 
   it('splits exactly at the 64 KB edge', () => {
     const a = stored(1, { extra: { pad: 'a'.repeat(30_000) } });
-    const sizeWith = (q: number) => payloadBytes(makeEnvelope([a, stored(2, { extra: { pad: 'b'.repeat(q) } })].map((e) => ({ payload: JSON.parse(e.body), id: e.id, received_at: new Date(e.receivedAt).toISOString(), route: e.route }))));
+    const sizeWith = (q: number) =>
+      payloadBytes(
+        makeEnvelope(
+          [a, stored(2, { extra: { pad: 'b'.repeat(q) } })].map((e) => ({
+            payload: JSON.parse(e.body),
+            id: e.id,
+            received_at: new Date(e.receivedAt).toISOString(),
+            route: e.route,
+          })),
+        ),
+      );
     const fit = DISPATCH_MAX_PAYLOAD_BYTES - sizeWith(0);
     expect(sizeWith(fit)).toBe(DISPATCH_MAX_PAYLOAD_BYTES);
     const exact = buildDispatches([a, stored(2, { extra: { pad: 'b'.repeat(fit) } })]);
@@ -195,7 +221,17 @@ describe('Dispatcher against the GitHub double', () => {
   });
 
   function dispatcher(o: Partial<DispatcherOptions> = {}): Dispatcher {
-    const d = new Dispatcher({ store, client, logger: log.logger, metrics, groupWindowMs: 100, leaseMs: 2_000, pollMs: 50, backoff: { baseMs: 50, capMs: 200 }, ...o });
+    const d = new Dispatcher({
+      store,
+      client,
+      logger: log.logger,
+      metrics,
+      groupWindowMs: 100,
+      leaseMs: 2_000,
+      pollMs: 50,
+      backoff: { baseMs: 50, capMs: 200 },
+      ...o,
+    });
     dispatchers.push(d);
     return d;
   }
@@ -219,7 +255,14 @@ describe('Dispatcher against the GitHub double', () => {
     const d = dispatcher({ groupWindowMs: 500 });
     d.start();
     // Concurrent inserts, as the HTTP side does them, each followed by notify().
-    const results = await Promise.all(Array.from({ length: 200 }, (_, i) => store.insert(newEvent(i), DAY).then((r) => (d.notify(), r))));
+    const results = await Promise.all(
+      Array.from({ length: 200 }, (_, i) =>
+        store.insert(newEvent(i), DAY).then((r) => {
+          d.notify();
+          return r;
+        }),
+      ),
+    );
     const other = await insert(d, [newEvent(900, { repo: 'acme/web' })]);
     await waitFor(allDelivered, 15_000, 'all delivered');
     const dispatches = gh.dispatches('acme/shop');
@@ -229,7 +272,8 @@ describe('Dispatcher against the GitHub double', () => {
     expect(sentIds(gh, 'acme/web')).toEqual(other);
     // Payloads are the stored bodies, verbatim (parsed).
     const bodies = new Map((await store.list('delivered', 1_000)).map((e) => [e.id, JSON.parse(e.body)]));
-    for (const x of dispatches) for (const e of (x.client_payload as { events: { id: string; payload: unknown }[] }).events) expect(e.payload).toEqual(bodies.get(e.id));
+    for (const x of dispatches)
+      for (const e of (x.client_payload as { events: { id: string; payload: unknown }[] }).events) expect(e.payload).toEqual(bodies.get(e.id));
     expect(await store.stats()).toEqual({ pending: 0, delivered: 201, dead: 0 });
     const latency = await metrics.dispatchLatency.get();
     expect(latency.values.find((v) => v.metricName?.endsWith('_count'))?.value).toBe(201);
@@ -274,7 +318,10 @@ describe('Dispatcher against the GitHub double', () => {
     });
     const d = dispatcher();
     d.start();
-    const ids = await insert(d, Array.from({ length: 20 }, (_, i) => newEvent(i)));
+    const ids = await insert(
+      d,
+      Array.from({ length: 20 }, (_, i) => newEvent(i)),
+    );
     await waitFor(allDelivered, 20_000, 'all delivered');
     expect(sentIds(gh).sort()).toEqual([...ids].sort());
     expect(new Set(sentIds(gh)).size).toBe(ids.length);
@@ -334,7 +381,10 @@ describe('Dispatcher against the GitHub double', () => {
   });
 
   it('after a crash (claimed, never marked), a new dispatcher sends the events once the lease expires', async () => {
-    const ids = await insert(null, Array.from({ length: 5 }, (_, i) => newEvent(i)));
+    const ids = await insert(
+      null,
+      Array.from({ length: 5 }, (_, i) => newEvent(i)),
+    );
     const crashedAt = Date.now();
     const leaseMs = 1_500;
     // The dead process had claimed them and was about to dispatch.
@@ -362,7 +412,15 @@ describe('Dispatcher against the GitHub double', () => {
       dispatchers.push(b);
       a.start();
       b.start();
-      const ids = await Promise.all(Array.from({ length: 60 }, (_, i) => store.insert(newEvent(i), DAY).then((r) => (i % 2 ? a.notify() : b.notify(), r.id))));
+      const ids = await Promise.all(
+        Array.from({ length: 60 }, (_, i) =>
+          store.insert(newEvent(i), DAY).then((r) => {
+            if (i % 2) a.notify();
+            else b.notify();
+            return r.id;
+          }),
+        ),
+      );
       await waitFor(allDelivered, 10_000, 'all delivered');
       expect(sentIds(gh).sort()).toEqual([...ids].sort());
       await b.stop();
@@ -415,7 +473,10 @@ describe('Dispatcher against the GitHub double', () => {
   it('drain() resolves once nothing is due', async () => {
     const d = dispatcher({ groupWindowMs: 50 });
     d.start();
-    await insert(d, Array.from({ length: 10 }, (_, i) => newEvent(i)));
+    await insert(
+      d,
+      Array.from({ length: 10 }, (_, i) => newEvent(i)),
+    );
     await d.drain();
     expect(await store.stats()).toMatchObject({ pending: 0, delivered: 10 });
     expect(gh.dispatches('acme/shop')).toHaveLength(1);

@@ -300,7 +300,9 @@ describe('claim and lease', () => {
     const db = new Database(store.path, { readonly: true });
     try {
       const plan = db
-        .prepare<[], { detail: string }>(`EXPLAIN QUERY PLAN SELECT seq FROM events WHERE state = 'pending' AND next_attempt_at <= 5 AND lease_until <= 5 ORDER BY next_attempt_at, seq LIMIT 10`)
+        .prepare<[], { detail: string }>(
+          `EXPLAIN QUERY PLAN SELECT seq FROM events WHERE state = 'pending' AND next_attempt_at <= 5 AND lease_until <= 5 ORDER BY next_attempt_at, seq LIMIT 10`,
+        )
         .all()
         .map((r) => r.detail)
         .join('\n');

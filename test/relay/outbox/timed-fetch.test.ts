@@ -58,7 +58,7 @@ test('headers on time, then a stalled body: reading the body fails at the deadli
 });
 
 test.each([
-  ['the caller\'s signal', 'init'],
+  ["the caller's signal", 'init'],
   ['the extra (shutdown) signal', 'also'],
 ] as const)('%s aborts a hung request with its own reason', async (_name, which) => {
   const controller = new AbortController();

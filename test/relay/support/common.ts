@@ -26,7 +26,9 @@ export function sauceFixture(name: string): Buffer {
 }
 
 export function sauceFixtureNames(): string[] {
-  return readdirSync(join(FIXTURES, 'sauce')).filter((f) => f.endsWith('.json')).sort();
+  return readdirSync(join(FIXTURES, 'sauce'))
+    .filter((f) => f.endsWith('.json'))
+    .sort();
 }
 
 export const silentLogger = createLogger({ level: 'silent' });
@@ -62,9 +64,7 @@ export class MemoryStore implements EventStore {
   private seq = 0;
   async insert(event: NewEvent, dedupWindowMs: number): Promise<InsertResult> {
     if (this.down) throw new Error('disk full');
-    const dup = this.events.find(
-      (e) => e.route === event.route && e.bodyHash === event.bodyHash && event.receivedAt - e.receivedAt < dedupWindowMs,
-    );
+    const dup = this.events.find((e) => e.route === event.route && e.bodyHash === event.bodyHash && event.receivedAt - e.receivedAt < dedupWindowMs);
     if (dup) return { kind: 'duplicate', id: dup.id };
     const id = `ev-${++this.seq}`;
     this.events.push({ ...event, id, state: 'pending', attempts: 0, nextAttemptAt: event.receivedAt, lastError: null });

@@ -228,16 +228,27 @@ test('a hung Sauce API read ends at its deadline and the next pass carries on (i
     const parsed = parseSauceEvent(JSON.parse(body.toString('utf8')));
     if (!parsed.ok) throw new Error('fixture');
     const now = Date.now();
-    await refresher.track({ route: 'default', repo: REPO, eventType: 'saucelabs', body: body.toString('utf8'), event: parsed.event as VisualEvent, receivedAt: now - 1000 });
+    await refresher.track({
+      route: 'default',
+      repo: REPO,
+      eventType: 'saucelabs',
+      body: body.toString('utf8'),
+      event: parsed.event as VisualEvent,
+      receivedAt: now - 1000,
+    });
     sauce.stallNext(1);
     await refresher.tick(); // hangs at the double until the 300 ms deadline
     const [afterHang] = await store.listVisualWatches(10);
     expect(afterHang!.lastError).toMatch(/^network: .*timed out after 300 ms/);
     sauce.setBuild(buildId, { status: 'APPROVED', summary: { errored: 0, approved: 1, equal: 1, rejected: 0, unapproved: 0, queued: 0 } });
-    await waitFor(async () => {
-      await refresher.tick();
-      return stored.length === 1;
-    }, 10_000, 'the approval stored after the hang');
+    await waitFor(
+      async () => {
+        await refresher.tick();
+        return stored.length === 1;
+      },
+      10_000,
+      'the approval stored after the hang',
+    );
     expect(await store.listVisualWatches(10)).toEqual([]);
     const [event] = await store.list('pending', 10);
     expect(JSON.parse(event!.body)).toMatchObject({ build_id: buildId, status: 'APPROVED' });

@@ -15,10 +15,7 @@ import { isHealthz, lazyDirectCore, type DirectOptions } from './direct.js';
 export type FetchHandler = (request: Request, env?: unknown) => Promise<Response>;
 
 /** Read at most `cap` bytes of a body stream; past it, stop and cancel the stream. */
-export async function readCapped(
-  stream: ReadableStream<Uint8Array> | null,
-  cap: number,
-): Promise<{ body: Uint8Array; tooLarge: boolean }> {
+export async function readCapped(stream: ReadableStream<Uint8Array> | null, cap: number): Promise<{ body: Uint8Array; tooLarge: boolean }> {
   if (stream === null) return { body: new Uint8Array(0), tooLarge: false };
   const reader = stream.getReader();
   const chunks: Uint8Array[] = [];
