@@ -27,6 +27,12 @@ export const DEFAULTS = {
   maxAgeMs: 3 * 24 * 3600_000,
   headersTimeoutMs: 10_000,
   requestTimeoutMs: 30_000,
+  /** Open connections at once; past it a new connection gets 503 + Retry-After. */
+  maxConnections: 1024,
+  /** Request body bytes held in memory at once, over all requests; past it 503 + Retry-After. */
+  maxBufferedBytes: 32 * 1024 * 1024,
+  /** Job events whose own time (modification_time) is older than this are answered 202 filtered (replays). */
+  staleAfterMs: 24 * 3600_000,
   visualRefreshIntervalMs: 60_000,
   visualRefreshForMs: 3 * 24 * 3600_000,
   eventType: 'saucelabs',
@@ -91,6 +97,14 @@ export interface RelayConfig {
   readonly leaseMs: number | null;
   readonly headersTimeoutMs: number;
   readonly requestTimeoutMs: number;
+  /** `RELAY_MAX_CONNECTIONS` / `max_connections`. */
+  readonly maxConnections: number;
+  /** `RELAY_MAX_BUFFERED` / `max_buffered`: body bytes held at once over all requests. */
+  readonly maxBufferedBytes: number;
+  /** `RELAY_STALE_AFTER` / `stale_after`: job events older than this by their own time are refused (202 filtered). */
+  readonly staleAfterMs: number;
+  /** `RELAY_METRICS_TOKEN` / `metrics_token`: when set, GET /metrics needs `Authorization: Bearer <token>`. */
+  readonly metricsToken: string | null;
   readonly github: GitHubConfig;
   /** No GitHub credentials: log each dispatch instead of sending it. */
   readonly dryRun: boolean;
@@ -263,6 +277,10 @@ const fileSchema = z.strictObject({
   lease: duration.optional(),
   headers_timeout: duration.optional(),
   request_timeout: duration.optional(),
+  max_connections: z.number().int().positive().optional(),
+  max_buffered: size.optional(),
+  stale_after: duration.optional(),
+  metrics_token: z.string().min(1).optional(),
   log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
   github: z
     .strictObject({
@@ -385,6 +403,17 @@ function envSettings(env: Env, errors: string[]) {
     leaseMs: envNumber<number | null>(env, 'RELAY_LEASE', parseDuration, null, durationHint, errors),
     headersTimeoutMs: envNumber(env, 'RELAY_HEADERS_TIMEOUT', parseDuration, DEFAULTS.headersTimeoutMs as number, durationHint, errors),
     requestTimeoutMs: envNumber(env, 'RELAY_REQUEST_TIMEOUT', parseDuration, DEFAULTS.requestTimeoutMs as number, durationHint, errors),
+    maxConnections: envNumber(
+      env,
+      'RELAY_MAX_CONNECTIONS',
+      (v) => (/^\d+$/.test(v.trim()) && Number(v) > 0 ? Number(v) : null),
+      DEFAULTS.maxConnections as number,
+      'a whole number above 0',
+      errors,
+    ),
+    maxBufferedBytes: envNumber(env, 'RELAY_MAX_BUFFERED', parseSize, DEFAULTS.maxBufferedBytes as number, 'write e.g. 32MiB or a number of bytes', errors),
+    staleAfterMs: envNumber(env, 'RELAY_STALE_AFTER', parseDuration, DEFAULTS.staleAfterMs as number, durationHint, errors),
+    metricsToken: env.RELAY_METRICS_TOKEN && env.RELAY_METRICS_TOKEN.trim() !== '' ? env.RELAY_METRICS_TOKEN.trim() : null,
     logLevel: env.LOG_LEVEL && env.LOG_LEVEL.trim() !== '' ? env.LOG_LEVEL.trim() : null,
     visualRefresh: envVisualRefresh(env, durationHint, errors),
   };
@@ -558,6 +587,10 @@ export function parseConfigText(text: string, env: Env, source: string): ConfigR
       leaseMs: file.lease ?? settings.leaseMs,
       headersTimeoutMs: file.headers_timeout ?? settings.headersTimeoutMs,
       requestTimeoutMs: file.request_timeout ?? settings.requestTimeoutMs,
+      maxConnections: file.max_connections ?? settings.maxConnections,
+      maxBufferedBytes: file.max_buffered ?? settings.maxBufferedBytes,
+      staleAfterMs: file.stale_after ?? settings.staleAfterMs,
+      metricsToken: file.metrics_token ?? settings.metricsToken,
       logLevel: file.log_level ?? settings.logLevel,
       visualRefresh: settings.visualRefresh,
       github,
