@@ -17,6 +17,7 @@
  */
 import { createHash } from 'node:crypto';
 import { isUtf8 } from 'node:buffer';
+import type { DispatchOutcome } from '../../github/answers.js';
 import { DISPATCH_MAX_PAYLOAD_BYTES, utf8Bytes } from '../../github/limits.js';
 import { makeEnvelope } from '../../sauce/envelope.js';
 import { parseSauceEvent } from '../../sauce/event.js';
@@ -45,12 +46,9 @@ export interface RelayResponse {
   readonly body: string;
 }
 
-/** The part of the dispatch client (src/relay/dispatch-client.ts) that direct mode needs. */
-export type DispatchOutcome =
-  | { readonly kind: 'sent' }
-  | { readonly kind: 'retry'; readonly reason: string; readonly retryAfterMs?: number }
-  | { readonly kind: 'fatal'; readonly reason: string };
+export type { DispatchOutcome };
 
+/** The part of the dispatch client (src/relay/outbox/dispatch-client.ts) that direct mode needs. */
 export interface DispatchClientLike {
   dispatch(repo: string, eventType: string, clientPayload: Record<string, unknown>): Promise<DispatchOutcome>;
 }

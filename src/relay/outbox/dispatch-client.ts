@@ -12,11 +12,11 @@
 import { Octokit } from '@octokit/rest';
 import { createAppAuth } from '@octokit/auth-app';
 import type { Logger } from '../logger.js';
-import { classifyResponse, type Headers } from './backoff.js';
+import { classifyResponse, type DispatchOutcome, type Headers } from '../../github/answers.js';
 import { payloadBytes } from '../../github/limits.js';
 import { timedFetch } from './timed-fetch.js';
 
-export type DispatchOutcome = { kind: 'sent' } | { kind: 'retry'; reason: string; retryAfterMs?: number } | { kind: 'fatal'; reason: string };
+export type { DispatchOutcome };
 
 export interface DispatchClient {
   dispatch(repo: string, eventType: string, clientPayload: Record<string, unknown>): Promise<DispatchOutcome>;

@@ -17,7 +17,8 @@
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import type { EventStore, StoredEvent } from './store.js';
-import type { DispatchClient, DispatchOutcome } from './dispatch-client.js';
+import type { DispatchOutcome } from '../../github/answers.js';
+import type { DispatchClient } from './dispatch-client.js';
 import type { Logger } from '../logger.js';
 import type { RelayMetrics } from '../metrics.js';
 import { DEFAULT_BACKOFF, nextAttemptAt, tooOld, type BackoffOptions } from './backoff.js';

@@ -1,0 +1,78 @@
+/**
+ * What GitHub's answers mean, shared by the Action and the relay: a response classified as sent,
+ * worth retrying (with the wait GitHub asks for) or final, and the wait a rate limit asks for.
+ * Pure: the caller passes `now`.
+ */
+
+/** What one request to GitHub came to. `retry` carries the wait GitHub asked for, when it did. */
+export type DispatchOutcome = { kind: 'sent' } | { kind: 'retry'; reason: string; retryAfterMs?: number } | { kind: 'fatal'; reason: string };
+
+export type Headers = Readonly<Record<string, string | number | undefined>>;
+
+/** GitHub asks integrations to wait at least a minute after a secondary rate limit with no hint. */
+export const DEFAULT_RATE_LIMIT_WAIT_MS = 60_000;
+/** Never trust a rate-limit hint beyond this (a clock far off, or a bogus header). */
+export const MAX_RATE_LIMIT_WAIT_MS = 60 * 60_000;
+
+function header(headers: Headers, name: string): string | undefined {
+  const value = headers[name] ?? headers[name.toLowerCase()];
+  if (value !== undefined) return String(value);
+  const wanted = name.toLowerCase();
+  for (const [key, v] of Object.entries(headers)) if (key.toLowerCase() === wanted && v !== undefined) return String(v);
+  return undefined;
+}
+
+/**
+ * How long GitHub asks us to wait, from `retry-after` (seconds or an HTTP date) or, when the
+ * primary limit is spent, `x-ratelimit-reset` (epoch seconds). Undefined when there is no hint.
+ */
+export function rateLimitWaitMs(headers: Headers, now: number): number | undefined {
+  const retryAfter = header(headers, 'retry-after')?.trim();
+  if (retryAfter) {
+    let ms: number | undefined;
+    if (/^\d+(\.\d+)?$/.test(retryAfter)) ms = Number(retryAfter) * 1000;
+    else {
+      const at = Date.parse(retryAfter);
+      if (!Number.isNaN(at)) ms = at - now;
+    }
+    if (ms !== undefined) return clamp(ms, 0, MAX_RATE_LIMIT_WAIT_MS);
+  }
+  const remaining = header(headers, 'x-ratelimit-remaining');
+  const reset = header(headers, 'x-ratelimit-reset');
+  if (remaining !== undefined && Number(remaining) === 0 && reset !== undefined && /^\d+$/.test(reset.trim())) {
+    // One extra second: the reset instant is rounded down to whole seconds.
+    return clamp(Number(reset) * 1000 - now + 1000, 0, MAX_RATE_LIMIT_WAIT_MS);
+  }
+  return undefined;
+}
+
+function clamp(n: number, lo: number, hi: number): number {
+  return Math.min(hi, Math.max(lo, Math.ceil(n)));
+}
+
+function isSecondaryRateLimit(message: string | undefined): boolean {
+  return message !== undefined && /rate limit/i.test(message);
+}
+
+/**
+ * The outcome of one dispatch attempt from GitHub's answer. `message` is the error body's
+ * message, when there is one (403 is a rate limit only when its headers or message say so).
+ */
+export function classifyResponse(status: number, headers: Headers, now: number, message?: string): DispatchOutcome {
+  if (status >= 200 && status < 300) return { kind: 'sent' };
+  const wait = rateLimitWaitMs(headers, now);
+  const detail = message ? `: ${message.slice(0, 200)}` : '';
+  if (status === 429 || (status === 403 && (wait !== undefined || header(headers, 'x-ratelimit-remaining') === '0' || isSecondaryRateLimit(message)))) {
+    return { kind: 'retry', reason: `rate limited (${status})${detail}`, retryAfterMs: wait ?? DEFAULT_RATE_LIMIT_WAIT_MS };
+  }
+  if (status >= 500 || status === 408) {
+    return wait !== undefined
+      ? { kind: 'retry', reason: `GitHub ${status}${detail}`, retryAfterMs: wait }
+      : { kind: 'retry', reason: `GitHub ${status}${detail}` };
+  }
+  if (status === 401) return { kind: 'fatal', reason: `401 bad credentials${detail}` };
+  if (status === 403) return { kind: 'fatal', reason: `403 forbidden (the token needs contents: write)${detail}` };
+  if (status === 404) return { kind: 'fatal', reason: `404 repository not found or not accessible to the token${detail}` };
+  if (status === 422) return { kind: 'fatal', reason: `422 dispatch rejected${detail}` };
+  return { kind: 'fatal', reason: `unexpected ${status}${detail}` };
+}
