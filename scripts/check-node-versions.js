@@ -88,6 +88,7 @@ async function checkRelay(major, node) {
       },
       stdio: ['ignore', 'ignore', 'inherit'],
     });
+    const exited = new Promise((resolve) => relay.once('exit', (c) => resolve(c)));
     try {
       await waitFor(`http://127.0.0.1:${port}/healthz`, 20_000);
       const body = JSON.stringify({ id: `node${major}check`, status: 'PASSED', passed: true, data_type: 'vdc', modification_time: new Date().toISOString() });
@@ -100,9 +101,9 @@ async function checkRelay(major, node) {
       if (res.status !== 202 || !text.includes('"stored"')) throw new Error(`a signed event got ${res.status} ${text}`);
     } finally {
       relay.kill('SIGTERM');
-      const code = await new Promise((resolve) => relay.once('exit', (c) => resolve(c)));
-      if (code !== 0) throw new Error(`the relay exited with ${code} on SIGTERM`);
     }
+    const code = await exited;
+    if (code !== 0) throw new Error(`the relay exited with ${code} on SIGTERM`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
