@@ -47,6 +47,20 @@ function send(res: ServerResponse, response: RelayResponse, close = false): void
   res.end(body);
 }
 
+export function isTimeoutCode(code: string): boolean {
+  return code === 'ERR_HTTP_REQUEST_TIMEOUT' || code === 'ERR_HTTP_HEADERS_TIMEOUT';
+}
+
+/**
+ * The answer to a socket node:http reports a client error on (`clientError`), or null to drop the
+ * socket: a response already started cannot be followed by another, and a reset peer cannot read one.
+ */
+export function clientErrorAnswer(code: string, socket: { readonly writable: boolean; readonly responseStarted: boolean }): RelayResponse | null {
+  if (!socket.writable || socket.responseStarted || code === 'ECONNRESET' || code === 'HPE_INVALID_EOF_STATE') return null;
+  if (isTimeoutCode(code)) return jsonResponse(408, { error: 'request timeout' });
+  return jsonResponse(code === 'HPE_HEADER_OVERFLOW' ? 431 : 400, { error: 'bad request' });
+}
+
 export function createRelayServer(options: RelayServerOptions): RelayServer {
   const { handler, logger, metrics, store } = options;
   const cap = options.bodyLimitBytes;
@@ -55,6 +69,8 @@ export function createRelayServer(options: RelayServerOptions): RelayServer {
   const requestTimeout = Math.max(1, options.requestTimeoutMs);
   const headersTimeout = Math.max(1, Math.min(options.headersTimeoutMs, requestTimeout));
   let active = 0;
+  /** The response being written on each socket, so a client error after it started does not answer twice. */
+  const responding = new WeakMap<Socket, ServerResponse>();
   let stopping = false;
   let idle: (() => void) | null = null;
 
@@ -67,9 +83,15 @@ export function createRelayServer(options: RelayServerOptions): RelayServer {
     },
     (req, res) => {
       active += 1;
+      const socket = req.socket;
+      responding.set(socket, res);
       res.once('close', () => {
         active -= 1;
+        if (responding.get(socket) === res) responding.delete(socket);
         if (active === 0 && idle) idle();
+      });
+      res.once('finish', () => {
+        if (responding.get(socket) === res) responding.delete(socket);
       });
       if (stopping) res.shouldKeepAlive = false;
       onRequest(req, res);
@@ -78,18 +100,16 @@ export function createRelayServer(options: RelayServerOptions): RelayServer {
 
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     const code = err.code ?? '';
-    const timedOut = code === 'ERR_HTTP_REQUEST_TIMEOUT' || code === 'ERR_HTTP_HEADERS_TIMEOUT';
-    if (timedOut) metrics?.rejected.inc({ reason: 'timeout' });
-    const pending = (socket as Socket & { _httpMessage?: ServerResponse })._httpMessage;
-    if (!socket.writable || pending?.headersSent || code === 'ECONNRESET' || code === 'HPE_INVALID_EOF_STATE') {
+    if (isTimeoutCode(code)) metrics?.rejected.inc({ reason: 'timeout' });
+    const answer = clientErrorAnswer(code, { writable: socket.writable, responseStarted: responding.get(socket)?.headersSent ?? false });
+    if (answer === null) {
       socket.destroy();
       return;
     }
-    const status = timedOut ? '408 Request Timeout' : code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
-    const body = JSON.stringify({ error: timedOut ? 'request timeout' : 'bad request' });
-    socket.end(
-      `HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
-    );
+    const head = Object.entries({ ...answer.headers, connection: 'close', 'content-length': String(Buffer.byteLength(answer.body)) })
+      .map(([k, v]) => `${k}: ${v}\r\n`)
+      .join('');
+    socket.end(`HTTP/1.1 ${answer.status} ${http.STATUS_CODES[answer.status] ?? ''}\r\n${head}\r\n${answer.body}`);
   });
 
   function onRequest(req: IncomingMessage, res: ServerResponse): void {

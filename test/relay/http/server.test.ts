@@ -10,9 +10,9 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { createHandler } from '../../../src/relay/http/handler.js';
 import { createMetrics } from '../../../src/relay/metrics.js';
-import { createRelayServer } from '../../../src/relay/http/server.js';
+import { clientErrorAnswer, createRelayServer } from '../../../src/relay/http/server.js';
 import { signBody } from '../../../src/relay/http/signature.js';
-import { MemoryStore, REPO_ROOT, route, sauceFixture, silentLogger } from '../support/common.js';
+import { MemoryStore, REPO_ROOT, route, sauceFixture, silentLogger, waitFor } from '../support/common.js';
 import { ensureBuilt, postSigned, rawSocket, request, startRelayProcess, tempDir, type RelayProcess } from '../support/process.js';
 
 const run = promisify(execFile);
@@ -328,5 +328,45 @@ describe('node server in-process: the store failing', () => {
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
     }
+  });
+});
+
+describe('node server in-process: client errors', () => {
+  test('408 on a keep-alive connection after a completed response (the finished response is not taken for one in progress)', async () => {
+    const store = new MemoryStore();
+    const routes = [route({ name: 'default', path: '/webhook', secrets: [SECRET] })];
+    const handler = createHandler({ routes, bodyLimitBytes: 1 << 20, dedupWindowMs: 1000, logger: silentLogger, store });
+    const { server } = createRelayServer({ handler, bodyLimitBytes: 1 << 20, headersTimeoutMs: 300, requestTimeoutMs: 10_000, logger: silentLogger, store });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { socket, received } = rawSocket(`http://127.0.0.1:${(server.address() as net.AddressInfo).port}`);
+    let got = '';
+    socket.on('data', (d: string) => (got += d));
+    try {
+      await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+      socket.write(`POST /webhook HTTP/1.1\r\nHost: x\r\nsaucelabs-sign: ${signBody(SECRET, passed)}\r\nContent-Length: ${passed.length}\r\n\r\n`);
+      socket.write(passed);
+      await waitFor(() => /\r\n\r\n\{"status":"stored"/.test(got), 5000, 'the 202');
+      socket.write('POST /webhook HTTP/1.1\r\nHost: x\r\n');
+      await received;
+      expect(got).toMatch(/HTTP\/1\.1 408 Request Timeout/);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+});
+
+describe('clientErrorAnswer', () => {
+  test.each([
+    ['ERR_HTTP_REQUEST_TIMEOUT', true, false, 408],
+    ['ERR_HTTP_HEADERS_TIMEOUT', true, false, 408],
+    ['HPE_HEADER_OVERFLOW', true, false, 431],
+    ['HPE_INVALID_METHOD', true, false, 400],
+    ['ERR_HTTP_REQUEST_TIMEOUT', true, true, null],
+    ['HPE_INVALID_METHOD', false, false, null],
+    ['ECONNRESET', true, false, null],
+    ['HPE_INVALID_EOF_STATE', true, false, null],
+  ] as const)('%s, writable %s, response started %s → %s', (code, writable, responseStarted, status) => {
+    expect(clientErrorAnswer(code, { writable, responseStarted })?.status ?? null).toBe(status);
   });
 });
