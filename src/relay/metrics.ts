@@ -13,7 +13,11 @@ export type RejectReason =
   | 'not_json'
   | 'invalid_event'
   | 'store_unavailable'
-  | 'dispatch_failed';
+  | 'dispatch_failed'
+  /** A request on a connection past `maxConnections` (503). */
+  | 'too_many_connections'
+  /** A body that did not fit in `maxBufferedBytes` (503). */
+  | 'buffer_full';
 
 export interface RelayMetrics {
   readonly registry: Registry;

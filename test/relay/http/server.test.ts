@@ -310,6 +310,8 @@ describe('node server in-process: the store failing', () => {
       bodyLimitBytes: 1 << 20,
       headersTimeoutMs: 2000,
       requestTimeoutMs: 2000,
+      maxConnections: 100,
+      maxBufferedBytes: 4 << 20,
       logger: silentLogger,
       metrics,
       store,
@@ -331,27 +333,158 @@ describe('node server in-process: the store failing', () => {
   });
 });
 
-describe('node server in-process: client errors', () => {
-  test('408 on a keep-alive connection after a completed response (the finished response is not taken for one in progress)', async () => {
+describe('node server in-process: connection and memory limits', () => {
+  async function serve(overrides: { maxConnections?: number; maxBufferedBytes?: number; bodyLimitBytes?: number; headersTimeoutMs?: number } = {}) {
     const store = new MemoryStore();
+    const metrics = createMetrics({ defaultMetrics: false });
+    const bodyLimitBytes = overrides.bodyLimitBytes ?? 64 * 1024;
     const routes = [route({ name: 'default', path: '/webhook', secrets: [SECRET] })];
-    const handler = createHandler({ routes, bodyLimitBytes: 1 << 20, dedupWindowMs: 1000, logger: silentLogger, store });
-    const { server } = createRelayServer({ handler, bodyLimitBytes: 1 << 20, headersTimeoutMs: 300, requestTimeoutMs: 10_000, logger: silentLogger, store });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const { socket, received } = rawSocket(`http://127.0.0.1:${(server.address() as net.AddressInfo).port}`);
+    const handler = createHandler({ routes, bodyLimitBytes, dedupWindowMs: 1000, logger: silentLogger, metrics, store });
+    const relay = createRelayServer({
+      handler,
+      bodyLimitBytes,
+      headersTimeoutMs: overrides.headersTimeoutMs ?? 5000,
+      requestTimeoutMs: 10_000,
+      maxConnections: overrides.maxConnections ?? 100,
+      maxBufferedBytes: overrides.maxBufferedBytes ?? 1 << 20,
+      logger: silentLogger,
+      metrics,
+      store,
+    });
+    await new Promise<void>((resolve) => relay.server.listen(0, '127.0.0.1', resolve));
+    const base = `http://127.0.0.1:${(relay.server.address() as net.AddressInfo).port}`;
+    const close = async () => {
+      relay.server.closeAllConnections();
+      await new Promise((resolve) => relay.server.close(resolve));
+    };
+    return { relay, base, store, metrics, close };
+  }
+
+  /** A raw connection; `write` sends, `text()` is everything read so far, `closed` resolves on close. */
+  function connect(base: string) {
+    const { socket, received } = rawSocket(base);
     let got = '';
     socket.on('data', (d: string) => (got += d));
+    const connected = new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+    return { socket, connected, text: () => got, closed: received };
+  }
+
+  const head = (length: number | null, extra = '') =>
+    `POST /webhook HTTP/1.1\r\nHost: x\r\nsaucelabs-sign: ${'0'.repeat(64)}\r\n${length === null ? 'Transfer-Encoding: chunked' : `Content-Length: ${length}`}\r\n${extra}\r\n`;
+
+  async function rejected(metrics: ReturnType<typeof createMetrics>): Promise<Record<string, number>> {
+    const m = await metrics.registry.getSingleMetric('sauce_relay_rejected_total')!.get();
+    return Object.fromEntries(m.values.map((v) => [String(v.labels.reason), v.value]));
+  }
+
+  test('a request on a connection past the limit: 503 + Retry-After, connection closed; probes still answered; served again once one closes', async () => {
+    const { base, metrics, close } = await serve({ maxConnections: 2 });
     try {
-      await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
-      socket.write(`POST /webhook HTTP/1.1\r\nHost: x\r\nsaucelabs-sign: ${signBody(SECRET, passed)}\r\nContent-Length: ${passed.length}\r\n\r\n`);
-      socket.write(passed);
-      await waitFor(() => /\r\n\r\n\{"status":"stored"/.test(got), 5000, 'the 202');
-      socket.write('POST /webhook HTTP/1.1\r\nHost: x\r\n');
-      await received;
-      expect(got).toMatch(/HTTP\/1\.1 408 Request Timeout/);
+      const held = [connect(base), connect(base)];
+      await Promise.all(held.map((h) => h.connected));
+      const over = await postSigned(`${base}/webhook`, passed, signBody(SECRET, passed));
+      expect(over.status).toBe(503);
+      expect(over.headers['retry-after']).toBe('5');
+      expect(over.headers.connection).toBe('close');
+      expect(JSON.parse(over.body)).toEqual({ error: 'too many connections, retry later' });
+      const probe = await request(`${base}/healthz`, { method: 'GET' });
+      expect([probe.status, probe.headers.connection]).toEqual([200, 'close']);
+      expect((await rejected(metrics)).too_many_connections).toBe(1);
+      held[0]!.socket.destroy();
+      await held[0]!.closed;
+      await waitFor(async () => (await postSigned(`${base}/webhook`, passed, signBody(SECRET, passed))).status === 202, 5000, 'a 202 once a connection closed');
+      held[1]!.socket.destroy();
     } finally {
-      server.closeAllConnections();
-      await new Promise((resolve) => server.close(resolve));
+      await close();
+    }
+  });
+
+  test('a body that does not fit in the buffered budget: 503 + Retry-After before it is read; the budget comes back to 0', async () => {
+    const { base, metrics, relay, close } = await serve({ maxBufferedBytes: 100 * 1024 });
+    try {
+      // A holds 60 KiB of the 100 KiB budget while it sends slowly.
+      const a = connect(base);
+      await a.connected;
+      a.socket.write(head(60 * 1024));
+      a.socket.write(Buffer.alloc(1024, 0x61));
+      await waitFor(() => relay.bufferedBytes() === 60 * 1024, 5000, 'A to take 60 KiB');
+      // B declares 60 KiB: refused at once, nothing taken.
+      const b = connect(base);
+      await b.connected;
+      b.socket.write(head(60 * 1024));
+      await waitFor(() => b.text().includes('\r\n\r\n'), 5000, 'the answer to B');
+      expect(b.text()).toMatch(/^HTTP\/1\.1 503 /);
+      expect(b.text().toLowerCase()).toContain('retry-after: 5');
+      expect(b.text()).toContain('{"error":"too many request bodies in flight, retry later"}');
+      expect(relay.bufferedBytes()).toBe(60 * 1024);
+      // B's body is read and discarded: B can still send it and use the connection again.
+      b.socket.write(Buffer.alloc(60 * 1024, 0x62));
+      // C, chunked, is refused when its growing body no longer fits.
+      const c = connect(base);
+      await c.connected;
+      c.socket.write(head(null));
+      c.socket.write(`8000\r\n${'c'.repeat(0x8000)}\r\n`);
+      c.socket.write(`8000\r\n${'c'.repeat(0x8000)}\r\n`);
+      await waitFor(() => c.text().includes('\r\n\r\n'), 5000, 'the answer to C');
+      expect(c.text()).toMatch(/^HTTP\/1\.1 503 /);
+      expect(relay.bufferedBytes()).toBe(60 * 1024);
+      // A completes: judged (unsigned → 401), and its bytes given back.
+      a.socket.write(Buffer.alloc(59 * 1024, 0x61));
+      await waitFor(() => a.text().includes('\r\n\r\n'), 5000, 'the answer to A');
+      expect(a.text()).toMatch(/^HTTP\/1\.1 401 /);
+      await waitFor(() => relay.bufferedBytes() === 0, 5000, 'the budget back to 0');
+      expect((await rejected(metrics)).buffer_full).toBe(2);
+      for (const s of [a, b, c]) s.socket.destroy();
+      // A signed event fits again.
+      expect((await postSigned(`${base}/webhook`, passed, signBody(SECRET, passed))).status).toBe(202);
+    } finally {
+      await close();
+    }
+  });
+
+  test('an aborted upload gives its bytes back', async () => {
+    const { base, relay, close } = await serve();
+    try {
+      const a = connect(base);
+      await a.connected;
+      a.socket.write(head(50 * 1024));
+      a.socket.write(Buffer.alloc(10 * 1024, 0x61));
+      await waitFor(() => relay.bufferedBytes() === 50 * 1024, 5000, 'the upload to take its share');
+      a.socket.destroy();
+      await waitFor(() => relay.bufferedBytes() === 0, 5000, 'the budget back to 0');
+    } finally {
+      await close();
+    }
+  });
+
+  test('a declared Content-Length over the cap: 413 before any of the body is read', async () => {
+    const { base, relay, close } = await serve({ bodyLimitBytes: 1024 });
+    try {
+      const a = connect(base);
+      await a.connected;
+      a.socket.write(head(1025));
+      await waitFor(() => a.text().includes('\r\n\r\n'), 5000, 'the 413');
+      expect(a.text()).toMatch(/^HTTP\/1\.1 413 /);
+      expect(relay.bufferedBytes()).toBe(0);
+      a.socket.destroy();
+    } finally {
+      await close();
+    }
+  });
+
+  test('408 on a keep-alive connection after a completed response (the finished response is not taken for one in progress)', async () => {
+    const { base, close } = await serve({ headersTimeoutMs: 300 });
+    try {
+      const a = connect(base);
+      await a.connected;
+      a.socket.write(`${head(passed.length).replace('0'.repeat(64), signBody(SECRET, passed))}`);
+      a.socket.write(passed);
+      await waitFor(() => /\r\n\r\n\{"status":"stored"/.test(a.text()), 5000, 'the 202');
+      a.socket.write('POST /webhook HTTP/1.1\r\nHost: x\r\n');
+      await a.closed;
+      expect(a.text()).toMatch(/HTTP\/1\.1 408 Request Timeout/);
+    } finally {
+      await close();
     }
   });
 });
