@@ -3,6 +3,7 @@
  * so tests and several relays in one process never share counters.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { RouteRefusal } from './http/route.js';
 
 export type RejectReason =
   | 'not_found'
@@ -18,6 +19,9 @@ export type RejectReason =
   | 'too_many_connections'
   /** A body that did not fit in `maxBufferedBytes` (503). */
   | 'buffer_full';
+
+/** Why a valid event is answered 202 filtered (the `reason` label of sauce_relay_filtered_total). */
+export type FilterCode = RouteRefusal;
 
 export interface RelayMetrics {
   readonly registry: Registry;
@@ -47,7 +51,7 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Relay
     rejected: new Counter({ name: 'sauce_relay_rejected_total', help: 'Requests rejected, by reason', labelNames: ['reason'], registers }),
     filtered: new Counter({
       name: 'sauce_relay_filtered_total',
-      help: 'Valid events not relayed (filtered out or no route)',
+      help: 'Valid events not relayed, by code (filtered, bad_tag, not_allowed, no_route)',
       labelNames: ['route', 'reason'],
       registers,
     }),

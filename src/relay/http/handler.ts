@@ -23,7 +23,7 @@ import { makeEnvelope } from '../../sauce/envelope.js';
 import { parseSauceEvent } from '../../sauce/event.js';
 import type { RouteConfig } from '../config.js';
 import type { Logger } from '../logger.js';
-import type { RelayMetrics, RejectReason } from '../metrics.js';
+import type { FilterCode, RelayMetrics, RejectReason } from '../metrics.js';
 import { routeEvent } from './route.js';
 import { SIGNATURE_HEADER, safeEqualText, verifySignature } from './signature.js';
 import type { EventStore, InsertResult } from '../outbox/store.js';
@@ -166,6 +166,13 @@ export function createHandler(options: HandlerOptions): RelayHandler {
     return response;
   };
 
+  /** 202 filtered: the event is valid and signed, and not relayed; metrics and logs carry the code. */
+  function notRelayed(route: RouteConfig, code: FilterCode, reason: string): RelayResponse {
+    metrics?.filtered.inc({ route: route.name, reason: code });
+    logger.info({ route: route.name, code, reason }, 'event not relayed');
+    return jsonResponse(202, { status: 'filtered', reason });
+  }
+
   function findRoute(path: string): RouteConfig | null {
     const exact = byPath.get(path);
     if (exact) return exact;
@@ -245,11 +252,7 @@ export function createHandler(options: HandlerOptions): RelayHandler {
 
     // 5. Filters and target repository.
     const decision = routeEvent(parsed.event, route);
-    if (!decision.ok) {
-      metrics?.filtered.inc({ route: route.name, reason: decision.reason.startsWith('no route') ? 'no_route' : 'filtered' });
-      logger.info({ route: route.name, reason: decision.reason }, 'event not relayed');
-      return jsonResponse(202, { status: 'filtered', reason: decision.reason });
-    }
+    if (!decision.ok) return notRelayed(route, decision.code, decision.reason);
     const bodyHash = createHash('sha256').update(body).digest('hex');
 
     if (direct) return dispatchDirect(route, decision.repo, json, bodyHash, receivedAt, secretIndex);

@@ -119,6 +119,28 @@ describe('the request path, in order', () => {
     expect(stored).toHaveLength(0);
   });
 
+  test('5. the filtered metric counts the code the routing decided, not a reading of the reason text', async () => {
+    const store = new MemoryStore();
+    const metrics = createMetrics({ defaultMetrics: false });
+    const tagged = route({ name: 'tagged', path: '/webhook/tagged', repo: null, repoFromTags: true, allow: ['acme'], secrets: [SECRET] });
+    const handler = createHandler({ routes: [...routes, tagged], bodyLimitBytes: 1 << 20, dedupWindowMs: 60_000, logger: silentLogger, metrics, store });
+    const withTag = (tag: string) => JSON.stringify({ ...JSON.parse(body.toString('utf8')), tags: [tag] });
+    const answers = [
+      await handler.handle(post('/webhook/fails', body)),
+      await handler.handle(post('/webhook/tagged', withTag('ci:repo:evil/x'))),
+      await handler.handle(post('/webhook/tagged', withTag('ci:repo:acme'))),
+      await handler.handle(post('/webhook/tagged', body)),
+    ];
+    for (const a of answers) expect([a.status, JSON.parse(a.body).status]).toEqual([202, 'filtered']);
+    expect(await counter(metrics, 'sauce_relay_filtered_total')).toEqual({
+      'fails,filtered': 1,
+      'tagged,not_allowed': 1,
+      'tagged,bad_tag': 1,
+      'tagged,no_route': 1,
+    });
+    expect(store.events).toHaveLength(0);
+  });
+
   test('6 and 7. stored → 202 with id; same body again → 200 duplicate; other route → stored', async () => {
     const { handler, store, stored, metrics } = setup();
     const first = await handler.handle(post('/webhook/web', body));
