@@ -4,6 +4,7 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { RouteRefusal } from './http/route.js';
+import type { StaleCode } from './http/stale.js';
 
 export type RejectReason =
   | 'not_found'
@@ -21,7 +22,7 @@ export type RejectReason =
   | 'buffer_full';
 
 /** Why a valid event is answered 202 filtered (the `reason` label of sauce_relay_filtered_total). */
-export type FilterCode = RouteRefusal;
+export type FilterCode = RouteRefusal | StaleCode;
 
 export interface RelayMetrics {
   readonly registry: Registry;
@@ -51,7 +52,7 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Relay
     rejected: new Counter({ name: 'sauce_relay_rejected_total', help: 'Requests rejected, by reason', labelNames: ['reason'], registers }),
     filtered: new Counter({
       name: 'sauce_relay_filtered_total',
-      help: 'Valid events not relayed, by code (filtered, bad_tag, not_allowed, no_route)',
+      help: 'Valid events not relayed, by code (stale, filtered, bad_tag, not_allowed, no_route)',
       labelNames: ['route', 'reason'],
       registers,
     }),

@@ -378,6 +378,7 @@ export async function startRelay(config: RelayConfig, deps: StartRelayDeps = {})
     routes: config.routes,
     bodyLimitBytes: config.bodyLimitBytes,
     dedupWindowMs: config.dedupWindowMs,
+    staleAfterMs: config.staleAfterMs,
     logger,
     metrics,
     store,

@@ -9,7 +9,7 @@
 import { DEFAULTS } from '../../../src/relay/config.js';
 import { signBody } from '../../../src/relay/http/signature.js';
 import { sauceFixture, waitFor } from '../support/common.js';
-import { ensureBuilt, postSigned, rawSocket, request, startRelayProcess, type RelayProcess } from '../support/process.js';
+import { datedNow, ensureBuilt, postSigned, rawSocket, request, startRelayProcess, type RelayProcess } from '../support/process.js';
 
 const SECRET = 'flood-secret-0123456789';
 const MiB = 1024 * 1024;
@@ -38,15 +38,8 @@ afterAll(async () => {
   await relay?.kill('SIGKILL');
 });
 
-/** A job event dated now (no stale-event filter refuses it), unique per `n`. */
-function freshEvent(n: string): Buffer {
-  const event = JSON.parse(sauceFixture('job-vdc-errored.json').toString('utf8')) as Record<string, unknown>;
-  const now = new Date().toISOString();
-  return Buffer.from(JSON.stringify({ ...event, id: `flood-${n}`, creation_time: now, modification_time: now }));
-}
-
 async function postFresh(n: string): Promise<{ status: number; retryAfter: string | undefined }> {
-  const b = freshEvent(n);
+  const b = datedNow(sauceFixture('job-vdc-errored.json'), Date.now(), { id: `flood-${n}` });
   const r = await postSigned(`${relay.url}/webhook`, b, signBody(SECRET, b));
   return { status: r.status, retryAfter: r.headers['retry-after'] as string | undefined };
 }

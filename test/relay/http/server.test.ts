@@ -13,13 +13,16 @@ import { createMetrics } from '../../../src/relay/metrics.js';
 import { clientErrorAnswer, createRelayServer } from '../../../src/relay/http/server.js';
 import { signBody } from '../../../src/relay/http/signature.js';
 import { MemoryStore, REPO_ROOT, route, sauceFixture, silentLogger, waitFor } from '../support/common.js';
-import { ensureBuilt, postSigned, rawSocket, request, startRelayProcess, tempDir, type RelayProcess } from '../support/process.js';
+import { datedNow, ensureBuilt, postSigned, rawSocket, request, startRelayProcess, tempDir, type RelayProcess } from '../support/process.js';
 
 const run = promisify(execFile);
 const CLI = join(REPO_ROOT, 'lib/relay/cli.js');
 const SECRET = 'web-secret-0123456789';
 const TOKEN = `tok_${'x9'.repeat(20)}`;
 const passed = sauceFixture('job-vdc-passed.json');
+const DAY = 86_400_000;
+/** The clock of the in-process handlers: an hour after the fixtures' job events (their times are fixed). */
+const FIXTURE_NOW = Date.parse('2025-09-02T15:00:00Z');
 
 function cli(args: string[], env: Record<string, string> = {}) {
   return run(process.execPath, [CLI, ...args], { cwd: REPO_ROOT, env: { PATH: process.env.PATH ?? '', ...env }, timeout: 15_000 }).then(
@@ -274,6 +277,29 @@ routes:
   });
 });
 
+describe('stale job events (replays) against a relay process with the 24 h default', () => {
+  test('an old signed job event: 202 filtered stale, a warning with the code, counted; the same job dated now is stored', async () => {
+    const relay = await startRelayProcess({ env: { SAUCE_WEBHOOK_SECRET: SECRET, RELAY_STALE_AFTER: '24h' } });
+    try {
+      const old = sauceFixture('job-vdc-errored.json'); // modified 2025-09-02
+      const r = await postSigned(`${relay.url}/webhook`, old, signBody(SECRET, old));
+      expect(r.status).toBe(202);
+      expect(JSON.parse(r.body)).toEqual({
+        status: 'filtered',
+        reason: expect.stringMatching(/^stale: the job's modification_time 2025-09-02T14:05:17\.000Z is more than 24 h before/),
+      });
+      const line = await relay.waitForLog((l) => l.msg === 'event not relayed');
+      expect(line).toMatchObject({ level: 40, code: 'stale', route: 'default' });
+      const fresh = datedNow(old);
+      expect(JSON.parse((await postSigned(`${relay.url}/webhook`, fresh, signBody(SECRET, fresh))).body).status).toBe('stored');
+      const m = await request(`${relay.url}/metrics`, { method: 'GET' });
+      expect(m.body).toMatch(/sauce_relay_filtered_total\{route="default",reason="stale"\} 1/);
+    } finally {
+      await relay.kill('SIGKILL');
+    }
+  });
+});
+
 describe('graceful stop and misconfiguration', () => {
   test('SIGTERM: stops accepting, finishes the request in flight, exits 0', async () => {
     const relay = await startRelayProcess({ env: { SAUCE_WEBHOOK_SECRET: SECRET, RELAY_GROUP_WINDOW: '0' } });
@@ -304,7 +330,16 @@ describe('node server in-process: the store failing', () => {
     store.down = true;
     const metrics = createMetrics({ defaultMetrics: false });
     const routes = [route({ name: 'default', path: '/webhook', secrets: [SECRET] })];
-    const handler = createHandler({ routes, bodyLimitBytes: 1 << 20, dedupWindowMs: 1000, logger: silentLogger, metrics, store });
+    const handler = createHandler({
+      routes,
+      bodyLimitBytes: 1 << 20,
+      dedupWindowMs: 1000,
+      staleAfterMs: DAY,
+      now: () => FIXTURE_NOW,
+      logger: silentLogger,
+      metrics,
+      store,
+    });
     const { server } = createRelayServer({
       handler,
       bodyLimitBytes: 1 << 20,
@@ -339,7 +374,16 @@ describe('node server in-process: connection and memory limits', () => {
     const metrics = createMetrics({ defaultMetrics: false });
     const bodyLimitBytes = overrides.bodyLimitBytes ?? 64 * 1024;
     const routes = [route({ name: 'default', path: '/webhook', secrets: [SECRET] })];
-    const handler = createHandler({ routes, bodyLimitBytes, dedupWindowMs: 1000, logger: silentLogger, metrics, store });
+    const handler = createHandler({
+      routes,
+      bodyLimitBytes,
+      dedupWindowMs: 1000,
+      staleAfterMs: DAY,
+      now: () => FIXTURE_NOW,
+      logger: silentLogger,
+      metrics,
+      store,
+    });
     const relay = createRelayServer({
       handler,
       bodyLimitBytes,
