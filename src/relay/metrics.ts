@@ -19,7 +19,9 @@ export type RejectReason =
   /** A request on a connection past `maxConnections` (503). */
   | 'too_many_connections'
   /** A body that did not fit in `maxBufferedBytes` (503). */
-  | 'buffer_full';
+  | 'buffer_full'
+  /** GET /metrics without the metrics token (401). */
+  | 'metrics_token';
 
 /** Why a valid event is answered 202 filtered (the `reason` label of sauce_relay_filtered_total). */
 export type FilterCode = RouteRefusal | StaleCode;

@@ -10,7 +10,8 @@
  *   refused at once, and one under it is not trusted: past the cap it stops buffering and answers
  *   413 (and closes the connection if the sender keeps pushing).
  * - headersTimeout / requestTimeout → 408 (checked every second, not every 30 s).
- * - GET /healthz (alive), GET /readyz (store writable), GET /metrics (Prometheus).
+ * - GET /healthz (alive), GET /readyz (store writable), GET /metrics (Prometheus; with a
+ *   `metricsToken`, only for `Authorization: Bearer <token>`, else 401).
  * - stop(): stop accepting, finish the requests in flight, stop the dispatcher, close the store.
  */
 import { mkdirSync } from 'node:fs';
@@ -21,6 +22,7 @@ import { createDispatchClient } from '../outbox/dispatch-client.js';
 import { Dispatcher } from '../outbox/dispatcher.js';
 import { BodyBudget, BodyBuffer, type BodyRefusal } from './body.js';
 import { createHandler, jsonResponse, type RelayHandler, type RelayResponse } from './handler.js';
+import { safeEqualText } from './signature.js';
 import { createLogger, type Logger } from '../logger.js';
 import { createMetrics, type RelayMetrics } from '../metrics.js';
 import { openSqliteStore } from '../outbox/sqlite-store.js';
@@ -42,6 +44,8 @@ export interface RelayServerOptions {
   readonly store?: EventStore;
   /** Seconds to put in Retry-After on a 503 for load (default 5). */
   readonly retryAfterSec?: number;
+  /** When set, GET /metrics needs `Authorization: Bearer <token>`. */
+  readonly metricsToken?: string | null;
 }
 
 export interface RelayServer {
@@ -74,6 +78,13 @@ export function clientErrorAnswer(code: string, socket: { readonly writable: boo
   if (!socket.writable || socket.responseStarted || code === 'ECONNRESET' || code === 'HPE_INVALID_EOF_STATE') return null;
   if (isTimeoutCode(code)) return jsonResponse(408, { error: 'request timeout' });
   return jsonResponse(code === 'HPE_HEADER_OVERFLOW' ? 431 : 400, { error: 'bad request' });
+}
+
+/** Whether an `Authorization` header carries `Bearer <token>` (compared in constant time); true when no token is set. */
+export function bearerAuthorized(header: string | undefined, token: string | null | undefined): boolean {
+  if (token === null || token === undefined) return true;
+  const m = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header ?? '');
+  return m?.[1] !== undefined && safeEqualText(m[1], token);
 }
 
 /** How long a closing connection keeps reading (and dropping) what the peer still sends. */
@@ -179,7 +190,7 @@ export function createRelayServer(options: RelayServerOptions): RelayServer {
         return;
       }
       if (path === '/readyz') return void readyz(res, over);
-      if (path === '/metrics') return void scrape(res, over);
+      if (path === '/metrics') return void scrape(req, res, over);
     }
     if (over) {
       logger.warn({ limit: options.maxConnections }, 'connection over the limit: 503');
@@ -262,8 +273,13 @@ export function createRelayServer(options: RelayServerOptions): RelayServer {
     send(res, jsonResponse(ok ? 200 : 503, { ready: ok }), close);
   }
 
-  async function scrape(res: ServerResponse, close: boolean): Promise<void> {
+  async function scrape(req: IncomingMessage, res: ServerResponse, close: boolean): Promise<void> {
     if (!metrics) return send(res, jsonResponse(404, { error: 'not found' }), close);
+    if (!bearerAuthorized(req.headers.authorization, options.metricsToken)) {
+      metrics.rejected.inc({ reason: 'metrics_token' });
+      logger.warn({ authorization: req.headers.authorization === undefined ? 'missing' : 'wrong' }, '/metrics without the metrics token');
+      return send(res, jsonResponse(401, { error: 'unauthorized' }, { 'www-authenticate': 'Bearer' }), close);
+    }
     try {
       if (store) metrics.queueDepth.set((await store.stats()).pending);
     } catch {
@@ -392,6 +408,7 @@ export async function startRelay(config: RelayConfig, deps: StartRelayDeps = {})
     requestTimeoutMs: config.requestTimeoutMs,
     maxConnections: config.maxConnections,
     maxBufferedBytes: config.maxBufferedBytes,
+    metricsToken: config.metricsToken,
     logger,
     metrics,
     store,

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { createHandler } from '../../../src/relay/http/handler.js';
 import { createMetrics } from '../../../src/relay/metrics.js';
-import { clientErrorAnswer, createRelayServer } from '../../../src/relay/http/server.js';
+import { bearerAuthorized, clientErrorAnswer, createRelayServer } from '../../../src/relay/http/server.js';
 import { signBody } from '../../../src/relay/http/signature.js';
 import { MemoryStore, REPO_ROOT, route, sauceFixture, silentLogger, waitFor } from '../support/common.js';
 import { datedNow, ensureBuilt, postSigned, rawSocket, request, startRelayProcess, tempDir, type RelayProcess } from '../support/process.js';
@@ -19,6 +19,7 @@ const run = promisify(execFile);
 const CLI = join(REPO_ROOT, 'lib/relay/cli.js');
 const SECRET = 'web-secret-0123456789';
 const TOKEN = `tok_${'x9'.repeat(20)}`;
+const METRICS_TOKEN = 'metrics-token-5f2b9c';
 const passed = sauceFixture('job-vdc-passed.json');
 const DAY = 86_400_000;
 /** The clock of the in-process handlers: an hour after the fixtures' job events (their times are fixed). */
@@ -99,6 +100,7 @@ describe('every answer of the request path (full config)', () => {
     writeFileSync(
       configFile,
       `body_limit: 64KiB
+metrics_token: \${METRICS_TOKEN}
 request_timeout: 1500ms
 headers_timeout: 1s
 group_window: 100ms
@@ -120,7 +122,7 @@ routes:
     repo: acme/open
 `,
     );
-    relay = await startRelayProcess({ env: { RELAY_CONFIG: configFile, WEB_SECRET: SECRET } });
+    relay = await startRelayProcess({ env: { RELAY_CONFIG: configFile, WEB_SECRET: SECRET, METRICS_TOKEN } });
   }, 30_000);
   afterAll(async () => {
     await relay?.kill('SIGKILL');
@@ -219,11 +221,16 @@ routes:
     expect((await postSigned(url('/webhook/web'), body, null)).status).toBe(401);
   });
 
-  test('healthz, readyz, metrics', async () => {
+  test('healthz, readyz, metrics (with the metrics token)', async () => {
     expect((await request(url('/healthz'), { method: 'GET' })).status).toBe(200);
     const ready = await request(url('/readyz'), { method: 'GET' });
     expect([ready.status, ready.body]).toEqual([200, '{"ready":true}']);
-    const m = await request(url('/metrics'), { method: 'GET' });
+    const wrong: Record<string, string>[] = [{}, { authorization: 'Bearer wrong' }, { authorization: METRICS_TOKEN }];
+    for (const headers of wrong) {
+      const denied = await request(url('/metrics'), { method: 'GET', headers });
+      expect([denied.status, denied.headers['www-authenticate'], denied.body]).toEqual([401, 'Bearer', '{"error":"unauthorized"}']);
+    }
+    const m = await request(url('/metrics'), { method: 'GET', headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
     expect(m.status).toBe(200);
     expect(m.headers['content-type']).toMatch(/text\/plain/);
     for (const line of [
@@ -231,6 +238,7 @@ routes:
       /sauce_relay_rejected_total\{reason="signature"\} \d+/,
       /sauce_relay_rejected_total\{reason="too_large"\} \d+/,
       /sauce_relay_rejected_total\{reason="not_found"\} \d+/,
+      /sauce_relay_rejected_total\{reason="metrics_token"\} 3/,
       /sauce_relay_stored_total\{route="web"\} \d+/,
       /sauce_relay_duplicates_total\{route="web"\} 1/,
       /sauce_relay_queue_depth \d+/,
@@ -240,6 +248,7 @@ routes:
       expect(m.body).toMatch(line);
     }
     expect(m.body).not.toContain(SECRET);
+    expect(relay.stdout()).not.toContain(METRICS_TOKEN);
   });
 
   test('the CLI: sign, send, check-config, outbox', async () => {
@@ -257,12 +266,13 @@ routes:
     expect(unreachable.code).toBe(1);
     expect(unreachable.stderr).toMatch(/cannot reach/);
 
-    const ok = await cli(['check-config'], { RELAY_CONFIG: configFile, WEB_SECRET: SECRET });
+    const ok = await cli(['check-config'], { RELAY_CONFIG: configFile, WEB_SECRET: SECRET, METRICS_TOKEN });
     expect(ok.code).toBe(0);
     expect(ok.stdout).toContain('configuration OK');
     expect(ok.stdout).not.toContain(SECRET);
+    expect(ok.stdout).not.toContain(METRICS_TOKEN);
     expect(ok.stdout).not.toContain(TOKEN);
-    const broken = await cli(['check-config'], { RELAY_CONFIG: configFile });
+    const broken = await cli(['check-config'], { RELAY_CONFIG: configFile, METRICS_TOKEN });
     expect(broken.code).toBe(2);
     expect(broken.stderr).toMatch(/routes\[0\]\.secrets\[0\]: environment variable WEB_SECRET is not set/);
 
@@ -530,6 +540,25 @@ describe('node server in-process: connection and memory limits', () => {
     } finally {
       await close();
     }
+  });
+});
+
+describe('bearerAuthorized (the /metrics token)', () => {
+  test.each([
+    [undefined, null, true],
+    ['anything', null, true],
+    [undefined, 'tok', false],
+    ['', 'tok', false],
+    ['Bearer tok', 'tok', true],
+    ['bearer tok', 'tok', true],
+    ['Bearer  tok ', 'tok', true],
+    ['Bearer tok2', 'tok', false],
+    ['Bearer to', 'tok', false],
+    ['tok', 'tok', false],
+    ['Basic dG9r', 'tok', false],
+    ['Bearer tok extra', 'tok', false],
+  ] as const)('%j with token %j → %s', (header, token, ok) => {
+    expect(bearerAuthorized(header, token)).toBe(ok);
   });
 });
 
