@@ -231,6 +231,7 @@ export function createRelayServer(options: RelayServerOptions): RelayServer {
       void finish(body.bytes(), false);
     });
     req.on('error', () => {
+      // Aborted: nothing to answer; stop reading into the body and give its bytes back.
       refused ??= 'over_budget';
       body.release();
     });
