@@ -21,7 +21,7 @@ export const DEFAULTS = {
   port: 8080,
   host: '0.0.0.0',
   dataDir: '.relay-data',
-  bodyLimitBytes: 1024 * 1024,
+  bodyLimitBytes: 256 * 1024,
   dedupWindowMs: 7 * 24 * 3600_000,
   groupWindowMs: 2000,
   maxAgeMs: 3 * 24 * 3600_000,

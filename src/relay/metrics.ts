@@ -3,6 +3,8 @@
  * so tests and several relays in one process never share counters.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { RouteRefusal } from './http/route.js';
+import type { StaleCode } from './http/stale.js';
 
 export type RejectReason =
   | 'not_found'
@@ -13,7 +15,16 @@ export type RejectReason =
   | 'not_json'
   | 'invalid_event'
   | 'store_unavailable'
-  | 'dispatch_failed';
+  | 'dispatch_failed'
+  /** A request on a connection past `maxConnections` (503). */
+  | 'too_many_connections'
+  /** A body that did not fit in `maxBufferedBytes` (503). */
+  | 'buffer_full'
+  /** GET /metrics without the metrics token (401). */
+  | 'metrics_token';
+
+/** Why a valid event is answered 202 filtered (the `reason` label of sauce_relay_filtered_total). */
+export type FilterCode = RouteRefusal | StaleCode;
 
 export interface RelayMetrics {
   readonly registry: Registry;
@@ -43,7 +54,7 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Relay
     rejected: new Counter({ name: 'sauce_relay_rejected_total', help: 'Requests rejected, by reason', labelNames: ['reason'], registers }),
     filtered: new Counter({
       name: 'sauce_relay_filtered_total',
-      help: 'Valid events not relayed (filtered out or no route)',
+      help: 'Valid events not relayed, by code (stale, filtered, bad_tag, not_allowed, no_route)',
       labelNames: ['route', 'reason'],
       registers,
     }),

@@ -42,7 +42,7 @@ describe('quick mode (env)', () => {
       mode: 'quick',
       port: 8080,
       dataDir: '.relay-data',
-      bodyLimitBytes: 1_048_576,
+      bodyLimitBytes: 262_144,
       dedupWindowMs: 7 * 86_400_000,
       groupWindowMs: 2000,
       dryRun: true,

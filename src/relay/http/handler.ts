@@ -7,7 +7,8 @@
  *   2. body over the cap (counted on bytes read by the caller) → 413
  *   3. missing or wrong `saucelabs-sign` → 401 (a body that leaks nothing)
  *   4. not UTF-8 JSON → 400; not a Sauce event → 422 with the fields at fault
- *   5. filtered out or no route → 202 with the reason
+ *   5. a job event older than the stale limit by its own time (a replay), filtered out, or no
+ *      route → 202 filtered with the reason
  *   6. same raw body on the same route within the dedup window → 200 "duplicate"
  *   7. stored durably → 202 with the id; store failing → 503 with Retry-After
  * Nothing answers 2xx before the event is durable (or, in direct mode, accepted by GitHub).
@@ -23,9 +24,10 @@ import { makeEnvelope } from '../../sauce/envelope.js';
 import { parseSauceEvent } from '../../sauce/event.js';
 import type { RouteConfig } from '../config.js';
 import type { Logger } from '../logger.js';
-import type { RelayMetrics, RejectReason } from '../metrics.js';
+import type { FilterCode, RelayMetrics, RejectReason } from '../metrics.js';
 import { routeEvent } from './route.js';
 import { SIGNATURE_HEADER, safeEqualText, verifySignature } from './signature.js';
+import { staleness } from './stale.js';
 import type { EventStore, InsertResult } from '../outbox/store.js';
 import type { StoredVisual } from '../visual/visual-refresh.js';
 
@@ -57,6 +59,8 @@ export interface HandlerOptions {
   readonly routes: readonly RouteConfig[];
   readonly bodyLimitBytes: number;
   readonly dedupWindowMs: number;
+  /** Job events whose own time is older than this before receipt are answered 202 filtered (stale.ts). */
+  readonly staleAfterMs: number;
   readonly logger: Logger;
   readonly metrics?: RelayMetrics;
   /** A prefix to strip before matching (e.g. an API Gateway stage `/prod`). */
@@ -166,6 +170,14 @@ export function createHandler(options: HandlerOptions): RelayHandler {
     return response;
   };
 
+  /** 202 filtered: the event is valid and signed, and not relayed; metrics and logs carry the code. */
+  function notRelayed(route: RouteConfig, code: FilterCode, reason: string): RelayResponse {
+    metrics?.filtered.inc({ route: route.name, reason: code });
+    // A stale event is a replay, or a delivery held back longer than the limit: worth a warning.
+    logger[code === 'stale' ? 'warn' : 'info']({ route: route.name, code, reason }, 'event not relayed');
+    return jsonResponse(202, { status: 'filtered', reason });
+  }
+
   function findRoute(path: string): RouteConfig | null {
     const exact = byPath.get(path);
     if (exact) return exact;
@@ -243,13 +255,11 @@ export function createHandler(options: HandlerOptions): RelayHandler {
       return reject('invalid_event', jsonResponse(422, { error: 'not a Sauce Labs event', issues: parsed.issues.slice(0, MAX_ISSUES) }));
     }
 
-    // 5. Filters and target repository.
+    // 5. Replays (by the event's own time), filters and target repository.
+    const stale = staleness(parsed.event, json, receivedAt, options.staleAfterMs);
+    if (stale !== null) return notRelayed(route, stale.code, stale.reason);
     const decision = routeEvent(parsed.event, route);
-    if (!decision.ok) {
-      metrics?.filtered.inc({ route: route.name, reason: decision.reason.startsWith('no route') ? 'no_route' : 'filtered' });
-      logger.info({ route: route.name, reason: decision.reason }, 'event not relayed');
-      return jsonResponse(202, { status: 'filtered', reason: decision.reason });
-    }
+    if (!decision.ok) return notRelayed(route, decision.code, decision.reason);
     const bodyHash = createHash('sha256').update(body).digest('hex');
 
     if (direct) return dispatchDirect(route, decision.repo, json, bodyHash, receivedAt, secretIndex);

@@ -6,7 +6,16 @@
 import { familyOf, type SauceEvent } from '../../sauce/event.js';
 import { isRepoName, type RouteConfig, type RouteFilters } from '../config.js';
 
-export type RouteDecision = { readonly ok: true; readonly repo: string } | { readonly ok: false; readonly reason: string };
+/**
+ * Why an event is not relayed, as a code for metrics and logs (the reason text is for people):
+ * - `filtered`: a route filter (families, failed_only, team_id, …) does not match the event
+ * - `bad_tag`: the `ci:repo:` tag is not `owner/repo`
+ * - `not_allowed`: the `ci:repo:` tag names a repository outside the route's allowlist
+ * - `no_route`: no repository for the event (no tag, and the route has no fixed repo)
+ */
+export type RouteRefusal = 'filtered' | 'bad_tag' | 'not_allowed' | 'no_route';
+
+export type RouteDecision = { readonly ok: true; readonly repo: string } | { readonly ok: false; readonly code: RouteRefusal; readonly reason: string };
 
 /** `*` matches any run of characters; everything else literally; case-sensitive ids, exact. */
 export function matchesPattern(pattern: string, value: string): boolean {
@@ -81,17 +90,17 @@ export function isAllowed(repo: string, allow: readonly string[]): boolean {
 
 export function routeEvent(event: SauceEvent, route: RouteConfig): RouteDecision {
   const filtered = filterReason(event, route.filters);
-  if (filtered !== null) return { ok: false, reason: filtered };
+  if (filtered !== null) return { ok: false, code: 'filtered', reason: filtered };
   const allow = route.repo ? [...route.allow, route.repo] : route.allow;
   if (route.repoFromTags) {
     const tagged = event.kind === 'job' ? event.sauceTags.repo : null;
     if (tagged !== null) {
-      if (!isRepoName(tagged)) return { ok: false, reason: 'the ci:repo: tag is not owner/repo' };
-      if (!isAllowed(tagged, allow)) return { ok: false, reason: 'the ci:repo: tag names a repository outside the route allowlist' };
+      if (!isRepoName(tagged)) return { ok: false, code: 'bad_tag', reason: 'the ci:repo: tag is not owner/repo' };
+      if (!isAllowed(tagged, allow)) return { ok: false, code: 'not_allowed', reason: 'the ci:repo: tag names a repository outside the route allowlist' };
       return { ok: true, repo: tagged };
     }
-    if (route.repo === null) return { ok: false, reason: 'no route: the event has no ci:repo: tag and the route has no repo' };
+    if (route.repo === null) return { ok: false, code: 'no_route', reason: 'no route: the event has no ci:repo: tag and the route has no repo' };
   }
-  if (route.repo === null) return { ok: false, reason: 'no route: the route has no repo' };
+  if (route.repo === null) return { ok: false, code: 'no_route', reason: 'no route: the route has no repo' };
   return { ok: true, repo: route.repo };
 }

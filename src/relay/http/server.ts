@@ -1,10 +1,17 @@
 /**
  * The Node server: node:http around the runtime-neutral handler.
  *
- * - Reads the body itself, counting bytes as they arrive and never trusting Content-Length;
- *   past the cap it stops buffering and answers 413 (and closes the connection).
+ * - Memory is bounded before any signature is checked: at most `maxConnections` connections are
+ *   served (a request on a connection past the limit gets 503 + Retry-After and the connection is
+ *   closed), and request bodies share a budget of `maxBufferedBytes` (a body that does not fit gets
+ *   503 + Retry-After and is not kept). Each body's bytes are taken from the budget as it is read
+ *   and given back when its request ends, whatever way it ends.
+ * - Reads the body itself, counting bytes as they arrive; a declared Content-Length over the cap is
+ *   refused at once, and one under it is not trusted: past the cap it stops buffering and answers
+ *   413 (and closes the connection if the sender keeps pushing).
  * - headersTimeout / requestTimeout → 408 (checked every second, not every 30 s).
- * - GET /healthz (alive), GET /readyz (store writable), GET /metrics (Prometheus).
+ * - GET /healthz (alive), GET /readyz (store writable), GET /metrics (Prometheus; with a
+ *   `metricsToken`, only for `Authorization: Bearer <token>`, else 401).
  * - stop(): stop accepting, finish the requests in flight, stop the dispatcher, close the store.
  */
 import { mkdirSync } from 'node:fs';
@@ -13,7 +20,9 @@ import type { AddressInfo, Socket } from 'node:net';
 import type { RelayConfig } from '../config.js';
 import { createDispatchClient } from '../outbox/dispatch-client.js';
 import { Dispatcher } from '../outbox/dispatcher.js';
+import { BodyBudget, BodyBuffer, type BodyRefusal } from './body.js';
 import { createHandler, jsonResponse, type RelayHandler, type RelayResponse } from './handler.js';
+import { safeEqualText } from './signature.js';
 import { createLogger, type Logger } from '../logger.js';
 import { createMetrics, type RelayMetrics } from '../metrics.js';
 import { openSqliteStore } from '../outbox/sqlite-store.js';
@@ -25,16 +34,26 @@ export interface RelayServerOptions {
   readonly bodyLimitBytes: number;
   readonly headersTimeoutMs: number;
   readonly requestTimeoutMs: number;
+  /** Connections served at once; a request on one past the limit gets 503 and the connection is closed. */
+  readonly maxConnections: number;
+  /** Request body bytes held at once over all requests; a body that does not fit gets 503. */
+  readonly maxBufferedBytes: number;
   readonly logger: Logger;
   readonly metrics?: RelayMetrics;
   /** For /readyz and the queue-depth gauge. */
   readonly store?: EventStore;
+  /** Seconds to put in Retry-After on a 503 for load (default 5). */
+  readonly retryAfterSec?: number;
+  /** When set, GET /metrics needs `Authorization: Bearer <token>`. */
+  readonly metricsToken?: string | null;
 }
 
 export interface RelayServer {
   readonly server: http.Server;
   /** Requests being handled right now. */
   inFlight(): number;
+  /** Request body bytes held right now (taken from the `maxBufferedBytes` budget). */
+  bufferedBytes(): number;
   /** Stop accepting; resolve once in-flight requests finished (or `graceMs` passed). */
   drain(graceMs?: number): Promise<void>;
 }
@@ -47,14 +66,68 @@ function send(res: ServerResponse, response: RelayResponse, close = false): void
   res.end(body);
 }
 
+export function isTimeoutCode(code: string): boolean {
+  return code === 'ERR_HTTP_REQUEST_TIMEOUT' || code === 'ERR_HTTP_HEADERS_TIMEOUT';
+}
+
+/**
+ * The answer to a socket node:http reports a client error on (`clientError`), or null to drop the
+ * socket: a response already started cannot be followed by another, and a reset peer cannot read one.
+ */
+export function clientErrorAnswer(code: string, socket: { readonly writable: boolean; readonly responseStarted: boolean }): RelayResponse | null {
+  if (!socket.writable || socket.responseStarted || code === 'ECONNRESET' || code === 'HPE_INVALID_EOF_STATE') return null;
+  if (isTimeoutCode(code)) return jsonResponse(408, { error: 'request timeout' });
+  return jsonResponse(code === 'HPE_HEADER_OVERFLOW' ? 431 : 400, { error: 'bad request' });
+}
+
+/** Whether an `Authorization` header carries `Bearer <token>` (compared in constant time); true when no token is set. */
+export function bearerAuthorized(header: string | undefined, token: string | null | undefined): boolean {
+  if (token === null || token === undefined) return true;
+  const m = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header ?? '');
+  return m?.[1] !== undefined && safeEqualText(m[1], token);
+}
+
+/** How long a closing connection keeps reading (and dropping) what the peer still sends. */
+const LINGER_MS = 2000;
+
+/**
+ * Close a connection lingering: FIN now (after `answer`, written raw, with `connection: close`),
+ * keep reading a little, then drop. An immediate destroy while the peer is still sending would
+ * send a reset that can wipe the unread answer from the peer's buffers.
+ */
+function lingeringClose(socket: Socket, answer?: RelayResponse): void {
+  if (answer) {
+    const head = Object.entries({ ...answer.headers, connection: 'close', 'content-length': String(Buffer.byteLength(answer.body)) })
+      .map(([k, v]) => `${k}: ${v}\r\n`)
+      .join('');
+    socket.end(`HTTP/1.1 ${answer.status} ${http.STATUS_CODES[answer.status] ?? ''}\r\n${head}\r\n${answer.body}`);
+  } else socket.end();
+  setTimeout(() => socket.destroy(), LINGER_MS).unref();
+}
+
+/** The body length a request declares (Content-Length without Transfer-Encoding), or null. */
+function declaredLength(req: IncomingMessage): number | null {
+  if (req.headers['transfer-encoding'] !== undefined) return null;
+  const raw = req.headers['content-length'];
+  // node:http has already refused a malformed or conflicting Content-Length.
+  return raw === undefined ? null : Number(raw);
+}
+
 export function createRelayServer(options: RelayServerOptions): RelayServer {
   const { handler, logger, metrics, store } = options;
   const cap = options.bodyLimitBytes;
-  /** After a 413, bytes read and discarded before the connection is cut. */
+  /** After a refusal, bytes read and discarded before the connection is cut. */
   const drainLimit = cap + Math.max(4 * cap, 4 * 1024 * 1024);
   const requestTimeout = Math.max(1, options.requestTimeoutMs);
   const headersTimeout = Math.max(1, Math.min(options.headersTimeoutMs, requestTimeout));
+  const budget = new BodyBudget(options.maxBufferedBytes);
+  const retryAfter = String(options.retryAfterSec ?? 5);
   let active = 0;
+  let connections = 0;
+  /** Connections accepted past `maxConnections`: their request gets a 503 and they are closed. */
+  const overLimit = new WeakSet<Socket>();
+  /** The response being written on each socket, so a client error after it started does not answer twice. */
+  const responding = new WeakMap<Socket, ServerResponse>();
   let stopping = false;
   let idle: (() => void) | null = null;
 
@@ -67,43 +140,65 @@ export function createRelayServer(options: RelayServerOptions): RelayServer {
     },
     (req, res) => {
       active += 1;
+      const socket = req.socket;
+      responding.set(socket, res);
       res.once('close', () => {
         active -= 1;
+        if (responding.get(socket) === res) responding.delete(socket);
         if (active === 0 && idle) idle();
+      });
+      res.once('finish', () => {
+        if (responding.get(socket) === res) responding.delete(socket);
       });
       if (stopping) res.shouldKeepAlive = false;
       onRequest(req, res);
     },
   );
 
+  server.on('connection', (socket: Socket) => {
+    connections += 1;
+    if (connections > options.maxConnections) overLimit.add(socket);
+    socket.once('close', () => {
+      connections -= 1;
+    });
+  });
+
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     const code = err.code ?? '';
-    const timedOut = code === 'ERR_HTTP_REQUEST_TIMEOUT' || code === 'ERR_HTTP_HEADERS_TIMEOUT';
-    if (timedOut) metrics?.rejected.inc({ reason: 'timeout' });
-    const pending = (socket as Socket & { _httpMessage?: ServerResponse })._httpMessage;
-    if (!socket.writable || pending?.headersSent || code === 'ECONNRESET' || code === 'HPE_INVALID_EOF_STATE') {
-      socket.destroy();
-      return;
-    }
-    const status = timedOut ? '408 Request Timeout' : code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
-    const body = JSON.stringify({ error: timedOut ? 'request timeout' : 'bad request' });
-    socket.end(
-      `HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
-    );
+    if (isTimeoutCode(code)) metrics?.rejected.inc({ reason: 'timeout' });
+    const answer = clientErrorAnswer(code, { writable: socket.writable, responseStarted: responding.get(socket)?.headersSent ?? false });
+    if (answer === null) socket.destroy();
+    else lingeringClose(socket, answer);
   });
+
+  const overloaded = (reason: 'connections' | 'buffered'): RelayResponse => {
+    metrics?.rejected.inc({ reason: reason === 'connections' ? 'too_many_connections' : 'buffer_full' });
+    const error = reason === 'connections' ? 'too many connections, retry later' : 'too many request bodies in flight, retry later';
+    return jsonResponse(503, { error }, { 'retry-after': retryAfter });
+  };
 
   function onRequest(req: IncomingMessage, res: ServerResponse): void {
     const url = req.url ?? '/';
     const method = req.method ?? 'GET';
+    const over = overLimit.has(req.socket);
     if (method === 'GET' || method === 'HEAD') {
       const q = url.indexOf('?');
       const path = q === -1 ? url : url.slice(0, q);
+      // The probes read no body: answered even past the connection limit (which then closes).
       if (path === '/healthz') {
-        send(res, jsonResponse(200, { status: 'ok' }));
+        send(res, jsonResponse(200, { status: 'ok' }), over);
         return;
       }
-      if (path === '/readyz') return void readyz(res);
-      if (path === '/metrics') return void scrape(res);
+      if (path === '/readyz') return void readyz(res, over);
+      if (path === '/metrics') return void scrape(req, res, over);
+    }
+    if (over) {
+      logger.warn({ limit: options.maxConnections }, 'connection over the limit: 503');
+      // Answered on the socket, closed lingering (the sender may still be pushing a body, which is
+      // read and dropped meanwhile); node:http would close at once and could reset the answer away.
+      req.resume();
+      lingeringClose(req.socket, overloaded('connections'));
+      return;
     }
     const pre = handler.preflight(method, url);
     if (!pre.ok) {
@@ -111,56 +206,63 @@ export function createRelayServer(options: RelayServerOptions): RelayServer {
       send(res, pre.response, !req.complete);
       return;
     }
-    const chunks: Buffer[] = [];
+    const body = new BodyBuffer(budget, cap, declaredLength(req));
+    // Whatever way the request ends (answered, aborted, failed), its bytes go back to the budget.
+    res.once('close', () => body.release());
+    let refused: BodyRefusal | null = null;
     let size = 0;
-    let done = false;
     let lingering = false;
     req.on('data', (chunk: Buffer) => {
       size += chunk.length;
-      if (done) {
-        // Past the cap: the 413 is on its way; discard what the sender still pushes so it can read
-        // the answer, and cut the connection once it has pushed far more than we will ever take.
-        if (size > drainLimit && !lingering) {
-          // Lingering close: FIN now, keep reading a little, then drop. An immediate destroy would
-          // send a reset that can wipe the unread 413 from the sender's buffers.
-          lingering = true;
-          const socket = req.socket;
-          socket.end();
-          setTimeout(() => socket.destroy(), 2000).unref();
-        }
+      if (refused === null) {
+        const refusal = body.append(chunk);
+        if (refusal !== null) refuse(refusal);
         return;
       }
-      if (size > cap) {
-        done = true;
-        chunks.length = 0;
-        void finish(Buffer.alloc(0), true);
-        return;
+      // Refused: the answer is on its way; discard what the sender still pushes so it can read
+      // it, and cut the connection once it has pushed far more than we will ever take.
+      if (size > drainLimit && !lingering) {
+        lingering = true;
+        lingeringClose(req.socket);
       }
-      chunks.push(chunk);
     });
     req.on('end', () => {
-      if (done) return;
-      done = true;
-      void finish(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size), false);
+      if (refused !== null) return;
+      void finish(body.bytes(), false);
     });
     req.on('error', () => {
-      done = true;
+      // Aborted: nothing to answer; stop reading into the body and give its bytes back.
+      refused ??= 'over_budget';
+      body.release();
     });
+    const early = body.open();
+    if (early !== null) refuse(early);
 
-    async function finish(body: Buffer, tooLarge: boolean): Promise<void> {
+    function refuse(refusal: BodyRefusal): void {
+      refused = refusal;
+      body.release();
+      if (refusal === 'too_large') return void finish(Buffer.alloc(0), true);
+      logger.warn({ limit: options.maxBufferedBytes }, 'request bodies over the memory limit: 503');
+      // Keep the connection: the rest of the body is read and discarded above.
+      send(res, overloaded('buffered'), stopping);
+    }
+
+    async function finish(bytes: Buffer, tooLarge: boolean): Promise<void> {
       try {
-        const response = await handler.handle({ method, path: url, headers: req.headers, body, bodyTooLarge: tooLarge }, pre.ok ? pre.route : undefined);
+        const response = await handler.handle({ method, path: url, headers: req.headers, body: bytes, bodyTooLarge: tooLarge }, pre.ok ? pre.route : undefined);
         // After a 413 the rest of the body may still be coming: answer now and keep discarding
         // (closing at once would reset the connection before the sender reads the 413).
         send(res, response, stopping);
       } catch (err) {
         logger.error({ err: err instanceof Error ? err.message : String(err) }, 'handler failed');
         send(res, jsonResponse(500, { error: 'internal error' }), true);
+      } finally {
+        body.release();
       }
     }
   }
 
-  async function readyz(res: ServerResponse): Promise<void> {
+  async function readyz(res: ServerResponse, close: boolean): Promise<void> {
     let ok = !stopping;
     if (ok && store) {
       try {
@@ -169,18 +271,23 @@ export function createRelayServer(options: RelayServerOptions): RelayServer {
         ok = false;
       }
     }
-    send(res, jsonResponse(ok ? 200 : 503, { ready: ok }));
+    send(res, jsonResponse(ok ? 200 : 503, { ready: ok }), close);
   }
 
-  async function scrape(res: ServerResponse): Promise<void> {
-    if (!metrics) return send(res, jsonResponse(404, { error: 'not found' }));
+  async function scrape(req: IncomingMessage, res: ServerResponse, close: boolean): Promise<void> {
+    if (!metrics) return send(res, jsonResponse(404, { error: 'not found' }), close);
+    if (!bearerAuthorized(req.headers.authorization, options.metricsToken)) {
+      metrics.rejected.inc({ reason: 'metrics_token' });
+      logger.warn({ authorization: req.headers.authorization === undefined ? 'missing' : 'wrong' }, '/metrics without the metrics token');
+      return send(res, jsonResponse(401, { error: 'unauthorized' }, { 'www-authenticate': 'Bearer' }), close);
+    }
     try {
       if (store) metrics.queueDepth.set((await store.stats()).pending);
     } catch {
       // The gauge keeps its last value; /readyz reports the store.
     }
     const text = await metrics.registry.metrics();
-    send(res, { status: 200, headers: { 'content-type': metrics.registry.contentType }, body: text });
+    send(res, { status: 200, headers: { 'content-type': metrics.registry.contentType }, body: text }, close);
   }
 
   function drain(graceMs = 10_000): Promise<void> {
@@ -202,7 +309,7 @@ export function createRelayServer(options: RelayServerOptions): RelayServer {
     });
   }
 
-  return { server, inFlight: () => active, drain };
+  return { server, inFlight: () => active, bufferedBytes: () => budget.held(), drain };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -288,6 +395,7 @@ export async function startRelay(config: RelayConfig, deps: StartRelayDeps = {})
     routes: config.routes,
     bodyLimitBytes: config.bodyLimitBytes,
     dedupWindowMs: config.dedupWindowMs,
+    staleAfterMs: config.staleAfterMs,
     logger,
     metrics,
     store,
@@ -299,6 +407,9 @@ export async function startRelay(config: RelayConfig, deps: StartRelayDeps = {})
     bodyLimitBytes: config.bodyLimitBytes,
     headersTimeoutMs: config.headersTimeoutMs,
     requestTimeoutMs: config.requestTimeoutMs,
+    maxConnections: config.maxConnections,
+    maxBufferedBytes: config.maxBufferedBytes,
+    metricsToken: config.metricsToken,
     logger,
     metrics,
     store,

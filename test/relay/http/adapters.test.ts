@@ -5,9 +5,11 @@ import { signBody } from '../../../src/relay/http/signature.js';
 import { envelopeSchema } from '../../../src/sauce/envelope.js';
 import { startGitHubDouble } from '../../support/github-double.js';
 import { quickConfig, sauceFixture, silentLogger } from '../support/common.js';
+import { datedNow } from '../support/process.js';
 
 const SECRET = 'adapter-secret';
-const body = sauceFixture('job-vdc-failed-boolean.json');
+/** Dated now: the adapters run with the default stale limit (24 h). */
+const body = datedNow(sauceFixture('job-vdc-failed-boolean.json'));
 const config = quickConfig({ SAUCE_WEBHOOK_SECRET: SECRET, GITHUB_REPOSITORY: 'acme/web', GITHUB_TOKEN: 't', RELAY_BODY_LIMIT: '64KiB' });
 
 function fakeClient(outcome: DispatchOutcome) {
@@ -48,6 +50,16 @@ describe('fetch handler (Workers, Vercel, Deno, Bun)', () => {
     expect((await handle(fetchRequest(null, null, '/healthz', 'GET'))).status).toBe(200);
     const notJson = Buffer.from('{nope');
     expect((await handle(fetchRequest(notJson, signBody(SECRET, notJson)))).status).toBe(400);
+  });
+
+  test('a job event older than the stale limit: 202 filtered, not dispatched', async () => {
+    const { client, calls } = fakeClient({ kind: 'sent' });
+    const handle = createFetchHandler({ config, client, logger: silentLogger });
+    const old = sauceFixture('job-vdc-failed-boolean.json'); // modified 2025-09-02
+    const r = await handle(fetchRequest(old, signBody(SECRET, old)));
+    expect(r.status).toBe(202);
+    expect(await r.json()).toEqual({ status: 'filtered', reason: expect.stringMatching(/^stale: /) });
+    expect(calls).toHaveLength(0);
   });
 
   test('413 on bytes read from the stream, whatever the headers say', async () => {

@@ -6,6 +6,9 @@ import { MemoryStore, route, sauceFixture, silentLogger } from '../support/commo
 const SECRET = 's3cr3t-token';
 const TOKEN = 'T'.repeat(40);
 const body = sauceFixture('job-vdc-passed.json');
+const DAY = 86_400_000;
+/** The handler's clock: an hour after the fixtures' job events (their times are fixed). */
+const NOW = Date.parse('2025-09-02T15:00:00Z');
 
 const routes = [
   route({ name: 'web', path: '/webhook/web', secrets: ['older', SECRET] }),
@@ -21,6 +24,8 @@ function setup(limit = 1024 * 1024) {
     routes,
     bodyLimitBytes: limit,
     dedupWindowMs: 60_000,
+    staleAfterMs: DAY,
+    now: () => NOW,
     logger: silentLogger,
     metrics,
     store,
@@ -119,6 +124,69 @@ describe('the request path, in order', () => {
     expect(stored).toHaveLength(0);
   });
 
+  test('5. the filtered metric counts the code the routing decided, not a reading of the reason text', async () => {
+    const store = new MemoryStore();
+    const metrics = createMetrics({ defaultMetrics: false });
+    const tagged = route({ name: 'tagged', path: '/webhook/tagged', repo: null, repoFromTags: true, allow: ['acme'], secrets: [SECRET] });
+    const handler = createHandler({
+      routes: [...routes, tagged],
+      bodyLimitBytes: 1 << 20,
+      dedupWindowMs: 60_000,
+      staleAfterMs: DAY,
+      now: () => NOW,
+      logger: silentLogger,
+      metrics,
+      store,
+    });
+    const withTag = (tag: string) => JSON.stringify({ ...JSON.parse(body.toString('utf8')), tags: [tag] });
+    const answers = [
+      await handler.handle(post('/webhook/fails', body)),
+      await handler.handle(post('/webhook/tagged', withTag('ci:repo:evil/x'))),
+      await handler.handle(post('/webhook/tagged', withTag('ci:repo:acme'))),
+      await handler.handle(post('/webhook/tagged', body)),
+    ];
+    for (const a of answers) expect([a.status, JSON.parse(a.body).status]).toEqual([202, 'filtered']);
+    expect(await counter(metrics, 'sauce_relay_filtered_total')).toEqual({
+      'fails,filtered': 1,
+      'tagged,not_allowed': 1,
+      'tagged,bad_tag': 1,
+      'tagged,no_route': 1,
+    });
+    expect(store.events).toHaveLength(0);
+  });
+
+  test("5. a captured body replayed after the dedup window: refused as stale by the job's own time, not stored again", async () => {
+    let clock = NOW;
+    const store = new MemoryStore();
+    const metrics = createMetrics({ defaultMetrics: false });
+    const handler = createHandler({
+      routes,
+      bodyLimitBytes: 1 << 20,
+      dedupWindowMs: 2 * DAY,
+      staleAfterMs: DAY,
+      now: () => clock,
+      logger: silentLogger,
+      metrics,
+      store,
+    });
+    expect(JSON.parse((await handler.handle(post('/webhook/web', body))).body).status).toBe('stored');
+    // Within the dedup window (and fresh): a duplicate.
+    clock = NOW + 3_600_000;
+    expect((await handler.handle(post('/webhook/web', body))).status).toBe(200);
+    // Past it: the job's modification_time is days old.
+    clock = NOW + 3 * DAY;
+    const replay = await handler.handle(post('/webhook/web', body));
+    expect(replay.status).toBe(202);
+    expect(JSON.parse(replay.body)).toEqual({
+      status: 'filtered',
+      reason: expect.stringMatching(/^stale: the job's modification_time 2025-09-02T14:05:17\.000Z/),
+    });
+    expect(store.events).toHaveLength(1);
+    expect(await counter(metrics, 'sauce_relay_filtered_total')).toEqual({ 'web,stale': 1 });
+    // A Visual body has no time of its own: still accepted (see the README).
+    expect(JSON.parse((await handler.handle(post('/webhook/web', sauceFixture('visual-approved.json')))).body).status).toBe('stored');
+  });
+
   test('6 and 7. stored → 202 with id; same body again → 200 duplicate; other route → stored', async () => {
     const { handler, store, stored, metrics } = setup();
     const first = await handler.handle(post('/webhook/web', body));
@@ -162,6 +230,8 @@ describe('direct mode (serverless)', () => {
       routes,
       bodyLimitBytes: 1024 * 1024,
       dedupWindowMs: 1000,
+      staleAfterMs: DAY,
+      now: () => NOW,
       logger: silentLogger,
       direct: {
         client: {

@@ -5,12 +5,15 @@
  */
 import net from 'node:net';
 import { randomBytes } from 'node:crypto';
+import { DEFAULTS } from '../../../src/relay/config.js';
 import { signBody } from '../../../src/relay/http/signature.js';
 import { sauceFixture, sauceFixtureNames } from '../support/common.js';
 import { ensureBuilt, postSigned, rawSocket, request, startRelayProcess, type RelayProcess } from '../support/process.js';
 
 const SECRET = 'hostile-secret-123456';
 const MiB = 1024 * 1024;
+/** The default body cap (the relay here runs with it). */
+const CAP = DEFAULTS.bodyLimitBytes;
 let relay: RelayProcess;
 let seed = 42;
 /** Deterministic PRNG so a failure can be replayed. */
@@ -91,18 +94,18 @@ async function hostileRound(): Promise<void> {
     const cut = full.subarray(0, 1 + Math.floor(rand() * (full.lastIndexOf('}') - 1)));
     expect([name, (await signed(cut)).status]).toEqual([name, 400]);
   }
-  // Deeply nested: valid JSON, not an event → 422; inside a valid event → 422 too.
-  const arrays = Buffer.from('['.repeat(400_000) + ']'.repeat(400_000));
+  // Deeply nested (each under the cap): valid JSON, not an event → 422; inside a valid event → 422 too.
+  const arrays = Buffer.from('['.repeat(100_000) + ']'.repeat(100_000));
   expect((await signed(arrays)).status).toBe(422);
   const event = JSON.parse(sauceFixture('job-vdc-passed.json').toString('utf8')) as Record<string, unknown>;
-  const nested = Buffer.from(JSON.stringify({ ...event, extra: 'X' }).replace('"X"', `${'{"a":'.repeat(60_000)}1${'}'.repeat(60_000)}`));
+  const nested = Buffer.from(JSON.stringify({ ...event, extra: 'X' }).replace('"X"', `${'{"a":'.repeat(40_000)}1${'}'.repeat(40_000)}`));
   expect((await signed(nested)).status).toBe(422);
-  const unbalanced = Buffer.from('{"a":'.repeat(200_000));
+  const unbalanced = Buffer.from('{"a":'.repeat(50_000));
   expect((await signed(unbalanced)).status).toBe(400);
-  // At the 1 MiB body cap: exactly the cap is read and judged (random bytes → 400), one byte more
-  // → 413. These also put ~4 MB a round through the handler, so a leak of bodies shows up.
-  for (let i = 0; i < 4; i += 1) expect((await signed(randomBytes(MiB))).status).toBe(400);
-  expect((await signed(randomBytes(MiB + 1))).status).toBe(413);
+  // At the body cap: exactly the cap is read and judged (random bytes → 400), one byte more → 413.
+  // These also put 4 MiB a round through the handler, so a leak of bodies shows up.
+  for (let i = 0; i < (4 * MiB) / CAP; i += 1) expect((await signed(randomBytes(CAP))).status).toBe(400);
+  expect((await signed(randomBytes(CAP + 1))).status).toBe(413);
 }
 
 test('hostile input: right answers, no crash, RSS flat', async () => {
@@ -123,7 +126,8 @@ test('hostile input: right answers, no crash, RSS flat', async () => {
   // baseline made this flaky (CI once read 83.6 MB, then 102-115 MB, with no leak). Instead: warm-up
   // rounds, then 12 measured rounds, and the peak of the last four against the peak of the first
   // four. Without a leak the two differ by up to ~14 MB here (heap growth steps). Keeping the bodies
-  // that reach the handler (~7 MB a round; tried by patching the handler) moves it by 50+ MB.
+  // that reach the handler (~5 MB a round at the 256 KiB cap; tried by patching the handler to push
+  // each into an array) moves it by ~38 MB and fails.
   for (let round = 0; round < 3; round += 1) await bigRound();
   const samples: number[] = [];
   for (let round = 0; round < 12; round += 1) {

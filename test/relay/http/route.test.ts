@@ -21,13 +21,14 @@ describe('routeEvent', () => {
     expect(routeEvent(tagged, route({ repo: null, repoFromTags: true, allow: ['acme'] }))).toEqual({ ok: true, repo: 'acme/shop' });
     expect(routeEvent(tagged, route({ repo: null, repoFromTags: true, allow: ['ACME/Shop'] }))).toEqual({ ok: true, repo: 'acme/shop' });
     const outside = routeEvent(tagged, route({ repo: null, repoFromTags: true, allow: ['other', 'acme/web'] }));
-    expect(outside).toEqual({ ok: false, reason: expect.stringMatching(/outside the route allowlist/) });
+    expect(outside).toEqual({ ok: false, code: 'not_allowed', reason: expect.stringMatching(/outside the route allowlist/) });
     // A fixed repo is a fallback for events with no tag, never a way around the allowlist.
     const fallback = route({ repo: 'acme/web', repoFromTags: true, allow: ['other'] });
     expect(routeEvent(event('job-vdc-passed.json'), fallback)).toEqual({ ok: true, repo: 'acme/web' });
     expect(routeEvent(tagged, fallback).ok).toBe(false);
     expect(routeEvent(event('visual-approved.json'), route({ repo: null, repoFromTags: true, allow: ['acme'] }))).toEqual({
       ok: false,
+      code: 'no_route',
       reason: expect.stringMatching(/^no route/),
     });
   });
@@ -95,7 +96,22 @@ describe('filters', () => {
 
   test('filtered events are not routed', () => {
     const d = routeEvent(event('job-vdc-passed.json'), route({ filters: { ...filters, failedOnly: true } }));
-    expect(d).toEqual({ ok: false, reason: expect.stringMatching(/failed_only/) });
+    expect(d).toEqual({ ok: false, code: 'filtered', reason: expect.stringMatching(/failed_only/) });
+  });
+});
+
+describe('each refusal carries its code', () => {
+  const tagged = route({ repo: null, repoFromTags: true, allow: ['acme'] });
+  test.each([
+    ['a filter does not match', event('job-vdc-passed.json'), route({ filters: { ...filters, families: ['rdc'] } }), 'filtered'],
+    ['failed_only', event('visual-approved.json'), route({ filters: { ...filters, failedOnly: true } }), 'filtered'],
+    ['a tag that is not owner/repo', event('job-rdc-failed-tags.json', { tags: ['ci:repo:acme'] }), tagged, 'bad_tag'],
+    ['a tag outside the allowlist', event('job-rdc-failed-tags.json', { tags: ['ci:repo:evil/x'] }), tagged, 'not_allowed'],
+    ['no tag and no fixed repo', event('job-vdc-passed.json'), tagged, 'no_route'],
+    ['a route without a repo', event('job-vdc-passed.json'), route({ repo: null }), 'no_route'],
+  ] as const)('%s → %s', (_what, e, r, code) => {
+    const d = routeEvent(e, r);
+    expect(d.ok ? null : d.code).toBe(code);
   });
 });
 

@@ -26,6 +26,22 @@ export const START_NODE_ARGS: readonly string[] = (() => {
   return words.slice(1, script);
 })();
 
+/**
+ * The Sauce fixtures are recorded bodies with fixed dates (2025-2026). A relay with the default
+ * stale limit (24 h) answers their job events "202 filtered, stale", so test relays accept job
+ * events up to ten years old unless a test sets RELAY_STALE_AFTER itself (the stale tests do, or
+ * send `datedNow` bodies). The dedup window stays longer than the stale limit, as the config
+ * requires: a test that sets RELAY_DEDUP_WINDOW sets RELAY_STALE_AFTER below it too.
+ */
+export const FIXTURE_AGE_ENV: Readonly<Record<string, string>> = { RELAY_STALE_AFTER: '3650d', RELAY_DEDUP_WINDOW: '3651d' };
+
+/** A job event body with its creation and modification times set to `at` (and optional fields patched). */
+export function datedNow(body: Buffer, at = Date.now(), patch: Record<string, unknown> = {}): Buffer {
+  const event = JSON.parse(body.toString('utf8')) as Record<string, unknown>;
+  const time = new Date(at).toISOString();
+  return Buffer.from(JSON.stringify({ ...event, ...patch, creation_time: time, modification_time: time }));
+}
+
 function newestMtime(dir: string): number {
   let newest = 0;
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
@@ -113,6 +129,7 @@ export async function startRelayProcess(options: StartOptions = {}): Promise<Rel
     RELAY_HOST: '127.0.0.1',
     RELAY_DATA_DIR: dataDir,
     LOG_LEVEL: 'info',
+    ...FIXTURE_AGE_ENV,
     ...options.env,
   };
   const child = spawn(process.execPath, [...START_NODE_ARGS, CLI, ...(options.args ?? ['serve'])], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });

@@ -64,6 +64,7 @@ export function lazyDirectCore(options: DirectOptions): (runtimeEnv?: Env) => Co
       routes: config.routes,
       bodyLimitBytes: config.bodyLimitBytes,
       dedupWindowMs: config.dedupWindowMs,
+      staleAfterMs: config.staleAfterMs,
       logger,
       ...(options.metrics ? { metrics: options.metrics } : {}),
       ...(options.basePath ? { basePath: options.basePath } : {}),
