@@ -242,7 +242,7 @@ export class Dispatcher {
     this.held.clear();
     if (ids.length) {
       try {
-        await this.store.release(ids);
+        await this.store.release(this.owner, ids);
       } catch (error) {
         this.logger.warn({ err: error, events: ids.length }, 'could not release claimed events; they are claimable again when their lease runs out');
       }
@@ -396,7 +396,7 @@ export class Dispatcher {
     const log = { ids, repo: d.repo, eventType: d.eventType, events: ids.length, attempt, outcome: outcome.kind, ms: now - started };
     switch (outcome.kind) {
       case 'sent': {
-        await this.store.markDelivered(ids, now);
+        await this.store.markDelivered(this.owner, ids, now);
         this.metrics.dispatched.inc({ repo: d.repo });
         this.metrics.dispatchedEvents.inc(ids.length);
         for (const e of d.events) this.metrics.dispatchLatency.observe(Math.max(0, now - e.receivedAt) / 1000);
@@ -407,7 +407,7 @@ export class Dispatcher {
         const deadline = Math.min(...d.events.map((e) => (e.requeuedAt ?? e.receivedAt) + this.maxAgeMs));
         const at = nextAttemptAt(outcome, attempt, now, deadline, this.backoff);
         if (outcome.retryAfterMs !== undefined) this.pausedUntil = Math.max(this.pausedUntil, now + outcome.retryAfterMs);
-        await this.store.markRetry(ids, at, outcome.reason);
+        await this.store.markRetry(this.owner, ids, at, outcome.reason);
         this.metrics.retries.inc({ reason: retryCategory(outcome) });
         this.logger.warn({ ...log, reason: outcome.reason, retryInMs: at - now }, 'dispatch failed; will retry');
         return at;
@@ -423,7 +423,7 @@ export class Dispatcher {
   private async dead(events: StoredEvent[], reason: string, category: string): Promise<void> {
     const ids = events.map((e) => e.id);
     for (const id of ids) this.held.delete(id);
-    await this.store.markDead(ids, reason);
+    await this.store.markDead(this.owner, ids, reason);
     this.metrics.deadLettered.inc({ reason: category }, ids.length);
     if (category !== 'rejected') this.logger.error({ ids, repo: events[0]?.repo, events: ids.length, reason }, 'dead-lettered');
   }
@@ -431,7 +431,7 @@ export class Dispatcher {
   private async releaseHeld(ids: string[]): Promise<void> {
     if (!ids.length) return;
     for (const id of ids) this.held.delete(id);
-    await this.store.release(ids);
+    await this.store.release(this.owner, ids);
   }
 
   private async housekeeping(): Promise<void> {
