@@ -298,7 +298,7 @@ export function createHandler(options: HandlerOptions): RelayHandler {
     try {
       outcome = await direct!.client.dispatch(repo, route.eventType, envelope as unknown as Record<string, unknown>);
     } catch (err) {
-      outcome = { kind: 'retry', reason: err instanceof Error ? err.message : String(err) };
+      outcome = { kind: 'retry', code: 'network', reason: err instanceof Error ? err.message : String(err) };
     }
     if (outcome.kind === 'sent') {
       metrics?.dispatched.inc({ repo });

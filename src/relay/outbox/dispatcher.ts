@@ -59,8 +59,14 @@ export interface PlannedDispatch {
 export interface DispatchPlan {
   dispatches: PlannedDispatch[];
   /** Events that can never be sent: too large alone, unreadable body, invalid event_type. */
-  rejected: { event: StoredEvent; reason: string }[];
+  rejected: { event: StoredEvent; code: DeadLetterCode; reason: string }[];
 }
+
+/**
+ * Why an event was given up on (the `reason` label of the dead-letter metric): older than the
+ * maximum age, impossible to send as stored, or refused by GitHub (401, 403, 404, 422...).
+ */
+export type DeadLetterCode = 'max_age' | 'invalid' | 'rejected';
 
 export const DEFAULT_GROUP_WINDOW_MS = 2_000;
 export const DEFAULT_LEASE_MS = 30_000;
@@ -113,11 +119,11 @@ export function planDispatches(events: readonly StoredEvent[], maxBytes: number 
   for (const event of events) {
     const entry = entryOf(event);
     if (entry instanceof Error) {
-      rejected.push({ event, reason: `stored body is not JSON: ${entry.message}` });
+      rejected.push({ event, code: 'invalid', reason: `stored body is not JSON: ${entry.message}` });
       continue;
     }
     if (!validEventType(event.eventType)) {
-      rejected.push({ event, reason: `invalid event_type (1 to 100 characters): ${JSON.stringify(event.eventType).slice(0, 120)}` });
+      rejected.push({ event, code: 'invalid', reason: `invalid event_type (1 to 100 characters): ${JSON.stringify(event.eventType).slice(0, 120)}` });
       continue;
     }
     const key = groupKey(event);
@@ -132,7 +138,7 @@ export function planDispatches(events: readonly StoredEvent[], maxBytes: number 
     const split = splitForDispatch(sorted, wrap, maxBytes, entryBytes);
     if (!split.ok) {
       for (const event of split.tooLarge)
-        rejected.push({ event, reason: `event too large for one repository_dispatch (client_payload must be under ${maxBytes} bytes)` });
+        rejected.push({ event, code: 'invalid', reason: `event too large for one repository_dispatch (client_payload must be under ${maxBytes} bytes)` });
     }
     for (const batch of split.batches) {
       dispatches.push({ repo: batch[0]!.repo, eventType: batch[0]!.eventType, events: batch, clientPayload: wrap(batch) });
@@ -159,13 +165,6 @@ export function groupReadyAt(firstReceived: number, lastReceived: number, window
 interface Held {
   event: StoredEvent;
   leaseUntil: number;
-}
-
-function retryCategory(outcome: Extract<DispatchOutcome, { kind: 'retry' }>): string {
-  if (outcome.retryAfterMs !== undefined && /rate limit/i.test(outcome.reason)) return 'rate_limit';
-  if (/timeout/i.test(outcome.reason)) return 'timeout';
-  if (/network/i.test(outcome.reason)) return 'network';
-  return 'server_error';
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -336,7 +335,7 @@ export class Dispatcher {
     if (expired.length) await this.dead(expired, `undelivered ${Math.round(this.maxAgeMs / 3_600_000)} h after receipt`, 'max_age');
 
     const plan = planDispatches([...this.held.values()].map((h) => h.event));
-    for (const { event, reason } of plan.rejected) await this.dead([event], reason, reason.startsWith('event too large') ? 'too_large' : 'invalid');
+    for (const { event, code, reason } of plan.rejected) await this.dead([event], reason, code);
 
     // Per group: once it is quiet for a window (or held for maxHold), send everything; before,
     // only dispatches already full. A steady stream of one build thus fills whole dispatches.
@@ -389,7 +388,7 @@ export class Dispatcher {
     try {
       outcome = await this.client.dispatch(d.repo, d.eventType, d.clientPayload);
     } catch (error) {
-      outcome = { kind: 'retry', reason: `network error: ${error instanceof Error ? error.message : String(error)}` };
+      outcome = { kind: 'retry', code: 'network', reason: `network error: ${error instanceof Error ? error.message : String(error)}` };
     }
     const now = this.now();
     for (const id of ids) this.held.delete(id);
@@ -408,7 +407,7 @@ export class Dispatcher {
         const at = nextAttemptAt(outcome, attempt, now, deadline, this.backoff);
         if (outcome.retryAfterMs !== undefined) this.pausedUntil = Math.max(this.pausedUntil, now + outcome.retryAfterMs);
         await this.store.markRetry(this.owner, ids, at, outcome.reason);
-        this.metrics.retries.inc({ reason: retryCategory(outcome) });
+        this.metrics.retries.inc({ reason: outcome.code });
         this.logger.warn({ ...log, reason: outcome.reason, retryInMs: at - now }, 'dispatch failed; will retry');
         return at;
       }
@@ -420,12 +419,12 @@ export class Dispatcher {
     }
   }
 
-  private async dead(events: StoredEvent[], reason: string, category: string): Promise<void> {
+  private async dead(events: StoredEvent[], reason: string, code: DeadLetterCode): Promise<void> {
     const ids = events.map((e) => e.id);
     for (const id of ids) this.held.delete(id);
     await this.store.markDead(this.owner, ids, reason);
-    this.metrics.deadLettered.inc({ reason: category }, ids.length);
-    if (category !== 'rejected') this.logger.error({ ids, repo: events[0]?.repo, events: ids.length, reason }, 'dead-lettered');
+    this.metrics.deadLettered.inc({ reason: code }, ids.length);
+    if (code !== 'rejected') this.logger.error({ ids, repo: events[0]?.repo, events: ids.length, reason }, 'dead-lettered');
   }
 
   private async releaseHeld(ids: string[]): Promise<void> {

@@ -209,7 +209,7 @@ describe('Dispatcher against the GitHub double', () => {
     store = openSqliteStore(dir);
     metrics = createMetrics({ defaultMetrics: false });
     log = capture();
-    client = createDispatchClient({ token: TOKEN, apiUrl: gh.url, logger: log.logger, timeoutMs: 2_000 });
+    client = createDispatchClient({ token: TOKEN, apiUrl: gh.url, logger: log.logger, timeoutMs: 2_000, writeSpacingMs: 0 });
   });
   afterEach(async () => {
     for (const d of dispatchers.splice(0)) await d.stop();
