@@ -147,7 +147,9 @@ test('refused credentials and outages are retried; a build Sauce does not know s
   const flaky = '0b0e2d4c-1111-4a2b-8c3d-000000000002';
   const gone = '0b0e2d4c-1111-4a2b-8c3d-000000000003';
   const dataDir = tempDir();
-  sauce.setBuild(flaky, { status: 'QUEUED', summary: { errored: 0, approved: 0, equal: 0, rejected: 0, unapproved: 0, queued: 44 } });
+  // The API says what the webhook says (visual-queued.json), so the only change is the one made below:
+  // a different summary here would be a refreshed event of its own, racing the test's next step.
+  sauce.setBuild(flaky, { status: 'QUEUED', summary: { errored: 0, approved: 0, equal: 20, rejected: 0, unapproved: 0, queued: 24 } });
   sauce.setBuild(gone, null);
   sauce.failNext(503, 3);
   relay = await startRelay(dataDir);
