@@ -35,6 +35,10 @@ export interface NewEvent {
 }
 
 export interface StoredEvent extends NewEvent {
+  /**
+   * At most 36 characters (the SQLite store's are UUIDs): the handler sizes an event's dispatch
+   * entry before the store names it (STORED_ID_PLACEHOLDER in src/sauce/envelope.ts).
+   */
   readonly id: string;
   readonly state: EventState;
   readonly attempts: number;
