@@ -42195,7 +42195,7 @@ const DISPATCH_MAX_PAYLOAD_BYTES = 65_535;
 /** Commit status `context` and check run `name` are kept short; GitHub rejects very long ones. */
 const CONTEXT_MAX_CHARS = 255;
 const ELLIPSIS = '…';
-function utf8Bytes(text) {
+function limits_utf8Bytes(text) {
     return Buffer.byteLength(text, 'utf8');
 }
 /** Cut to at most `max` characters (code points, so a surrogate pair is never split), ending in … */
@@ -42209,15 +42209,15 @@ function truncateChars(text, max) {
 }
 /** Cut to at most `max` UTF-8 bytes without splitting a character, ending in … when cut. */
 function truncateBytes(text, max) {
-    if (utf8Bytes(text) <= max)
+    if (limits_utf8Bytes(text) <= max)
         return text;
-    const budget = max - utf8Bytes(ELLIPSIS);
+    const budget = max - limits_utf8Bytes(ELLIPSIS);
     if (budget <= 0)
         return '';
     let used = 0;
     let out = '';
     for (const ch of text) {
-        const size = utf8Bytes(ch);
+        const size = limits_utf8Bytes(ch);
         if (used + size > budget)
             break;
         used += size;
@@ -42243,15 +42243,15 @@ const defaultMore = (omitted) => `\n_…and ${omitted} more not shown (GitHub li
 function fitSummary(parts, maxBytes = CHECK_OUTPUT_MAX_BYTES) {
     const more = parts.more ?? defaultMore;
     const full = parts.head + parts.rows.map((r) => `${r}\n`).join('') + parts.tail;
-    if (utf8Bytes(full) <= maxBytes)
+    if (limits_utf8Bytes(full) <= maxBytes)
         return full;
-    const fixed = utf8Bytes(parts.head) + utf8Bytes(parts.tail);
+    const fixed = limits_utf8Bytes(parts.head) + limits_utf8Bytes(parts.tail);
     let used = fixed;
     let kept = 0;
     for (const row of parts.rows) {
-        const size = utf8Bytes(row) + 1;
+        const size = limits_utf8Bytes(row) + 1;
         const omittedAfter = parts.rows.length - kept - 1;
-        const reserve = omittedAfter > 0 ? utf8Bytes(more(omittedAfter)) : 0;
+        const reserve = omittedAfter > 0 ? limits_utf8Bytes(more(omittedAfter)) : 0;
         if (used + size + reserve > maxBytes)
             break;
         used += size;
@@ -42280,7 +42280,7 @@ function validEventType(eventType) {
     return eventType.length > 0 && Array.from(eventType).length <= DISPATCH_EVENT_TYPE_MAX_CHARS;
 }
 function payloadBytes(payload) {
-    return utf8Bytes(JSON.stringify(payload));
+    return limits_utf8Bytes(JSON.stringify(payload));
 }
 /**
  * Pack items into as few `client_payload`s as fit, in order. `wrap` builds the payload for one
@@ -42856,11 +42856,11 @@ function encodeState(state, maxBytes = CHECK_OUTPUT_MAX_BYTES) {
     }
     const jobs = [...state.jobs].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     const full = wrap(commentSafeJson({ v: 1, kind: 'jobs', jobs: jobs.map((j) => jobToWire(j, false)) }));
-    if (utf8Bytes(full) <= maxBytes)
+    if (limits_utf8Bytes(full) <= maxBytes)
         return full;
     // Too many jobs for the full form: keep what the aggregate needs (names are lost from the table).
     const minimal = wrap(commentSafeJson({ v: 1, kind: 'jobs', jobs: jobs.map((j) => jobToWire(j, true)) }));
-    if (utf8Bytes(minimal) <= maxBytes)
+    if (limits_utf8Bytes(minimal) <= maxBytes)
         return minimal;
     throw new RangeError(`${jobs.length} jobs do not fit the ${maxBytes}-byte state block of one check run`);
 }
@@ -48847,6 +48847,8 @@ function parseInputs(getInput) {
  *                                 "route": "<route name>" } ] }
  */
 
+
+
 const ENVELOPE_VERSION = 1;
 const relayedEventSchema = looseObject({
     payload: unknown(),
@@ -48863,6 +48865,230 @@ const envelopeSchema = looseObject({
 });
 function makeEnvelope(events) {
     return { version: ENVELOPE_VERSION, events };
+}
+/** Ends every shortened string, so a reader sees where the cut is. */
+const TRUNCATION_MARKER = '…[truncated by the relay]';
+/** `{"version":1,"events":[]}`: what the envelope costs around its entries. */
+const EMPTY_ENVELOPE_BYTES = limits_utf8Bytes(JSON.stringify(makeEnvelope([])));
+/** The largest entry that still fits alone in one `client_payload`. */
+const ENTRY_MAX_BYTES = DISPATCH_MAX_PAYLOAD_BYTES - EMPTY_ENVELOPE_BYTES;
+/** A stored event's id, as long as the store's (UUIDs): the door sizes an entry before the store names it. */
+const STORED_ID_PLACEHOLDER = '00000000-0000-0000-0000-000000000000';
+/** More shortened fields than this are listed as one last record, `(N more)`, so the list stays small. */
+const MAX_TRUNCATED_RECORDS = 20;
+/**
+ * Fields the Action needs whole (which job or build, its commit, its status and times, its name):
+ * never shortened. Tags starting `ci:` (saucectl's commit, branch and repository) are kept whole too.
+ */
+const KEPT_WHOLE = new Set([
+    'id',
+    'build_id',
+    'status',
+    'passed',
+    'data_type',
+    'commit_id',
+    'branch_name',
+    'branch',
+    'build',
+    'build_name',
+    'name',
+    'creation_time',
+    'modification_time',
+    'data_center',
+    'project',
+    'summary',
+]);
+const TAG_FIELDS = new Set(['tags', 'team_ids']);
+/** Shortened first, in this order: the long text of a failing job. */
+const CUT_FIRST = (/* unused pure expression or super */ null && (['exception', 'error']));
+/** Every field either schema knows: never left out (their text may still be shortened). */
+const KNOWN = new Set([...Object.keys(jobEventSchema.shape), ...Object.keys(visualEventSchema.shape)]);
+/** UTF-8 size of a string as a JSON string literal (quotes and escapes included). */
+function literalBytes(text) {
+    return utf8Bytes(JSON.stringify(text));
+}
+/** UTF-8 bytes one code point takes inside a JSON string literal. */
+function escapedBytes(ch) {
+    const code = ch.codePointAt(0) ?? 0;
+    if (code >= 0x20 && code < 0x7f && ch !== '"' && ch !== '\\')
+        return 1;
+    return utf8Bytes(JSON.stringify(ch)) - 2;
+}
+/**
+ * The longest prefix of `text` (whole code points) followed by the marker whose JSON literal takes
+ * at most `maxLiteralBytes`; the marker alone when even that does not fit.
+ */
+function cutToLiteralBytes(text, maxLiteralBytes) {
+    const budget = maxLiteralBytes - literalBytes(TRUNCATION_MARKER);
+    let used = 0;
+    let end = 0;
+    if (budget > 0) {
+        for (const ch of text) {
+            const size = escapedBytes(ch);
+            if (used + size > budget)
+                break;
+            used += size;
+            end += ch.length;
+        }
+    }
+    return text.slice(0, end) + TRUNCATION_MARKER;
+}
+function envelope_isRecord(value) {
+    return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+/** Every string that may be shortened, with where it sits. */
+function candidates(payload) {
+    const found = [];
+    const walk = (value, top, field, parent, key) => {
+        if (typeof value === 'string') {
+            const literal = literalBytes(value);
+            // Only strings longer than the marker: shortening anything else saves nothing.
+            if (literal > literalBytes(TRUNCATION_MARKER))
+                found.push({ top, field, parent, key, original: value, literal });
+        }
+        else if (Array.isArray(value)) {
+            value.forEach((item, i) => {
+                if (!(TAG_FIELDS.has(top) && field === top && typeof item === 'string' && item.startsWith('ci:')))
+                    walk(item, top, `${field}[${i}]`, value, i);
+            });
+        }
+        else if (envelope_isRecord(value)) {
+            for (const [k, v] of Object.entries(value))
+                walk(v, top, `${field}.${k}`, value, k);
+        }
+    };
+    for (const [k, v] of Object.entries(payload))
+        if (!KEPT_WHOLE.has(k))
+            walk(v, k, k, payload, k);
+    const rank = (c) => {
+        const first = c.field === c.top ? CUT_FIRST.indexOf(c.top) : -1;
+        return first === -1 ? CUT_FIRST.length : first;
+    };
+    // exception, then error, then the longest first (stable: ties keep document order).
+    return found.sort((a, b) => rank(a) - rank(b) || b.literal - a.literal);
+}
+/**
+ * The fields shortened or left out so far. As sent, at most MAX_TRUNCATED_RECORDS: the rest fold
+ * into one `(N more)` record, so the list itself stays small however many fields were cut.
+ */
+class Records {
+    all = [];
+    byTop = new Map();
+    alive = 0;
+    sum = 0;
+    add(field, bytes, top) {
+        const at = this.all.push({ field, bytes, top, alive: true }) - 1;
+        const list = this.byTop.get(top);
+        if (list)
+            list.push(at);
+        else
+            this.byTop.set(top, [at]);
+        this.alive += 1;
+        this.sum += bytes;
+    }
+    /** Forget the records inside a field that is left out whole. */
+    dropTop(top) {
+        for (const at of this.byTop.get(top) ?? []) {
+            const r = this.all[at];
+            if (!r.alive)
+                continue;
+            r.alive = false;
+            this.alive -= 1;
+            this.sum -= r.bytes;
+        }
+        this.byTop.delete(top);
+    }
+    list(extra) {
+        const total = this.alive + (extra ? 1 : 0);
+        const head = [];
+        const room = total <= MAX_TRUNCATED_RECORDS ? MAX_TRUNCATED_RECORDS : MAX_TRUNCATED_RECORDS - 1;
+        for (const r of this.all) {
+            if (head.length === room)
+                break;
+            if (r.alive)
+                head.push({ field: r.field, bytes: r.bytes });
+        }
+        if (extra && head.length < room)
+            head.push(extra);
+        if (total <= MAX_TRUNCATED_RECORDS)
+            return head;
+        const headBytes = head.reduce((n, r) => n + r.bytes, 0);
+        return [...head, { field: `(${total - head.length} more)`, bytes: this.sum + (extra?.bytes ?? 0) - headBytes }];
+    }
+    /** Bytes `,"truncated":[...]` adds to an entry (0 without records). */
+    bytes(extra) {
+        return this.alive === 0 && !extra ? 0 : utf8Bytes(`,"truncated":${JSON.stringify(this.list(extra))}`);
+    }
+}
+/**
+ * One event's entry in a `client_payload`, sized to fit one dispatch alone (`maxBytes`, by default
+ * what the envelope leaves of GitHub's 64 KB). Pure; never changes `payload`.
+ *
+ * An entry that fits carries the event as parsed (see README, "The envelope", for what JSON parsing
+ * changes). One that does not is shortened, so that an accepted event is never lost for its size:
+ *   1. long strings are cut, each only as much as still needed, with TRUNCATION_MARKER at the cut:
+ *      `exception`, then `error`, then every other string longest first; never the fields in
+ *      KEPT_WHOLE nor `ci:` tags;
+ *   2. if that is not enough, fields neither event schema knows are left out, largest first;
+ *   3. if even that is not enough, the fields the Action needs are themselves over the limit (e.g. a
+ *      64 KB `name` or thousands of tags): `too_large`. The relay refuses such a body at the door
+ *      (413), so no accepted event ends here.
+ * Each shortened or left-out field is listed in `truncated` with its original size.
+ */
+function envelopeEntry(payload, meta, maxBytes = ENTRY_MAX_BYTES) {
+    if (!envelope_isRecord(payload))
+        return { ok: false, code: 'not_object', reason: 'the event is not a JSON object' };
+    const whole = { payload, id: meta.id, received_at: meta.received_at, route: meta.route };
+    const wholeBytes = utf8Bytes(JSON.stringify(whole));
+    if (wholeBytes <= maxBytes)
+        return { ok: true, entry: whole, bytes: wholeBytes, truncated: [] };
+    const copy = structuredClone(payload);
+    let size = wholeBytes;
+    const records = new Records();
+    const fits = () => size + records.bytes() <= maxBytes;
+    // 1. Cut strings, each only as much as still needed.
+    for (const c of candidates(copy)) {
+        if (fits())
+            break;
+        const record = { field: c.field, bytes: utf8Bytes(c.original) };
+        const over = size + records.bytes(record) - maxBytes;
+        const cut = cutToLiteralBytes(c.original, c.literal - over);
+        const cutLiteral = literalBytes(cut);
+        if (cutLiteral >= c.literal)
+            continue;
+        c.parent[c.key] = cut;
+        size += cutLiteral - c.literal;
+        records.add(record.field, record.bytes, c.top);
+    }
+    // 2. Leave out fields no schema knows, largest first.
+    if (!fits()) {
+        const unknown = Object.keys(copy)
+            .filter((k) => !KNOWN.has(k))
+            .map((k) => ({ key: k, bytes: utf8Bytes(JSON.stringify(copy[k]) ?? 'null') }))
+            .sort((a, b) => b.bytes - a.bytes);
+        let keys = Object.keys(copy).length;
+        for (const { key, bytes } of unknown) {
+            if (fits())
+                break;
+            delete copy[key];
+            // `"key":value`, and the comma that joined it to a neighbour.
+            size -= literalBytes(key) + 1 + bytes + (keys > 1 ? 1 : 0);
+            keys -= 1;
+            records.dropTop(key);
+            records.add(key, utf8Bytes(JSON.stringify(payload[key]) ?? 'null'), key);
+        }
+    }
+    const truncated = records.list();
+    const entry = { payload: copy, id: meta.id, received_at: meta.received_at, route: meta.route, truncated };
+    const bytes = utf8Bytes(JSON.stringify(entry));
+    if (bytes > maxBytes) {
+        return {
+            ok: false,
+            code: 'too_large',
+            reason: `the fields the Action needs take ${bytes} bytes even with every other field shortened or left out; one repository_dispatch holds ${maxBytes}`,
+        };
+    }
+    return { ok: true, entry, bytes, truncated };
 }
 
 ;// CONCATENATED MODULE: ./lib/action/payload.js

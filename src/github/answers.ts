@@ -4,8 +4,19 @@
  * Pure: the caller passes `now`.
  */
 
-/** What one request to GitHub came to. `retry` carries the wait GitHub asked for, when it did. */
-export type DispatchOutcome = { kind: 'sent' } | { kind: 'retry'; reason: string; retryAfterMs?: number } | { kind: 'fatal'; reason: string };
+/** Why a request is worth another try: a code for programs (metrics, policies); `reason` is for people. */
+export type RetryCode = 'rate_limit' | 'timeout' | 'network' | 'server_error';
+/** Why a request will never succeed as it is. */
+export type FatalCode = 'bad_credentials' | 'forbidden' | 'not_found' | 'unprocessable' | 'client_error' | 'invalid_target';
+
+/**
+ * What one request to GitHub came to. `retry` carries the wait GitHub asked for, when it did.
+ * Decisions are made on `kind` and `code`; `reason` only explains them (logs, dead-letter list).
+ */
+export type DispatchOutcome =
+  | { kind: 'sent' }
+  | { kind: 'retry'; code: RetryCode; reason: string; retryAfterMs?: number }
+  | { kind: 'fatal'; code: FatalCode; reason: string };
 
 export type Headers = Readonly<Record<string, string | number | undefined>>;
 
@@ -55,6 +66,14 @@ function isSecondaryRateLimit(message: string | undefined): boolean {
 }
 
 /**
+ * A rate limit: retry after `waitMs` (clamped to at most MAX_RATE_LIMIT_WAIT_MS). For a limit detected
+ * elsewhere too (the relay's Octokit throttling plugin reports primary and secondary limits itself).
+ */
+export function rateLimited(waitMs: number, reason: string): Extract<DispatchOutcome, { kind: 'retry' }> {
+  return { kind: 'retry', code: 'rate_limit', reason, retryAfterMs: clamp(waitMs, 0, MAX_RATE_LIMIT_WAIT_MS) };
+}
+
+/**
  * The outcome of one dispatch attempt from GitHub's answer. `message` is the error body's
  * message, when there is one (403 is a rate limit only when its headers or message say so).
  */
@@ -63,16 +82,17 @@ export function classifyResponse(status: number, headers: Headers, now: number, 
   const wait = rateLimitWaitMs(headers, now);
   const detail = message ? `: ${message.slice(0, 200)}` : '';
   if (status === 429 || (status === 403 && (wait !== undefined || header(headers, 'x-ratelimit-remaining') === '0' || isSecondaryRateLimit(message)))) {
-    return { kind: 'retry', reason: `rate limited (${status})${detail}`, retryAfterMs: wait ?? DEFAULT_RATE_LIMIT_WAIT_MS };
+    return rateLimited(wait ?? DEFAULT_RATE_LIMIT_WAIT_MS, `rate limited (${status})${detail}`);
   }
   if (status >= 500 || status === 408) {
+    const code = status === 408 ? 'timeout' : 'server_error';
     return wait !== undefined
-      ? { kind: 'retry', reason: `GitHub ${status}${detail}`, retryAfterMs: wait }
-      : { kind: 'retry', reason: `GitHub ${status}${detail}` };
+      ? { kind: 'retry', code, reason: `GitHub ${status}${detail}`, retryAfterMs: wait }
+      : { kind: 'retry', code, reason: `GitHub ${status}${detail}` };
   }
-  if (status === 401) return { kind: 'fatal', reason: `401 bad credentials${detail}` };
-  if (status === 403) return { kind: 'fatal', reason: `403 forbidden (the token needs contents: write)${detail}` };
-  if (status === 404) return { kind: 'fatal', reason: `404 repository not found or not accessible to the token${detail}` };
-  if (status === 422) return { kind: 'fatal', reason: `422 dispatch rejected${detail}` };
-  return { kind: 'fatal', reason: `unexpected ${status}${detail}` };
+  if (status === 401) return { kind: 'fatal', code: 'bad_credentials', reason: `401 bad credentials${detail}` };
+  if (status === 403) return { kind: 'fatal', code: 'forbidden', reason: `403 forbidden (the token needs contents: write)${detail}` };
+  if (status === 404) return { kind: 'fatal', code: 'not_found', reason: `404 repository not found or not accessible to the token${detail}` };
+  if (status === 422) return { kind: 'fatal', code: 'unprocessable', reason: `422 dispatch rejected${detail}` };
+  return { kind: 'fatal', code: 'client_error', reason: `unexpected ${status}${detail}` };
 }

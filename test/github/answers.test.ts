@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { DEFAULT_RATE_LIMIT_WAIT_MS, MAX_RATE_LIMIT_WAIT_MS, classifyResponse, rateLimitWaitMs } from '../../src/github/answers.js';
+import { DEFAULT_RATE_LIMIT_WAIT_MS, MAX_RATE_LIMIT_WAIT_MS, classifyResponse, rateLimitWaitMs, rateLimited } from '../../src/github/answers.js';
 
 const NOW = Date.UTC(2026, 0, 1, 12, 0, 0);
 
@@ -31,28 +31,66 @@ describe('classifyResponse', () => {
     expect(classifyResponse(204, {}, NOW)).toEqual({ kind: 'sent' });
   });
   it('429 waits per retry-after, or a minute without a hint', () => {
-    expect(classifyResponse(429, { 'retry-after': '3' }, NOW)).toMatchObject({ kind: 'retry', retryAfterMs: 3_000 });
-    expect(classifyResponse(429, {}, NOW)).toMatchObject({ kind: 'retry', retryAfterMs: DEFAULT_RATE_LIMIT_WAIT_MS });
+    expect(classifyResponse(429, { 'retry-after': '3' }, NOW)).toMatchObject({ kind: 'retry', code: 'rate_limit', retryAfterMs: 3_000 });
+    expect(classifyResponse(429, {}, NOW)).toMatchObject({ kind: 'retry', code: 'rate_limit', retryAfterMs: DEFAULT_RATE_LIMIT_WAIT_MS });
   });
   it('403 is a rate limit only with rate-limit headers or message', () => {
     const reset = String(Math.floor(NOW / 1000) + 60);
-    expect(classifyResponse(403, { 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': reset }, NOW)).toMatchObject({ kind: 'retry', retryAfterMs: 61_000 });
-    expect(classifyResponse(403, { 'retry-after': '10' }, NOW)).toMatchObject({ kind: 'retry', retryAfterMs: 10_000 });
-    expect(classifyResponse(403, { 'x-ratelimit-remaining': '4000' }, NOW, 'You have exceeded a secondary rate limit')).toMatchObject({ kind: 'retry' });
-    expect(classifyResponse(403, { 'x-ratelimit-remaining': '4000' }, NOW, 'Resource not accessible by integration')).toMatchObject({ kind: 'fatal' });
+    expect(classifyResponse(403, { 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': reset }, NOW)).toMatchObject({
+      kind: 'retry',
+      code: 'rate_limit',
+      retryAfterMs: 61_000,
+    });
+    expect(classifyResponse(403, { 'retry-after': '10' }, NOW)).toMatchObject({ kind: 'retry', code: 'rate_limit', retryAfterMs: 10_000 });
+    // A secondary limit may come as a 403 with no rate-limit header at all: the message says it.
+    expect(classifyResponse(403, {}, NOW, 'You have exceeded a secondary rate limit')).toMatchObject({
+      kind: 'retry',
+      code: 'rate_limit',
+      retryAfterMs: DEFAULT_RATE_LIMIT_WAIT_MS,
+    });
+    expect(classifyResponse(403, { 'x-ratelimit-remaining': '4000' }, NOW, 'Resource not accessible by integration')).toMatchObject({
+      kind: 'fatal',
+      code: 'forbidden',
+    });
   });
-  it('5xx and 408 retry with backoff (no hint) or the hint', () => {
-    for (const status of [500, 502, 503, 504, 408]) {
-      const outcome = classifyResponse(status, {}, NOW);
-      expect(outcome.kind).toBe('retry');
-      expect(outcome).not.toHaveProperty('retryAfterMs');
-    }
-    expect(classifyResponse(503, { 'retry-after': '7' }, NOW)).toMatchObject({ kind: 'retry', retryAfterMs: 7_000 });
+  it.each([
+    [500, 'server_error'],
+    [502, 'server_error'],
+    [503, 'server_error'],
+    [504, 'server_error'],
+    [408, 'timeout'],
+  ])('%i retries with backoff (no hint), code %s', (status, code) => {
+    const outcome = classifyResponse(status, {}, NOW);
+    expect(outcome).toMatchObject({ kind: 'retry', code });
+    expect(outcome).not.toHaveProperty('retryAfterMs');
   });
-  it('401, 404, 422 and other 4xx are fatal, with the reason', () => {
-    expect(classifyResponse(401, {}, NOW, 'Bad credentials')).toEqual({ kind: 'fatal', reason: '401 bad credentials: Bad credentials' });
-    expect(classifyResponse(404, {}, NOW)).toMatchObject({ kind: 'fatal', reason: expect.stringContaining('404') });
-    expect(classifyResponse(422, {}, NOW, 'Validation Failed')).toMatchObject({ kind: 'fatal', reason: expect.stringContaining('Validation Failed') });
-    expect(classifyResponse(400, {}, NOW)).toMatchObject({ kind: 'fatal' });
+  it('5xx with a hint waits as asked', () => {
+    expect(classifyResponse(503, { 'retry-after': '7' }, NOW)).toMatchObject({ kind: 'retry', code: 'server_error', retryAfterMs: 7_000 });
+  });
+  it.each([
+    [401, 'bad_credentials'],
+    [403, 'forbidden'],
+    [404, 'not_found'],
+    [422, 'unprocessable'],
+    [400, 'client_error'],
+    [410, 'client_error'],
+  ])('%i is fatal with code %s', (status, code) => {
+    expect(classifyResponse(status, {}, NOW)).toMatchObject({ kind: 'fatal', code });
+  });
+  it("the reason carries GitHub's message for people", () => {
+    expect(classifyResponse(401, {}, NOW, 'Bad credentials')).toEqual({
+      kind: 'fatal',
+      code: 'bad_credentials',
+      reason: '401 bad credentials: Bad credentials',
+    });
+    expect(classifyResponse(422, {}, NOW, 'Validation Failed')).toMatchObject({ reason: expect.stringContaining('Validation Failed') });
+  });
+});
+
+describe('rateLimited', () => {
+  it('is a rate_limit retry with the wait, clamped', () => {
+    expect(rateLimited(5_000, 'x')).toEqual({ kind: 'retry', code: 'rate_limit', reason: 'x', retryAfterMs: 5_000 });
+    expect(rateLimited(-1, 'x').retryAfterMs).toBe(0);
+    expect(rateLimited(10 * MAX_RATE_LIMIT_WAIT_MS, 'x').retryAfterMs).toBe(MAX_RATE_LIMIT_WAIT_MS);
   });
 });

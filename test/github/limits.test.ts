@@ -71,8 +71,12 @@ describe('truncateBytes', () => {
     const past = truncateBytes(`${padded}a`, max);
     expect(utf8Bytes(past)).toBeLessThanOrEqual(max);
     expect(past.endsWith('…')).toBe(true);
-    expect(() => Buffer.from(past, 'utf8').toString('utf8')).not.toThrow();
+    // A split character (a lone surrogate, or half of a UTF-8 sequence) does not survive a UTF-8
+    // round trip: it comes back as U+FFFD.
+    expect(Buffer.from(past, 'utf8').toString('utf8')).toBe(past);
     expect(past).not.toContain('\uFFFD');
+    // And the cut kept every whole character that fitted.
+    expect(past.slice(0, -1)).toBe(padded.slice(0, past.length - 1));
   });
 
   test('a budget smaller than the ellipsis gives the empty string', () => {

@@ -71,3 +71,31 @@ test('Sauce → relay → repository_dispatch → Action bundle → statuses on 
   expect(runs.map((r) => r.name)).toEqual(expect.arrayContaining(['Sauce Labs / shop-web #1234', 'Sauce Labs Visual / shop-web']));
   expect(double.violations).toEqual([]);
 }, 90_000);
+
+test('a job event with a 70 KB stack trace: accepted, dispatched shortened, and reported by the Action', async () => {
+  await relay?.kill('SIGKILL');
+  relay = await startRelayProcess({
+    dataDir: tempDir(),
+    env: { SAUCE_WEBHOOK_SECRET: SECRET, GITHUB_TOKEN: 'ghs_chaintoken', GITHUB_API_URL: double.url, GITHUB_REPOSITORY: REPO, RELAY_GROUP_WINDOW: '0' },
+  });
+  const before = double.dispatches(REPO).length;
+  const job = JSON.parse(sauceFixture('job-vdc-failed-boolean.json').toString('utf8')) as Record<string, unknown>;
+  const stack = `TimeoutError: card form never appeared\n${'    at pay (webpack:///src/checkout/pay.ts:41:17)\n'.repeat(1_600)}`;
+  const body = Buffer.from(JSON.stringify({ ...job, id: 'big-stack-0001', build: 'shop-web #5678', exception: stack }));
+  expect(body.length).toBeGreaterThan(70_000);
+  const answer = await postSigned(`${relay.url}/webhook`, body, signBody(SECRET, body));
+  expect(answer.status).toBe(202);
+  await waitFor(() => double.dispatches(REPO).length > before, 15_000, 'the big event dispatched');
+
+  const dispatch = double.dispatches(REPO)[before]!;
+  const [entry] = (dispatch.client_payload as { events: { payload: Record<string, unknown>; truncated?: unknown }[] }).events;
+  expect(entry!.truncated).toEqual([{ field: 'exception', bytes: Buffer.byteLength(stack) }]);
+  expect(entry!.payload).toMatchObject({ id: 'big-stack-0001', status: job.status, commit_id: job.commit_id });
+  const result = await runAction({ apiUrl: double.url, clientPayload: dispatch.client_payload, repository: REPO });
+  expect(result.stderr).toBe('');
+  expect(result.code).toBe(0);
+  const latest = new Map(double.statuses(REPO, HEAD).map((s) => [s.context, s]));
+  expect(latest.get('Sauce Labs / shop-web #5678')?.state).toBe('failure');
+  expect(double.violations).toEqual([]);
+  expect(double.rejections).toEqual([]);
+}, 90_000);

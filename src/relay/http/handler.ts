@@ -19,8 +19,7 @@
 import { createHash } from 'node:crypto';
 import { isUtf8 } from 'node:buffer';
 import type { DispatchOutcome } from '../../github/answers.js';
-import { DISPATCH_MAX_PAYLOAD_BYTES, utf8Bytes } from '../../github/limits.js';
-import { makeEnvelope } from '../../sauce/envelope.js';
+import { STORED_ID_PLACEHOLDER, envelopeEntry, makeEnvelope, type EntryMeta } from '../../sauce/envelope.js';
 import { parseSauceEvent } from '../../sauce/event.js';
 import type { RouteConfig } from '../config.js';
 import type { Logger } from '../logger.js';
@@ -264,6 +263,11 @@ export function createHandler(options: HandlerOptions): RelayHandler {
 
     if (direct) return dispatchDirect(route, decision.repo, json, bodyHash, receivedAt, secretIndex);
 
+    // Accept only what can be delivered: the dispatcher shortens long text to fit one dispatch, and
+    // refuses only an event whose needed fields alone are over the limit (see envelopeEntry).
+    const fit = envelopeEntry(json, { id: STORED_ID_PLACEHOLDER, received_at: new Date(receivedAt).toISOString(), route: route.name });
+    if (!fit.ok) return tooLargeForDispatch(route, fit.reason);
+
     // 6 and 7. Deduplicate and store durably; only then answer 2xx.
     let result: InsertResult;
     try {
@@ -299,16 +303,17 @@ export function createHandler(options: HandlerOptions): RelayHandler {
   ): Promise<RelayResponse> {
     // Stable across redeliveries of the same body, so the Action can recognise a repeat.
     const id = `d-${createHash('sha256').update(route.name).update('\0').update(bodyHash).digest('hex').slice(0, 24)}`;
-    const envelope = makeEnvelope([{ payload, id, received_at: new Date(receivedAt).toISOString(), route: route.name }]);
-    if (utf8Bytes(JSON.stringify(envelope)) > DISPATCH_MAX_PAYLOAD_BYTES) {
-      logger.warn({ id, route: route.name }, 'event too large for repository_dispatch');
-      return reject('too_large', jsonResponse(413, { error: 'event too large for repository_dispatch (64 KB)' }));
-    }
+    const meta: EntryMeta = { id, received_at: new Date(receivedAt).toISOString(), route: route.name };
+    // The same entry builder as the dispatcher's: long text is shortened to fit, not refused.
+    const built = envelopeEntry(payload, meta);
+    if (!built.ok) return tooLargeForDispatch(route, built.reason);
+    if (built.truncated.length) logger.warn({ id, route: route.name, truncated: built.truncated }, 'event shortened to fit one repository_dispatch');
+    const envelope = makeEnvelope([built.entry]);
     let outcome: DispatchOutcome;
     try {
       outcome = await direct!.client.dispatch(repo, route.eventType, envelope as unknown as Record<string, unknown>);
     } catch (err) {
-      outcome = { kind: 'retry', reason: err instanceof Error ? err.message : String(err) };
+      outcome = { kind: 'retry', code: 'network', reason: err instanceof Error ? err.message : String(err) };
     }
     if (outcome.kind === 'sent') {
       metrics?.dispatched.inc({ repo });
@@ -324,6 +329,12 @@ export function createHandler(options: HandlerOptions): RelayHandler {
     }
     metrics?.deadLettered.inc({ reason: 'direct' });
     return reject('dispatch_failed', jsonResponse(502, { error: 'GitHub refused the dispatch' }));
+  }
+
+  /** The one body refused for its size after parsing: the fields the Action needs do not fit a dispatch. */
+  function tooLargeForDispatch(route: RouteConfig, reason: string): RelayResponse {
+    logger.warn({ route: route.name, reason }, 'event too large for repository_dispatch');
+    return reject('too_large', jsonResponse(413, { error: 'event too large for repository_dispatch', reason }));
   }
 
   return { preflight, handle };

@@ -3,16 +3,30 @@
  * the dispatcher, which keeps the events stored meanwhile (a retry inside the request would hold
  * a lease and hide the wait from the store). In serverless mode the handler calls this directly.
  *
+ * Octokit's plugins, for what they do well:
+ * - `@octokit/plugin-throttling` paces content-creating requests (GitHub asks for one second
+ *   between them; `writeSpacingMs`) and detects primary and secondary rate limits, including a
+ *   secondary limit answered as a 403 with no rate-limit header. Its handlers answer "do not
+ *   retry here": the limit and its wait become a `rate_limit` outcome, and the dispatcher pauses
+ *   every send until then and reschedules the events in the store.
+ * - `@octokit/plugin-retry` is not used here. It retries inside the request, in memory: the
+ *   dispatcher's lease would be held through its waits (and could run out mid-request), a restart
+ *   would forget them, and the store would not show the event as waiting. That part, the durable
+ *   retry across restarts (backoff.ts, `next_attempt_at` in the store), is the one this relay keeps.
+ *
  * Auth: a token (`GITHUB_TOKEN`), or a GitHub App (`@octokit/auth-app`): the installation is looked
  * up once per repository (`GET /repos/{owner}/{repo}/installation`) and its token is cached and
  * renewed by the library. No credentials: dry-run, which logs the dispatch it would make.
  *
  * HTTP: Octokit's default (Node's fetch, keep-alive) with a timeout on every request.
  */
+import { randomUUID } from 'node:crypto';
 import { Octokit } from '@octokit/rest';
 import { createAppAuth } from '@octokit/auth-app';
+import { throttling } from '@octokit/plugin-throttling';
+import Bottleneck from 'bottleneck';
 import type { Logger } from '../logger.js';
-import { classifyResponse, type DispatchOutcome, type Headers } from '../../github/answers.js';
+import { classifyResponse, rateLimited, type DispatchOutcome, type Headers } from '../../github/answers.js';
 import { payloadBytes } from '../../github/limits.js';
 import { timedFetch } from './timed-fetch.js';
 
@@ -32,11 +46,18 @@ export interface DispatchClientOptions {
   logger: Logger;
   /** Per HTTP request (connect + answer). Default 10 s. */
   timeoutMs?: number;
-  /** Clock for rate-limit headers; tests only. */
+  /** Clock for rate-limit headers. Default Date.now. */
   now?: () => number;
+  /** Least time between two content-creating requests (the dispatches). Default 1000 ms, as GitHub asks. */
+  writeSpacingMs?: number;
 }
 
 const DEFAULT_TIMEOUT_MS = 10_000;
+const DEFAULT_WRITE_SPACING_MS = 1_000;
+const ThrottledOctokit = Octokit.plugin(throttling);
+
+/** A rate limit the throttling plugin detected on one request, and the wait it derived (seconds). */
+type LimitSeen = (kind: 'primary' | 'secondary', retryAfterSec: number) => void;
 const REPO_RE = /^([A-Za-z0-9-]{1,39})\/([A-Za-z0-9._-]{1,100})$/;
 
 interface HttpErrorLike {
@@ -67,9 +88,9 @@ export function outcomeFromError(error: unknown, now: number): DispatchOutcome {
     e = typeof e === 'object' ? err.cause : undefined;
   }
   const timedOut = chain.some((c) => c.name === 'TimeoutError' || c.name === 'AbortError' || /timeout|timed out|aborted/i.test(c.message));
-  if (timedOut) return { kind: 'retry', reason: 'timeout' };
+  if (timedOut) return { kind: 'retry', code: 'timeout', reason: 'timeout' };
   const message = chain.map((c) => c.message).find((m) => m && m !== 'Unknown Error') ?? chain[0]?.message ?? 'unknown';
-  return { kind: 'retry', reason: `network error: ${message.slice(0, 200)}` };
+  return { kind: 'retry', code: 'network', reason: `network error: ${message.slice(0, 200)}` };
 }
 
 function splitRepo(repo: string): { owner: string; repo: string } | undefined {
@@ -96,13 +117,29 @@ export function createDispatchClient(opts: DispatchClientOptions): DispatchClien
     };
   }
 
-  const octokit = new Octokit({
+  // Tell the request that was rate limited (passed per request, as a function so Octokit's option
+  // merging keeps the reference), and never wait inside it.
+  const onLimit =
+    (kind: 'primary' | 'secondary') =>
+    (retryAfterSec: number, options: { request?: object }): boolean => {
+      (options.request as { limitSeen?: LimitSeen } | undefined)?.limitSeen?.(kind, retryAfterSec);
+      return false;
+    };
+  const octokit = new ThrottledOctokit({
     ...(opts.apiUrl ? { baseUrl: opts.apiUrl.replace(/\/+$/, '') } : {}),
     userAgent: 'sauce-relay',
     // Every request gets its own deadline, covering connect, headers and body.
     request: { fetch: timedFetch(timeoutMs) },
     // Octokit's own logging would go to the console; failures are logged by the dispatcher.
     log: { debug: () => {}, info: () => {}, warn: (m: string) => logger.warn({ octokit: m }), error: () => {} },
+    throttle: {
+      Bottleneck,
+      // The plugin's limiters are shared per id across the process: this client's are its own.
+      id: `sauce-relay-${randomUUID()}`,
+      write: new Bottleneck.Group({ maxConcurrent: 1, minTime: Math.max(0, opts.writeSpacingMs ?? DEFAULT_WRITE_SPACING_MS) }),
+      onRateLimit: onLimit('primary'),
+      onSecondaryRateLimit: onLimit('secondary'),
+    },
   });
 
   let tokenFor: (owner: string, repo: string) => Promise<string>;
@@ -139,15 +176,19 @@ export function createDispatchClient(opts: DispatchClientOptions): DispatchClien
     dryRun: false,
     async dispatch(repo, eventType, clientPayload) {
       const target = splitRepo(repo);
-      if (!target) return { kind: 'fatal', reason: `not a repository: ${JSON.stringify(repo).slice(0, 120)}` };
+      if (!target) return { kind: 'fatal', code: 'invalid_target', reason: `not a repository: ${JSON.stringify(repo).slice(0, 120)}` };
       let token: string;
       try {
         token = await tokenFor(target.owner, target.repo);
       } catch (error) {
         const outcome = outcomeFromError(error, now());
-        if (outcome.kind === 'sent') return { kind: 'retry', reason: 'GitHub App auth failed' };
+        if (outcome.kind === 'sent') return { kind: 'retry', code: 'network', reason: 'GitHub App auth failed' };
         return { ...outcome, reason: `GitHub App auth for ${repo}: ${outcome.reason}` };
       }
+      let limit: { kind: 'primary' | 'secondary'; retryAfterSec: number } | undefined;
+      const limitSeen: LimitSeen = (kind, retryAfterSec) => {
+        limit = { kind, retryAfterSec };
+      };
       try {
         await octokit.request('POST /repos/{owner}/{repo}/dispatches', {
           owner: target.owner,
@@ -155,9 +196,15 @@ export function createDispatchClient(opts: DispatchClientOptions): DispatchClien
           event_type: eventType,
           client_payload: clientPayload,
           headers: { authorization: `token ${token}` },
+          request: { limitSeen },
         });
         return { kind: 'sent' };
       } catch (error) {
+        if (limit) {
+          const status = (error as HttpErrorLike).status ?? 0;
+          const message = errorMessage((error as HttpErrorLike).response?.data, undefined);
+          return rateLimited(limit.retryAfterSec * 1000, `rate limited (${status}, ${limit.kind})${message ? `: ${message.slice(0, 200)}` : ''}`);
+        }
         const outcome = outcomeFromError(error, now());
         // The App may have been uninstalled or moved: look the installation up again next time.
         if (outcome.kind === 'fatal') forget(target.owner, target.repo);

@@ -13,6 +13,14 @@
  * Failures: 429/403 rate limits pause every send until GitHub's hint; 5xx, timeouts and network
  * errors back off per group with jitter; 401/404/422 and events older than `maxAgeMs` are
  * dead-lettered. Nothing is retried inside a request: the store holds the events meanwhile.
+ * Decisions carry typed codes (the outcome's `code`, DeadLetterCode); reasons are for people.
+ *
+ * Leases: every mark names this dispatcher as the owner, and the store changes only events it
+ * still holds. A mark that changes nothing means the lease ran out and another process took the
+ * events: that process sends them (again); this one only logs it.
+ *
+ * Time: `now` and `timers` are the dispatcher's clock (default Date.now and the global timers);
+ * its tests drive both, so what it groups and when it sends never depends on machine speed.
  */
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
@@ -22,8 +30,8 @@ import type { DispatchClient } from './dispatch-client.js';
 import type { Logger } from '../logger.js';
 import type { RelayMetrics } from '../metrics.js';
 import { DEFAULT_BACKOFF, nextAttemptAt, tooOld, type BackoffOptions } from './backoff.js';
-import { makeEnvelope, type RelayedEvent } from '../../sauce/envelope.js';
-import { splitForDispatch, utf8Bytes, validEventType, DISPATCH_MAX_PAYLOAD_BYTES } from '../../github/limits.js';
+import { envelopeEntry, makeEnvelope, type EntryResult, type TruncatedField } from '../../sauce/envelope.js';
+import { splitForDispatch, validEventType, DISPATCH_MAX_PAYLOAD_BYTES } from '../../github/limits.js';
 
 export interface DispatcherOptions {
   store: EventStore;
@@ -47,20 +55,46 @@ export interface DispatcherOptions {
   backoff?: BackoffOptions;
   /** When set, forget delivered events and dedup keys older than this, once an hour. */
   retentionMs?: number;
+  /** Schedules the cycles. Default the global timers (unref'd). A callback may return the cycle's promise. */
+  timers?: DispatcherTimers;
 }
+
+export interface DispatcherTimers {
+  setTimeout(callback: () => unknown, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+const GLOBAL_TIMERS: DispatcherTimers = {
+  setTimeout(callback, ms) {
+    const timer = setTimeout(callback, ms);
+    timer.unref();
+    return timer;
+  },
+  clearTimeout(handle) {
+    clearTimeout(handle as NodeJS.Timeout);
+  },
+};
 
 export interface PlannedDispatch {
   repo: string;
   eventType: string;
   events: StoredEvent[];
   clientPayload: Record<string, unknown>;
+  /** Events shortened to fit (see envelopeEntry), with what was cut. */
+  truncated: { id: string; fields: readonly TruncatedField[] }[];
 }
 
 export interface DispatchPlan {
   dispatches: PlannedDispatch[];
-  /** Events that can never be sent: too large alone, unreadable body, invalid event_type. */
-  rejected: { event: StoredEvent; reason: string }[];
+  /** Events that can never be sent: unreadable body, invalid event_type (and none for its size: see envelopeEntry). */
+  rejected: { event: StoredEvent; code: DeadLetterCode; reason: string }[];
 }
+
+/**
+ * Why an event was given up on (the `reason` label of the dead-letter metric): older than the
+ * maximum age, impossible to send as stored, or refused by GitHub (401, 403, 404, 422...).
+ */
+export type DeadLetterCode = 'max_age' | 'invalid' | 'rejected';
 
 export const DEFAULT_GROUP_WINDOW_MS = 2_000;
 export const DEFAULT_LEASE_MS = 30_000;
@@ -71,32 +105,33 @@ const MAX_HELD = 5_000;
 const PRUNE_EVERY_MS = 60 * 60_000;
 const GAUGE_EVERY_MS = 1_000;
 
-const entries = new WeakMap<StoredEvent, RelayedEvent | Error>();
+type Entry = EntryResult | { readonly ok: false; readonly code: 'not_json'; readonly reason: string };
+const entries = new WeakMap<StoredEvent, Entry>();
 
-/** The envelope entry of one stored event (memoised: the body is parsed once). */
-function entryOf(event: StoredEvent): RelayedEvent | Error {
+/**
+ * The envelope entry of one stored event, sized and (when over the limit) shortened by the one
+ * builder the serverless handler uses too. Memoised: parsed and serialised once, not on every
+ * cycle the event is held.
+ */
+function entryOf(event: StoredEvent): Entry {
   let entry = entries.get(event);
   if (!entry) {
+    let payload: unknown;
     try {
-      entry = { payload: JSON.parse(event.body) as unknown, id: event.id, received_at: new Date(event.receivedAt).toISOString(), route: event.route };
+      payload = JSON.parse(event.body) as unknown;
     } catch (error) {
-      entry = error instanceof Error ? error : new Error(String(error));
+      entry = { ok: false, code: 'not_json', reason: `stored body is not JSON: ${error instanceof Error ? error.message : String(error)}` };
     }
+    entry ??= envelopeEntry(payload, { id: event.id, received_at: new Date(event.receivedAt).toISOString(), route: event.route });
     entries.set(event, entry);
   }
   return entry;
 }
 
-const entrySizes = new WeakMap<StoredEvent, number>();
-
-/** UTF-8 size of an event's entry in a client_payload (memoised: serialised once, not every cycle it is held). */
+/** UTF-8 size of an event's entry (only asked of events whose entry was built). */
 function entryBytes(event: StoredEvent): number {
-  let size = entrySizes.get(event);
-  if (size === undefined) {
-    size = utf8Bytes(JSON.stringify(entryOf(event)));
-    entrySizes.set(event, size);
-  }
-  return size;
+  const entry = entryOf(event);
+  return entry.ok ? entry.bytes : 0;
 }
 
 function groupKey(event: StoredEvent): string {
@@ -107,17 +142,17 @@ function groupKey(event: StoredEvent): string {
  * Pure: group by repo + event_type (in order of first appearance), then pack each group, in
  * receipt order, into client_payloads under GitHub's limits.
  */
-export function planDispatches(events: readonly StoredEvent[], maxBytes: number = DISPATCH_MAX_PAYLOAD_BYTES): DispatchPlan {
+export function planDispatches(events: readonly StoredEvent[]): DispatchPlan {
   const groups = new Map<string, StoredEvent[]>();
   const rejected: DispatchPlan['rejected'] = [];
   for (const event of events) {
     const entry = entryOf(event);
-    if (entry instanceof Error) {
-      rejected.push({ event, reason: `stored body is not JSON: ${entry.message}` });
+    if (!entry.ok) {
+      rejected.push({ event, code: 'invalid', reason: entry.reason });
       continue;
     }
     if (!validEventType(event.eventType)) {
-      rejected.push({ event, reason: `invalid event_type (1 to 100 characters): ${JSON.stringify(event.eventType).slice(0, 120)}` });
+      rejected.push({ event, code: 'invalid', reason: `invalid event_type (1 to 100 characters): ${JSON.stringify(event.eventType).slice(0, 120)}` });
       continue;
     }
     const key = groupKey(event);
@@ -125,25 +160,20 @@ export function planDispatches(events: readonly StoredEvent[], maxBytes: number 
     if (group) group.push(event);
     else groups.set(key, [event]);
   }
-  const wrap = (batch: StoredEvent[]): Record<string, unknown> => makeEnvelope(batch.map((e) => entryOf(e) as RelayedEvent));
+  const built = (e: StoredEvent) => entryOf(e) as Extract<EntryResult, { ok: true }>;
+  const wrap = (batch: StoredEvent[]): Record<string, unknown> => makeEnvelope(batch.map((e) => built(e).entry));
   const dispatches: PlannedDispatch[] = [];
   for (const group of groups.values()) {
     const sorted = [...group].sort((a, b) => a.receivedAt - b.receivedAt);
-    const split = splitForDispatch(sorted, wrap, maxBytes, entryBytes);
-    if (!split.ok) {
-      for (const event of split.tooLarge)
-        rejected.push({ event, reason: `event too large for one repository_dispatch (client_payload must be under ${maxBytes} bytes)` });
-    }
+    const split = splitForDispatch(sorted, wrap, DISPATCH_MAX_PAYLOAD_BYTES, entryBytes);
+    // Every built entry fits alone (envelopeEntry sizes it so); this only guards that promise.
+    if (!split.ok) for (const event of split.tooLarge) rejected.push({ event, code: 'invalid', reason: 'entry over the dispatch limit' });
     for (const batch of split.batches) {
-      dispatches.push({ repo: batch[0]!.repo, eventType: batch[0]!.eventType, events: batch, clientPayload: wrap(batch) });
+      const truncated = batch.filter((e) => built(e).truncated.length > 0).map((e) => ({ id: e.id, fields: built(e).truncated }));
+      dispatches.push({ repo: batch[0]!.repo, eventType: batch[0]!.eventType, events: batch, clientPayload: wrap(batch), truncated });
     }
   }
   return { dispatches, rejected };
-}
-
-/** Pure: group by repo + event_type and split under GitHub's limits. Events that can never fit are left out (see planDispatches). */
-export function buildDispatches(events: StoredEvent[]): PlannedDispatch[] {
-  return planDispatches(events).dispatches;
 }
 
 /**
@@ -161,15 +191,6 @@ interface Held {
   leaseUntil: number;
 }
 
-function retryCategory(outcome: Extract<DispatchOutcome, { kind: 'retry' }>): string {
-  if (outcome.retryAfterMs !== undefined && /rate limit/i.test(outcome.reason)) return 'rate_limit';
-  if (/timeout/i.test(outcome.reason)) return 'timeout';
-  if (/network/i.test(outcome.reason)) return 'network';
-  return 'server_error';
-}
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
 export class Dispatcher {
   private readonly store: EventStore;
   private readonly client: DispatchClient;
@@ -184,16 +205,16 @@ export class Dispatcher {
   private readonly owner: string;
   private readonly backoff: BackoffOptions;
   private readonly retentionMs: number | undefined;
+  private readonly timers: DispatcherTimers;
 
   private readonly held = new Map<string, Held>();
   private started = false;
   private stopping = false;
   private pausedUntil = 0;
-  private timer: NodeJS.Timeout | null = null;
+  private timer: unknown = null;
   private wakeAt = Infinity;
   private loop: Promise<void> | null = null;
   private again = false;
-  private lastClaimed = 0;
   /** Bytes notified since the last cycle claimed: enough for a full dispatch is worth a cycle now. */
   private notifiedBytes = 0;
   private lastGauge = 0;
@@ -214,6 +235,7 @@ export class Dispatcher {
     this.owner = o.owner ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
     this.backoff = o.backoff ?? DEFAULT_BACKOFF;
     this.retentionMs = o.retentionMs;
+    this.timers = o.timers ?? GLOBAL_TIMERS;
   }
 
   start(): void {
@@ -242,7 +264,7 @@ export class Dispatcher {
     this.held.clear();
     if (ids.length) {
       try {
-        await this.store.release(ids);
+        await this.store.release(this.owner, ids);
       } catch (error) {
         this.logger.warn({ err: error, events: ids.length }, 'could not release claimed events; they are claimable again when their lease runs out');
       }
@@ -251,18 +273,8 @@ export class Dispatcher {
     this.logger.info({ owner: this.owner, released: ids.length }, 'dispatcher stopped');
   }
 
-  /** For tests: resolves once nothing is due (held groups sent, no due event left to claim). */
-  async drain(): Promise<void> {
-    for (;;) {
-      await this.runCycle();
-      if (this.stopping || (this.held.size === 0 && this.lastClaimed === 0 && !this.loop)) return;
-      const next = Number.isFinite(this.wakeAt) ? this.wakeAt - this.now() : this.pollMs;
-      await sleep(Math.max(1, Math.min(next, 50)));
-    }
-  }
-
   private clearTimer(): void {
-    if (this.timer) clearTimeout(this.timer);
+    if (this.timer !== null) this.timers.clearTimeout(this.timer);
     this.timer = null;
     this.wakeAt = Infinity;
   }
@@ -270,17 +282,16 @@ export class Dispatcher {
   /** Run a cycle at `at` (epoch ms) unless one is already due earlier. */
   private wake(at: number): void {
     if (this.stopping || !this.started || at >= this.wakeAt) return;
-    if (this.timer) clearTimeout(this.timer);
+    if (this.timer !== null) this.timers.clearTimeout(this.timer);
     this.wakeAt = at;
-    this.timer = setTimeout(
+    this.timer = this.timers.setTimeout(
       () => {
         this.timer = null;
         this.wakeAt = Infinity;
-        void this.runCycle();
+        return this.runCycle();
       },
       Math.max(0, at - this.now()),
     );
-    this.timer.unref();
   }
 
   /** Cycles never overlap: a request for one during a cycle runs another right after. */
@@ -313,7 +324,6 @@ export class Dispatcher {
     if (now < this.pausedUntil) {
       // Rate limited: hold no lease while waiting.
       await this.releaseHeld([...this.held.keys()]);
-      this.lastClaimed = 0;
       this.wake(this.pausedUntil);
       return;
     }
@@ -322,12 +332,10 @@ export class Dispatcher {
     const expiring = [...this.held.values()].filter((h) => h.leaseUntil - now < this.leaseMs / 2).map((h) => h.event.id);
     await this.releaseHeld(expiring);
 
-    this.lastClaimed = 0;
     this.notifiedBytes = 0;
     while (this.held.size < MAX_HELD) {
       const claimed = await this.store.claim(this.owner, now, this.leaseMs, Math.min(CLAIM_BATCH, MAX_HELD - this.held.size));
       for (const event of claimed) this.held.set(event.id, { event, leaseUntil: now + this.leaseMs });
-      this.lastClaimed += claimed.length;
       if (claimed.length < CLAIM_BATCH) break;
     }
 
@@ -336,7 +344,7 @@ export class Dispatcher {
     if (expired.length) await this.dead(expired, `undelivered ${Math.round(this.maxAgeMs / 3_600_000)} h after receipt`, 'max_age');
 
     const plan = planDispatches([...this.held.values()].map((h) => h.event));
-    for (const { event, reason } of plan.rejected) await this.dead([event], reason, reason.startsWith('event too large') ? 'too_large' : 'invalid');
+    for (const { event, code, reason } of plan.rejected) await this.dead([event], reason, code);
 
     // Per group: once it is quiet for a window (or held for maxHold), send everything; before,
     // only dispatches already full. A steady stream of one build thus fills whole dispatches.
@@ -389,26 +397,26 @@ export class Dispatcher {
     try {
       outcome = await this.client.dispatch(d.repo, d.eventType, d.clientPayload);
     } catch (error) {
-      outcome = { kind: 'retry', reason: `network error: ${error instanceof Error ? error.message : String(error)}` };
+      outcome = { kind: 'retry', code: 'network', reason: `network error: ${error instanceof Error ? error.message : String(error)}` };
     }
     const now = this.now();
     for (const id of ids) this.held.delete(id);
     const log = { ids, repo: d.repo, eventType: d.eventType, events: ids.length, attempt, outcome: outcome.kind, ms: now - started };
     switch (outcome.kind) {
       case 'sent': {
-        await this.store.markDelivered(ids, now);
+        this.noteLostLease(await this.store.markDelivered(this.owner, ids, now), ids, 'delivered');
         this.metrics.dispatched.inc({ repo: d.repo });
         this.metrics.dispatchedEvents.inc(ids.length);
         for (const e of d.events) this.metrics.dispatchLatency.observe(Math.max(0, now - e.receivedAt) / 1000);
-        this.logger.info({ ...log, dryRun: this.client.dryRun }, 'dispatch sent');
+        this.logger.info({ ...log, dryRun: this.client.dryRun, ...(d.truncated.length ? { truncated: d.truncated } : {}) }, 'dispatch sent');
         return undefined;
       }
       case 'retry': {
         const deadline = Math.min(...d.events.map((e) => (e.requeuedAt ?? e.receivedAt) + this.maxAgeMs));
         const at = nextAttemptAt(outcome, attempt, now, deadline, this.backoff);
         if (outcome.retryAfterMs !== undefined) this.pausedUntil = Math.max(this.pausedUntil, now + outcome.retryAfterMs);
-        await this.store.markRetry(ids, at, outcome.reason);
-        this.metrics.retries.inc({ reason: retryCategory(outcome) });
+        this.noteLostLease(await this.store.markRetry(this.owner, ids, at, outcome.reason), ids, 'retry');
+        this.metrics.retries.inc({ reason: outcome.code });
         this.logger.warn({ ...log, reason: outcome.reason, retryInMs: at - now }, 'dispatch failed; will retry');
         return at;
       }
@@ -420,18 +428,25 @@ export class Dispatcher {
     }
   }
 
-  private async dead(events: StoredEvent[], reason: string, category: string): Promise<void> {
+  private async dead(events: StoredEvent[], reason: string, code: DeadLetterCode): Promise<void> {
     const ids = events.map((e) => e.id);
     for (const id of ids) this.held.delete(id);
-    await this.store.markDead(ids, reason);
-    this.metrics.deadLettered.inc({ reason: category }, ids.length);
-    if (category !== 'rejected') this.logger.error({ ids, repo: events[0]?.repo, events: ids.length, reason }, 'dead-lettered');
+    this.noteLostLease(await this.store.markDead(this.owner, ids, reason), ids, 'dead');
+    this.metrics.deadLettered.inc({ reason: code }, ids.length);
+    if (code !== 'rejected') this.logger.error({ ids, repo: events[0]?.repo, events: ids.length, reason }, 'dead-lettered');
+  }
+
+  /** A mark that changed fewer events than it named: another process took them over (see the class comment). */
+  private noteLostLease(changed: number, ids: string[], mark: 'delivered' | 'retry' | 'dead'): void {
+    if (changed < ids.length) {
+      this.logger.warn({ ids, mark, changed, owner: this.owner }, 'lease lost: another process holds these events now and sends them itself');
+    }
   }
 
   private async releaseHeld(ids: string[]): Promise<void> {
     if (!ids.length) return;
     for (const id of ids) this.held.delete(id);
-    await this.store.release(ids);
+    await this.store.release(this.owner, ids);
   }
 
   private async housekeeping(): Promise<void> {

@@ -19,17 +19,13 @@ import type { EventState, EventStore, InsertResult, NewEvent, NewVisualWatch, St
 export interface SqliteStoreOptions {
   /** Wait this long for more inserts before committing a batch. 0 (default): the next tick. */
   readonly batchWindowMs?: number;
-  /** false: one transaction per insert (only to measure what batching buys). Default true. */
-  readonly batching?: boolean;
   /** How long a write waits for another process's lock before failing. Default 5000 ms. */
   readonly busyTimeoutMs?: number;
 }
 
-/** The SQLite store, with a few figures for tests and benchmarks on top of the interface. */
+/** The SQLite store: both store interfaces, and where its file is. */
 export interface SqliteEventStore extends EventStore, VisualWatchStore {
   readonly path: string;
-  /** Insert transactions committed so far (one per batch). */
-  readonly insertCommits: number;
 }
 
 /**
@@ -177,21 +173,33 @@ interface Queued {
   readonly reject: (error: unknown) => void;
 }
 
+/** Throws for a file this relay must not touch: written by a newer relay, or a pre-release schema. */
+function refuseUnknownSchema(version: number, path: string): void {
+  if (version > 0 && version < OLDEST_UPGRADABLE) throw new Error(`${path} has a pre-release schema (${version}); move it aside and start again`);
+  if (version > SCHEMA_VERSION) throw new Error(`${path} was written by a newer relay (schema ${version}); upgrade the relay`);
+}
+
 export function openSqliteStore(dataDir: string, options: SqliteStoreOptions = {}): SqliteEventStore {
   mkdirSync(dataDir, { recursive: true });
   const path = join(dataDir, 'relay.db');
   const db = new Database(path);
   try {
     db.pragma(`busy_timeout = ${Math.max(0, Math.floor(options.busyTimeoutMs ?? 5000))}`);
+    // Read the version before anything writes: switching to WAL rewrites the file header and the
+    // schema script creates tables, so a file from a newer (or a pre-release) relay must be
+    // refused first and left exactly as it was.
+    refuseUnknownSchema(Number(db.pragma('user_version', { simple: true })), path);
     const mode = db.pragma('journal_mode = WAL', { simple: true });
     if (String(mode).toLowerCase() !== 'wal') throw new Error(`SQLite refused WAL mode (got ${String(mode)}) for ${path}`);
     db.pragma('synchronous = FULL');
-    // One transaction: two processes opening a fresh file at once both see a whole schema.
-    db.transaction(() => db.exec(SCHEMA)).immediate();
-    const version = Number(db.pragma('user_version', { simple: true }));
-    if (version > 0 && version < OLDEST_UPGRADABLE) throw new Error(`${path} has a pre-release schema (${version}); move it aside and start again`);
-    if (version > SCHEMA_VERSION) throw new Error(`${path} was written by a newer relay (schema ${version}); upgrade the relay`);
-    if (version < SCHEMA_VERSION) db.pragma(`user_version = ${SCHEMA_VERSION}`);
+    // One transaction: two processes opening a fresh file at once both see a whole schema. The
+    // version is read again inside it, in case another relay stamped the file in between.
+    db.transaction(() => {
+      const version = Number(db.pragma('user_version', { simple: true }));
+      refuseUnknownSchema(version, path);
+      db.exec(SCHEMA);
+      if (version < SCHEMA_VERSION) db.pragma(`user_version = ${SCHEMA_VERSION}`);
+    }).immediate();
   } catch (error) {
     db.close();
     throw error;
@@ -201,10 +209,8 @@ export function openSqliteStore(dataDir: string, options: SqliteStoreOptions = {
 
 class Store implements SqliteEventStore {
   readonly path: string;
-  insertCommits = 0;
   private readonly db: Database.Database;
   private readonly batchWindowMs: number;
-  private readonly batching: boolean;
   private queue: Queued[] = [];
   private flushScheduled = false;
   private closed = false;
@@ -215,10 +221,10 @@ class Store implements SqliteEventStore {
   private readonly putBody: Database.Statement<[number | bigint, string]>;
   private readonly getBody: Database.Statement<[number], { body: string }>;
   private readonly claimStmt: Database.Statement<[string, number, number, number, number], Row>;
-  private readonly deliveredStmt: Database.Statement<[number, string]>;
-  private readonly retryStmt: Database.Statement<[number, string, string]>;
-  private readonly deadStmt: Database.Statement<[string, string]>;
-  private readonly releaseStmt: Database.Statement<[string]>;
+  private readonly deliveredStmt: Database.Statement<[number, string, string]>;
+  private readonly retryStmt: Database.Statement<[number, string, string, string]>;
+  private readonly deadStmt: Database.Statement<[string, string, string]>;
+  private readonly releaseStmt: Database.Statement<[string, string]>;
   private readonly listStmt: Database.Statement<[string, number], Row>;
   private readonly requeueStmt: Database.Statement<[number, number, string]>;
   private readonly statsStmt: Database.Statement<[], { state: EventState; n: number }>;
@@ -235,7 +241,6 @@ class Store implements SqliteEventStore {
     this.db = db;
     this.path = path;
     this.batchWindowMs = Math.max(0, options.batchWindowMs ?? 0);
-    this.batching = options.batching ?? true;
     this.findDedup = db.prepare('SELECT event_id, first_seen FROM dedup WHERE route = ? AND body_hash = ?');
     this.putDedup = db.prepare(
       `INSERT INTO dedup (route, body_hash, event_id, first_seen) VALUES (?, ?, ?, ?)
@@ -255,17 +260,18 @@ class Store implements SqliteEventStore {
                      ORDER BY next_attempt_at, seq LIMIT ?)
        RETURNING ${COLUMNS}`,
     );
-    const ids = 'id IN (SELECT value FROM json_each(?))';
+    // Every mark: only pending events the given owner still holds (see the contract in store.ts).
+    const held = `claimed_by = ? AND id IN (SELECT value FROM json_each(?)) AND state = 'pending'`;
     this.deliveredStmt = db.prepare(
       `UPDATE events SET state = 'delivered', delivered_at = ?, attempts = attempts + 1, claimed_by = NULL, lease_until = 0, last_error = NULL
-       WHERE ${ids} AND state = 'pending'`,
+       WHERE ${held}`,
     );
     this.retryStmt = db.prepare(
       `UPDATE events SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?, claimed_by = NULL, lease_until = 0
-       WHERE ${ids} AND state = 'pending'`,
+       WHERE ${held}`,
     );
-    this.deadStmt = db.prepare(`UPDATE events SET state = 'dead', last_error = ?, claimed_by = NULL, lease_until = 0 WHERE ${ids} AND state = 'pending'`);
-    this.releaseStmt = db.prepare(`UPDATE events SET claimed_by = NULL, lease_until = 0 WHERE ${ids} AND state = 'pending'`);
+    this.deadStmt = db.prepare(`UPDATE events SET state = 'dead', last_error = ?, claimed_by = NULL, lease_until = 0 WHERE ${held}`);
+    this.releaseStmt = db.prepare(`UPDATE events SET claimed_by = NULL, lease_until = 0 WHERE ${held}`);
     this.listStmt = db.prepare(`SELECT ${COLUMNS} FROM events WHERE state = ? ORDER BY seq LIMIT ?`);
     this.requeueStmt = db.prepare(
       `UPDATE events SET state = 'pending', next_attempt_at = ?, requeued_at = ?, attempts = 0, claimed_by = NULL, lease_until = 0
@@ -317,10 +323,6 @@ class Store implements SqliteEventStore {
     if (this.closed) return Promise.reject(new Error('store is closed'));
     return new Promise<InsertResult>((resolve, reject) => {
       this.queue.push({ event, dedupWindowMs, resolve, reject });
-      if (!this.batching) {
-        this.flush();
-        return;
-      }
       if (this.flushScheduled) return;
       this.flushScheduled = true;
       if (this.batchWindowMs > 0) setTimeout(() => this.flush(), this.batchWindowMs);
@@ -338,7 +340,6 @@ class Store implements SqliteEventStore {
     try {
       if (!this.db.open) throw new Error('store is closed');
       results = this.commitBatch(batch);
-      this.insertCommits += 1;
     } catch (error) {
       for (const q of batch) q.reject(error);
       return;
@@ -352,20 +353,20 @@ class Store implements SqliteEventStore {
     return rows.map((row) => this.withBody(row));
   }
 
-  async markDelivered(ids: readonly string[], now: number): Promise<void> {
-    if (ids.length) this.deliveredStmt.run(now, JSON.stringify(ids));
+  async markDelivered(owner: string, ids: readonly string[], now: number): Promise<number> {
+    return ids.length ? this.deliveredStmt.run(now, owner, JSON.stringify(ids)).changes : 0;
   }
 
-  async markRetry(ids: readonly string[], nextAttemptAt: number, error: string): Promise<void> {
-    if (ids.length) this.retryStmt.run(nextAttemptAt, error, JSON.stringify(ids));
+  async markRetry(owner: string, ids: readonly string[], nextAttemptAt: number, error: string): Promise<number> {
+    return ids.length ? this.retryStmt.run(nextAttemptAt, error, owner, JSON.stringify(ids)).changes : 0;
   }
 
-  async markDead(ids: readonly string[], reason: string): Promise<void> {
-    if (ids.length) this.deadStmt.run(reason, JSON.stringify(ids));
+  async markDead(owner: string, ids: readonly string[], reason: string): Promise<number> {
+    return ids.length ? this.deadStmt.run(reason, owner, JSON.stringify(ids)).changes : 0;
   }
 
-  async release(ids: readonly string[]): Promise<void> {
-    if (ids.length) this.releaseStmt.run(JSON.stringify(ids));
+  async release(owner: string, ids: readonly string[]): Promise<number> {
+    return ids.length ? this.releaseStmt.run(owner, JSON.stringify(ids)).changes : 0;
   }
 
   async list(state: EventState, limit: number): Promise<StoredEvent[]> {

@@ -1,6 +1,6 @@
 /**
  * The durable store behind the relay. The embedded implementation is SQLite
- * (src/relay/sqlite-store.ts); a shared database implements the same interface.
+ * (src/relay/outbox/sqlite-store.ts); a shared database implements the same interface.
  *
  * Contract:
  * - `insert` resolves only once the event is durable (fsync'd). Concurrent inserts may be
@@ -8,6 +8,13 @@
  * - `insert` deduplicates on (route, bodyHash) within `dedupWindowMs` of the first receipt.
  * - `claim` hands each due event to one dispatcher at a time with a lease; an expired lease
  *   (a dead process) makes the event claimable again, so nothing acknowledged is stranded.
+ * - `markDelivered`, `markRetry`, `markDead` and `release` take the lease owner and change only the
+ *   events that owner still holds (`claimed_by` is still its name), and say how many they changed.
+ *   A lost lease means another process claimed the event after this one's lease ran out: that
+ *   holder sends it (again), so the slow owner's late mark is dropped. The cost is at most a second
+ *   dispatch of the same event, which the Action tolerates (it keys events by their relay id and
+ *   the latest receipt wins); what it prevents is a slow process marking delivered, retried or dead
+ *   an event that another process is sending or has re-scheduled.
  */
 
 export type EventState = 'pending' | 'delivered' | 'dead';
@@ -28,6 +35,10 @@ export interface NewEvent {
 }
 
 export interface StoredEvent extends NewEvent {
+  /**
+   * At most 36 characters (the SQLite store's are UUIDs): the handler sizes an event's dispatch
+   * entry before the store names it (STORED_ID_PLACEHOLDER in src/sauce/envelope.ts).
+   */
   readonly id: string;
   readonly state: EventState;
   readonly attempts: number;
@@ -50,12 +61,17 @@ export interface EventStore {
   insert(event: NewEvent, dedupWindowMs: number): Promise<InsertResult>;
   /** Claim up to `limit` pending events due at `now` whose lease is free or expired. */
   claim(owner: string, now: number, leaseMs: number, limit: number): Promise<StoredEvent[]>;
-  markDelivered(ids: readonly string[], now: number): Promise<void>;
-  /** Release the lease and schedule another attempt; counts an attempt. */
-  markRetry(ids: readonly string[], nextAttemptAt: number, error: string): Promise<void>;
-  markDead(ids: readonly string[], reason: string): Promise<void>;
-  /** Give back claimed events untouched (no attempt counted), claimable again at once: used on shutdown. */
-  release(ids: readonly string[]): Promise<void>;
+  /** The events `owner` still holds are delivered. Returns how many it changed. */
+  markDelivered(owner: string, ids: readonly string[], now: number): Promise<number>;
+  /** Release the lease and schedule another attempt; counts an attempt. Only events `owner` still holds. */
+  markRetry(owner: string, ids: readonly string[], nextAttemptAt: number, error: string): Promise<number>;
+  /** Give up on the events `owner` still holds; `reason` is for people (the dead-letter list). */
+  markDead(owner: string, ids: readonly string[], reason: string): Promise<number>;
+  /**
+   * Give back events `owner` still holds, untouched (no attempt counted), claimable again at once:
+   * on shutdown, and to renew a lease running low.
+   */
+  release(owner: string, ids: readonly string[]): Promise<number>;
   list(state: EventState, limit: number): Promise<StoredEvent[]>;
   /** Put a dead event back in the queue, due now. False when no dead event has that id. */
   requeue(id: string, now: number): Promise<boolean>;
@@ -69,7 +85,7 @@ export interface EventStore {
 
 /**
  * A Visual build the relay re-reads from Sauce's API until a reviewer decides it (see
- * src/relay/visual-refresh.ts). One per route and build.
+ * src/relay/visual/visual-refresh.ts). One per route and build.
  */
 export interface VisualWatch {
   readonly route: string;

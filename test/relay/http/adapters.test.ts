@@ -80,10 +80,14 @@ describe('fetch handler (Workers, Vercel, Deno, Bun)', () => {
   });
 
   test('GitHub failing → 503 with Retry-After, or 502', async () => {
-    const retry = createFetchHandler({ config, client: fakeClient({ kind: 'retry', reason: '5xx', retryAfterMs: 2000 }).client, logger: silentLogger });
+    const retry = createFetchHandler({
+      config,
+      client: fakeClient({ kind: 'retry', code: 'server_error', reason: '5xx', retryAfterMs: 2000 }).client,
+      logger: silentLogger,
+    });
     const r = await retry(fetchRequest(body, signBody(SECRET, body)));
     expect([r.status, r.headers.get('retry-after')]).toEqual([503, '2']);
-    const fatal = createFetchHandler({ config, client: fakeClient({ kind: 'fatal', reason: '404' }).client, logger: silentLogger });
+    const fatal = createFetchHandler({ config, client: fakeClient({ kind: 'fatal', code: 'not_found', reason: '404' }).client, logger: silentLogger });
     expect((await fatal(fetchRequest(body, signBody(SECRET, body)))).status).toBe(502);
   });
 
@@ -148,7 +152,7 @@ describe('Lambda handler (API Gateway v1/v2, function URLs)', () => {
   });
 
   test('413 over the cap; 503 when GitHub is down', async () => {
-    const handle = createLambdaHandler({ config, client: fakeClient({ kind: 'retry', reason: 'x' }).client, logger: silentLogger });
+    const handle = createLambdaHandler({ config, client: fakeClient({ kind: 'retry', code: 'server_error', reason: 'x' }).client, logger: silentLogger });
     const big = Buffer.alloc(65 * 1024, 0x20);
     expect(
       (

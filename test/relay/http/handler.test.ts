@@ -258,10 +258,10 @@ describe('direct mode (serverless)', () => {
   });
 
   test('GitHub retryable → 503 with its Retry-After; fatal or thrown → 502 / 503', async () => {
-    const retry = await direct({ kind: 'retry', reason: '429', retryAfterMs: 30_500 }).handler.handle(post('/webhook/web', body));
+    const retry = await direct({ kind: 'retry', code: 'rate_limit', reason: '429', retryAfterMs: 30_500 }).handler.handle(post('/webhook/web', body));
     expect(retry.status).toBe(503);
     expect(retry.headers['retry-after']).toBe('31');
-    expect((await direct({ kind: 'fatal', reason: '404' }).handler.handle(post('/webhook/web', body))).status).toBe(502);
+    expect((await direct({ kind: 'fatal', code: 'not_found', reason: '404' }).handler.handle(post('/webhook/web', body))).status).toBe(502);
     expect((await direct(new Error('ECONNRESET')).handler.handle(post('/webhook/web', body))).status).toBe(503);
   });
 

@@ -25,12 +25,12 @@ describe('backoffDelayMs', () => {
 describe('nextAttemptAt and tooOld', () => {
   const opts = { baseMs: 1_000, capMs: 60_000 };
   it('uses the rate-limit hint over backoff', () => {
-    expect(nextAttemptAt({ kind: 'retry', reason: 'x', retryAfterMs: 5_000 }, 9, NOW, NOW + 1e9, opts)).toBe(NOW + 5_000);
-    expect(nextAttemptAt({ kind: 'retry', reason: 'x' }, 1, NOW, NOW + 1e9, opts, () => 1)).toBe(NOW + 1_000);
+    expect(nextAttemptAt({ kind: 'retry', code: 'rate_limit', reason: 'x', retryAfterMs: 5_000 }, 9, NOW, NOW + 1e9, opts)).toBe(NOW + 5_000);
+    expect(nextAttemptAt({ kind: 'retry', code: 'server_error', reason: 'x' }, 1, NOW, NOW + 1e9, opts, () => 1)).toBe(NOW + 1_000);
   });
   it('never schedules past the deadline, so the event gets one last try then dies', () => {
-    expect(nextAttemptAt({ kind: 'retry', reason: 'x', retryAfterMs: 60_000 }, 1, NOW, NOW + 10_000, opts)).toBe(NOW + 10_000);
-    expect(nextAttemptAt({ kind: 'retry', reason: 'x' }, 1, NOW, NOW - 10, opts)).toBe(NOW);
+    expect(nextAttemptAt({ kind: 'retry', code: 'rate_limit', reason: 'x', retryAfterMs: 60_000 }, 1, NOW, NOW + 10_000, opts)).toBe(NOW + 10_000);
+    expect(nextAttemptAt({ kind: 'retry', code: 'server_error', reason: 'x' }, 1, NOW, NOW - 10, opts)).toBe(NOW);
   });
   it('tooOld at exactly the maximum age', () => {
     expect(tooOld(NOW, NOW + 999, 1_000)).toBe(false);

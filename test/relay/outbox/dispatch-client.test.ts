@@ -2,7 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/glob
 import { generateKeyPairSync } from 'node:crypto';
 import { createServer } from 'node:net';
 import { Writable } from 'node:stream';
-import { createDispatchClient, outcomeFromError } from '../../../src/relay/outbox/dispatch-client.js';
+import { createDispatchClient as createClient, outcomeFromError, type DispatchClientOptions } from '../../../src/relay/outbox/dispatch-client.js';
 import { createLogger } from '../../../src/relay/logger.js';
 import { startGitHubDouble, type GitHubDouble } from '../../support/github-double.js';
 
@@ -22,6 +22,9 @@ function capture() {
 }
 
 let gh: GitHubDouble;
+
+/** No pacing unless a test asks for it: most tests send several dispatches in a row. */
+const createDispatchClient = (o: DispatchClientOptions) => createClient({ writeSpacingMs: 0, ...o });
 
 beforeAll(async () => {
   gh = await startGitHubDouble();
@@ -60,20 +63,46 @@ describe('token auth', () => {
     ]);
     const outcomes = [];
     for (let i = 0; i < 7; i++) outcomes.push(await client.dispatch('acme/shop', 'saucelabs', payload));
-    expect(outcomes[0]).toEqual({ kind: 'retry', reason: 'GitHub 503: Service Unavailable' });
-    expect(outcomes[1]).toMatchObject({ kind: 'retry', retryAfterMs: 2_000 });
-    expect(outcomes[2]).toMatchObject({ kind: 'retry', reason: expect.stringContaining('rate limited (403)') });
+    expect(outcomes[0]).toEqual({ kind: 'retry', code: 'server_error', reason: 'GitHub 503: Service Unavailable' });
+    expect(outcomes[1]).toMatchObject({ kind: 'retry', code: 'rate_limit', retryAfterMs: 2_000 });
+    // Primary and secondary limits: detected by the throttling plugin, which says which it was.
+    expect(outcomes[2]).toMatchObject({ kind: 'retry', code: 'rate_limit', reason: expect.stringContaining('rate limited (403, primary)') });
     expect((outcomes[2] as { retryAfterMs: number }).retryAfterMs).toBeGreaterThan(20_000);
-    expect(outcomes[3]).toMatchObject({ kind: 'retry', retryAfterMs: 60_000 });
-    expect(outcomes.slice(4).map((o) => o.kind)).toEqual(['fatal', 'fatal', 'fatal']);
+    expect(outcomes[3]).toMatchObject({ kind: 'retry', code: 'rate_limit', retryAfterMs: 60_000, reason: expect.stringContaining('(403, secondary)') });
+    expect(outcomes.slice(4).map((o) => o.kind === 'fatal' && o.code)).toEqual(['bad_credentials', 'not_found', 'unprocessable']);
     expect(outcomes[4]).toMatchObject({ reason: expect.stringContaining('Bad credentials') });
     expect(gh.dispatches('acme/shop')).toEqual([]);
+    // Never retried inside the request: one request per dispatch.
+    expect(gh.countRequests((r) => r.route === DISPATCH)).toBe(7);
+  });
+
+  it('a secondary rate limit answered as a 403 without any rate-limit header is a rate limit, not a refusal', async () => {
+    const client = createDispatchClient({ token: TOKEN, apiUrl: gh.url, logger: capture().logger });
+    gh.failNext(DISPATCH, [{ status: 403, body: { message: 'You have exceeded a secondary rate limit. Please wait a few minutes before you try again.' } }]);
+    expect(await client.dispatch('acme/shop', 'saucelabs', payload)).toMatchObject({
+      kind: 'retry',
+      code: 'rate_limit',
+      retryAfterMs: 60_000,
+      reason: expect.stringContaining('(403, secondary)'),
+    });
+    gh.failNext(DISPATCH, [{ status: 429, headers: { 'retry-after': '7' }, body: { message: 'You have exceeded a secondary rate limit.' } }]);
+    expect(await client.dispatch('acme/shop', 'saucelabs', payload)).toMatchObject({ code: 'rate_limit', retryAfterMs: 7_000 });
+    expect(gh.countRequests((r) => r.route === DISPATCH)).toBe(2);
+  });
+
+  it('paces dispatches: at least writeSpacingMs between two content-creating requests', async () => {
+    const client = createClient({ token: TOKEN, apiUrl: gh.url, logger: capture().logger, writeSpacingMs: 200 });
+    const started = Date.now();
+    const outcomes = await Promise.all([1, 2, 3].map(() => client.dispatch('acme/shop', 'saucelabs', payload)));
+    // Three requests, two gaps: none can have started before 0, 200 and 400 ms.
+    expect(Date.now() - started).toBeGreaterThanOrEqual(400);
+    expect(outcomes).toEqual([{ kind: 'sent' }, { kind: 'sent' }, { kind: 'sent' }]);
   });
 
   it('times out a slow answer and retries later', async () => {
     const client = createDispatchClient({ token: TOKEN, apiUrl: gh.url, logger: capture().logger, timeoutMs: 100 });
     gh.failNext(DISPATCH, [{ status: 204, delayMs: 1_000 }]);
-    expect(await client.dispatch('acme/shop', 'saucelabs', payload)).toEqual({ kind: 'retry', reason: 'timeout' });
+    expect(await client.dispatch('acme/shop', 'saucelabs', payload)).toEqual({ kind: 'retry', code: 'timeout', reason: 'timeout' });
   });
 
   it('treats a refused connection as a network error to retry', async () => {
@@ -82,12 +111,16 @@ describe('token auth', () => {
     const port = (server.address() as { port: number }).port;
     await new Promise<void>((resolve) => server.close(() => resolve()));
     const client = createDispatchClient({ token: TOKEN, apiUrl: `http://127.0.0.1:${port}`, logger: capture().logger });
-    expect(await client.dispatch('acme/shop', 'saucelabs', payload)).toMatchObject({ kind: 'retry', reason: expect.stringMatching(/^network error/) });
+    expect(await client.dispatch('acme/shop', 'saucelabs', payload)).toMatchObject({
+      kind: 'retry',
+      code: 'network',
+      reason: expect.stringMatching(/^network error/),
+    });
   });
 
   it('refuses a malformed repository without a request', async () => {
     const client = createDispatchClient({ token: TOKEN, apiUrl: gh.url, logger: capture().logger });
-    expect(await client.dispatch('not a repo', 'saucelabs', payload)).toMatchObject({ kind: 'fatal' });
+    expect(await client.dispatch('not a repo', 'saucelabs', payload)).toMatchObject({ kind: 'fatal', code: 'invalid_target' });
     expect(gh.requests).toHaveLength(0);
   });
 });
@@ -119,6 +152,7 @@ describe('GitHub App auth', () => {
     gh.failNext('GET /repos/{owner}/{repo}/installation', [{ status: 404, body: { message: 'Not Found' } }]);
     expect(await client.dispatch('acme/other', 'saucelabs', payload)).toMatchObject({
       kind: 'fatal',
+      code: 'not_found',
       reason: expect.stringContaining('GitHub App auth for acme/other'),
     });
     // Not cached: once installed, the next attempt works.
@@ -143,10 +177,11 @@ describe('outcomeFromError', () => {
     const now = Date.now();
     expect(outcomeFromError({ status: 502, message: 'x', response: { headers: {}, data: { message: 'Bad gateway' } } }, now)).toEqual({
       kind: 'retry',
+      code: 'server_error',
       reason: 'GitHub 502: Bad gateway',
     });
     const aborted = Object.assign(new Error('The operation was aborted due to timeout'), { name: 'TimeoutError' });
-    expect(outcomeFromError(aborted, now)).toEqual({ kind: 'retry', reason: 'timeout' });
-    expect(outcomeFromError(new Error('socket hang up'), now)).toEqual({ kind: 'retry', reason: 'network error: socket hang up' });
+    expect(outcomeFromError(aborted, now)).toEqual({ kind: 'retry', code: 'timeout', reason: 'timeout' });
+    expect(outcomeFromError(new Error('socket hang up'), now)).toEqual({ kind: 'retry', code: 'network', reason: 'network error: socket hang up' });
   });
 });

@@ -1,11 +1,12 @@
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { openSqliteStore, type SqliteEventStore } from '../../../src/relay/outbox/sqlite-store.js';
 import type { NewEvent, NewVisualWatch } from '../../../src/relay/outbox/store.js';
+import { captureConnections, walCommits } from './support/sqlite-observer.js';
 
 const DAY = 86_400_000;
 const T0 = Date.UTC(2026, 0, 1);
@@ -37,14 +38,30 @@ afterEach(async () => {
 });
 
 describe('openSqliteStore', () => {
-  it('creates <dataDir>/relay.db in WAL mode with synchronous=FULL', () => {
+  it('creates <dataDir>/relay.db in WAL mode with synchronous=FULL', async () => {
     expect(store.path).toBe(join(dir, 'data', 'relay.db'));
     expect(existsSync(store.path)).toBe(true);
+    // WAL is a property of the file: any connection sees it.
     const db = new Database(store.path, { readonly: true });
     try {
       expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
     } finally {
       db.close();
+    }
+    // synchronous is a setting of the store's own connection: read it there.
+    const seen = captureConnections();
+    let own: SqliteEventStore;
+    try {
+      own = openSqliteStore(join(dir, 'own'));
+    } finally {
+      seen.restore();
+    }
+    try {
+      expect(seen.connections).toHaveLength(1);
+      // 2 = FULL (0 OFF, 1 NORMAL, 3 EXTRA).
+      expect(seen.connections[0]!.pragma('synchronous', { simple: true })).toBe(2);
+    } finally {
+      await own.close();
     }
   });
 
@@ -83,6 +100,30 @@ describe('openSqliteStore', () => {
     fix.pragma('user_version = 3');
     fix.close();
     store = openSqliteStore(join(dir, 'data'));
+  });
+
+  it('refuses a file from a newer relay before writing anything to it', async () => {
+    // A newer relay's file, in rollback-journal mode so that even the switch to WAL would show.
+    const newer = join(dir, 'newer');
+    const file = join(newer, 'relay.db');
+    await openSqliteStore(newer).close();
+    const db = new Database(file);
+    db.pragma('journal_mode = DELETE');
+    db.exec('CREATE TABLE from_the_future (x INTEGER)');
+    db.exec('DROP TABLE visual_watches');
+    db.pragma('user_version = 4');
+    db.close();
+    const before = readFileSync(file);
+    expect(() => openSqliteStore(newer)).toThrow(/newer relay \(schema 4\)/);
+    expect(readFileSync(file).equals(before)).toBe(true);
+    expect(existsSync(`${file}-wal`)).toBe(false);
+    const after = new Database(file, { readonly: true });
+    try {
+      expect(after.pragma('journal_mode', { simple: true })).toBe('delete');
+      expect(after.prepare("SELECT name FROM sqlite_master WHERE name = 'visual_watches'").get()).toBeUndefined();
+    } finally {
+      after.close();
+    }
   });
 });
 
@@ -183,7 +224,7 @@ describe('insert and dedup', () => {
 
 describe('batched commits', () => {
   it('commits many concurrent inserts in a few transactions, each resolving only after its COMMIT', async () => {
-    const before = store.insertCommits;
+    const before = walCommits(store.path);
     const seenByReader: number[] = [];
     const reader = new Database(store.path, { readonly: true });
     try {
@@ -198,7 +239,7 @@ describe('batched commits', () => {
       );
       expect(new Set(results.map((r) => r.id)).size).toBe(200);
       expect(seenByReader.every((n) => n === 1)).toBe(true);
-      const commits = store.insertCommits - before;
+      const commits = walCommits(store.path) - before;
       expect(commits).toBeGreaterThanOrEqual(1);
       expect(commits).toBeLessThanOrEqual(2);
     } finally {
@@ -209,34 +250,45 @@ describe('batched commits', () => {
   it('batches within batchWindowMs', async () => {
     const windowed = openSqliteStore(join(dir, 'windowed'), { batchWindowMs: 30 });
     try {
+      const before = walCommits(windowed.path);
       const first = windowed.insert(event(1), DAY);
-      await new Promise((r) => setTimeout(r, 5));
+      // Past the next turn of the event loop (where a window of 0 would commit), inside the 30 ms.
+      await new Promise((r) => setImmediate(r));
       const second = windowed.insert(event(2), DAY);
       await Promise.all([first, second]);
-      expect(windowed.insertCommits).toBe(1);
+      expect(walCommits(windowed.path) - before).toBe(1);
     } finally {
       await windowed.close();
     }
   });
 
-  it('rejects every queued insert when the store is closed underneath', async () => {
+  it('rejects every queued insert when their commit fails, and stores none of them', async () => {
+    const impatient = openSqliteStore(join(dir, 'locked'), { busyTimeoutMs: 0 });
+    const locker = new Database(impatient.path);
+    try {
+      locker.exec('BEGIN EXCLUSIVE');
+      const batch = [1, 2, 3].map((n) => impatient.insert(event(n), DAY));
+      const settled = await Promise.allSettled(batch);
+      expect(settled.map((r) => r.status)).toEqual(['rejected', 'rejected', 'rejected']);
+      for (const r of settled) expect(r.status === 'rejected' && String(r.reason)).toMatch(/locked/);
+      locker.exec('ROLLBACK');
+      expect(await impatient.stats()).toEqual({ pending: 0, delivered: 0, dead: 0 });
+      // Nothing half-done: the same deliveries are stored (not "duplicates") once the lock is gone.
+      expect((await impatient.insert(event(1), DAY)).kind).toBe('stored');
+    } finally {
+      locker.close();
+      await impatient.close();
+    }
+  });
+
+  it('close() commits what was queued, then refuses new inserts', async () => {
     const pending = store.insert(event(1), DAY);
     await store.close();
-    // close() flushes what was queued: that insert is durable and resolved.
     await expect(pending).resolves.toMatchObject({ kind: 'stored' });
     await expect(store.insert(event(2), DAY)).rejects.toThrow(/closed/);
     expect(await store.writable()).toBe(false);
     store = openSqliteStore(join(dir, 'data'));
-  });
-
-  it('without batching, one transaction per insert (the baseline for the measurement)', async () => {
-    const single = openSqliteStore(join(dir, 'single'), { batching: false });
-    try {
-      await Promise.all(Array.from({ length: 20 }, (_, i) => single.insert(event(i), DAY)));
-      expect(single.insertCommits).toBe(20);
-    } finally {
-      await single.close();
-    }
+    expect((await store.list('pending', 10)).map((e) => JSON.parse(e.body).n)).toEqual([1]);
   });
 });
 
@@ -259,10 +311,10 @@ describe('claim and lease', () => {
     for (let i = 0; i < 4; i++) ids.push((await store.insert(event(i), DAY)).id);
     const now = T0 + 100;
     await store.claim('a', now, 1_000, 10);
-    await store.markDelivered([ids[0]!], now);
-    await store.markDead([ids[1]!], '422 dispatch rejected');
-    await store.markRetry([ids[2]!], now + 5_000, 'GitHub 503');
-    await store.release([ids[3]!]);
+    await store.markDelivered('a', [ids[0]!], now);
+    await store.markDead('a', [ids[1]!], '422 dispatch rejected');
+    await store.markRetry('a', [ids[2]!], now + 5_000, 'GitHub 503');
+    await store.release('a', [ids[3]!]);
     const again = await store.claim('b', now, 60_000, 10);
     expect(again.map((e) => e.id)).toEqual([ids[3]]);
     expect(again[0]?.attempts).toBe(0); // release counts no attempt
@@ -273,11 +325,40 @@ describe('claim and lease', () => {
 
   it('never turns a delivered event back into pending or dead', async () => {
     const { id } = await store.insert(event(1), DAY);
-    await store.claim('a', T0, 1_000, 10);
-    await store.markDelivered([id], T0 + 10);
-    await store.markRetry([id], T0 + 20, 'late failure from a stale owner');
-    await store.markDead([id], 'late');
+    expect(await store.claim('a', T0 + 10, 1_000, 10)).toHaveLength(1);
+    expect(await store.markDelivered('a', [id], T0 + 10)).toBe(1);
+    expect(await store.markRetry('a', [id], T0 + 20, 'late failure from a stale owner')).toBe(0);
+    expect(await store.markDead('a', [id], 'late')).toBe(0);
     expect(await store.stats()).toEqual({ pending: 0, delivered: 1, dead: 0 });
+  });
+
+  it('marks and releases change only events the owner still holds (two owners)', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 4; i++) ids.push((await store.insert(event(i), DAY)).id);
+    // 'slow' claims everything, stalls past its lease; 'fast' claims the lot and holds it now.
+    expect(await store.claim('slow', T0 + 100, 1_000, 10)).toHaveLength(4);
+    expect(await store.claim('fast', T0 + 1_100, 60_000, 10)).toHaveLength(4);
+    // The slow owner wakes up: none of its marks may touch what 'fast' holds.
+    expect(await store.markDelivered('slow', [ids[0]!], T0 + 1_200)).toBe(0);
+    expect(await store.markRetry('slow', [ids[1]!], T0 + 9_000, 'GitHub 503')).toBe(0);
+    expect(await store.markDead('slow', [ids[2]!], '422')).toBe(0);
+    expect(await store.release('slow', [ids[3]!])).toBe(0);
+    expect(await store.stats()).toEqual({ pending: 4, delivered: 0, dead: 0 });
+    // Still held by 'fast': not claimable by a third process, not even the released one.
+    expect(await store.claim('third', T0 + 1_300, 1_000, 10)).toEqual([]);
+    // The holder's own marks do apply.
+    expect(await store.markDelivered('fast', [ids[0]!, ids[1]!], T0 + 1_400)).toBe(2);
+    expect(await store.markRetry('fast', [ids[2]!], T0 + 2_000, 'GitHub 503')).toBe(1);
+    expect(await store.release('fast', [ids[3]!])).toBe(1);
+    expect((await store.claim('third', T0 + 1_500, 1_000, 10)).map((e) => e.id)).toEqual([ids[3]]);
+    expect(await store.stats()).toEqual({ pending: 2, delivered: 2, dead: 0 });
+  });
+
+  it('an owner whose lease ran out but was not taken over still marks its events', async () => {
+    const { id } = await store.insert(event(1), DAY);
+    expect(await store.claim('a', T0 + 10, 1_000, 10)).toHaveLength(1);
+    // Past the lease: nobody else claimed it, so the send that just finished counts.
+    expect(await store.markDelivered('a', [id], T0 + 5_000)).toBe(1);
   });
 
   it('two stores on one file (two processes) never claim the same event', async () => {
@@ -296,20 +377,31 @@ describe('claim and lease', () => {
     }
   });
 
-  it('uses the index for the claim query', () => {
-    const db = new Database(store.path, { readonly: true });
+  it("uses the index for the claim query (the store's own statement)", async () => {
+    const seen = captureConnections();
+    let own: SqliteEventStore;
     try {
-      const plan = db
-        .prepare<[], { detail: string }>(
-          `EXPLAIN QUERY PLAN SELECT seq FROM events WHERE state = 'pending' AND next_attempt_at <= 5 AND lease_until <= 5 ORDER BY next_attempt_at, seq LIMIT 10`,
-        )
-        .all()
-        .map((r) => r.detail)
-        .join('\n');
-      expect(plan).toMatch(/USING INDEX events_due/);
-      expect(plan).not.toMatch(/TEMP B-TREE/);
+      own = openSqliteStore(join(dir, 'explain'));
     } finally {
-      db.close();
+      seen.restore();
+    }
+    try {
+      const claims = seen.statements.filter((sql) => /^\s*UPDATE events SET claimed_by = \?/.test(sql));
+      expect(claims).toHaveLength(1);
+      const db = new Database(own.path, { readonly: true });
+      try {
+        const plan = db
+          .prepare<unknown[], { detail: string }>(`EXPLAIN QUERY PLAN ${claims[0]}`)
+          .all('x', 5, 5, 5, 10)
+          .map((r) => r.detail)
+          .join('\n');
+        expect(plan).toMatch(/USING INDEX events_due/);
+        expect(plan).not.toMatch(/TEMP B-TREE/);
+      } finally {
+        db.close();
+      }
+    } finally {
+      await own.close();
     }
   });
 });
@@ -317,8 +409,8 @@ describe('claim and lease', () => {
 describe('dead letters, requeue and prune', () => {
   it('lists dead events with their reason and requeues one, due now, with a fresh age', async () => {
     const { id } = await store.insert(event(1), DAY);
-    await store.claim('a', T0, 1_000, 10);
-    await store.markDead([id], '404 repository not found');
+    expect(await store.claim('a', T0 + 10, 1_000, 10)).toHaveLength(1);
+    await store.markDead('a', [id], '404 repository not found');
     const [dead] = await store.list('dead', 10);
     expect(dead).toMatchObject({ id, state: 'dead', lastError: '404 repository not found' });
     expect(await store.requeue('no-such-id', T0 + 5)).toBe(false);
@@ -333,9 +425,9 @@ describe('dead letters, requeue and prune', () => {
     const a = await store.insert(event(1), DAY);
     const b = await store.insert(event(2), DAY);
     const c = await store.insert(event(3), DAY);
-    await store.claim('x', T0 + 10, 1_000, 10);
-    await store.markDelivered([a.id], T0 + 10);
-    await store.markDead([b.id], 'gone');
+    expect(await store.claim('x', T0 + 10, 1_000, 10)).toHaveLength(3);
+    await store.markDelivered('x', [a.id], T0 + 10);
+    await store.markDead('x', [b.id], 'gone');
     expect(await store.prune(T0 + 5)).toBe(0);
     expect(await store.prune(T0 + 11)).toBe(1);
     expect(await store.stats()).toEqual({ pending: 1, delivered: 0, dead: 1 });

@@ -73,10 +73,18 @@ export class MemoryStore implements EventStore {
   async claim(): Promise<StoredEvent[]> {
     return [];
   }
-  async markDelivered(): Promise<void> {}
-  async markRetry(): Promise<void> {}
-  async markDead(): Promise<void> {}
-  async release(): Promise<void> {}
+  async markDelivered(): Promise<number> {
+    return 0;
+  }
+  async markRetry(): Promise<number> {
+    return 0;
+  }
+  async markDead(): Promise<number> {
+    return 0;
+  }
+  async release(): Promise<number> {
+    return 0;
+  }
   async list(): Promise<StoredEvent[]> {
     return this.events;
   }

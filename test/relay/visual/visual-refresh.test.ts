@@ -14,6 +14,7 @@ import { REPO_ROOT, sauceFixture, silentLogger, waitFor } from '../support/commo
 import { ensureBuilt, postSigned, START_NODE_ARGS, startRelayProcess, tempDir, type RelayProcess } from '../support/process.js';
 import { openSqliteStore } from '../../../src/relay/outbox/sqlite-store.js';
 import { VisualRefresher } from '../../../src/relay/visual/visual-refresh.js';
+import { createMetrics } from '../../../src/relay/metrics.js';
 import { parseSauceEvent, type VisualEvent } from '../../../src/sauce/event.js';
 
 const SECRET = 'refresh-secret-0123456789';
@@ -146,7 +147,9 @@ test('refused credentials and outages are retried; a build Sauce does not know s
   const flaky = '0b0e2d4c-1111-4a2b-8c3d-000000000002';
   const gone = '0b0e2d4c-1111-4a2b-8c3d-000000000003';
   const dataDir = tempDir();
-  sauce.setBuild(flaky, { status: 'QUEUED', summary: { errored: 0, approved: 0, equal: 0, rejected: 0, unapproved: 0, queued: 44 } });
+  // The API says what the webhook says (visual-queued.json), so the only change is the one made below:
+  // a different summary here would be a refreshed event of its own, racing the test's next step.
+  sauce.setBuild(flaky, { status: 'QUEUED', summary: { errored: 0, approved: 0, equal: 20, rejected: 0, unapproved: 0, queued: 24 } });
   sauce.setBuild(gone, null);
   sauce.failNext(503, 3);
   relay = await startRelay(dataDir);
@@ -252,6 +255,55 @@ test('a hung Sauce API read ends at its deadline and the next pass carries on (i
     expect(await store.listVisualWatches(10)).toEqual([]);
     const [event] = await store.list('pending', 10);
     expect(JSON.parse(event!.body)).toMatchObject({ build_id: buildId, status: 'APPROVED' });
+  } finally {
+    await refresher.stop();
+    await store.close();
+  }
+}, 30_000);
+
+test('a watch past its refresh period ends without another read (in process)', async () => {
+  const expiredId = '0b0e2d4c-1111-4a2b-8c3d-000000000007';
+  const liveId = '0b0e2d4c-1111-4a2b-8c3d-000000000008';
+  for (const id of [expiredId, liveId]) {
+    sauce.setBuild(id, { status: 'UNAPPROVED', summary: { errored: 0, approved: 0, equal: 1, rejected: 0, unapproved: 1, queued: 0 } });
+  }
+  const store = openSqliteStore(tempDir());
+  const metrics = createMetrics({ defaultMetrics: false });
+  const watchForMs = 60_000;
+  const refresher = new VisualRefresher({
+    config: { ...CREDENTIALS, intervalMs: 50, watchForMs, apiUrl: sauce.url },
+    store,
+    logger: silentLogger,
+    metrics,
+    regionOf: () => 'us-west-1',
+  });
+  const track = async (buildId: string, receivedAt: number) => {
+    const body = visualBody('visual-unapproved.json', buildId);
+    const parsed = parseSauceEvent(JSON.parse(body.toString('utf8')));
+    if (!parsed.ok) throw new Error('fixture');
+    await refresher.track({
+      route: 'default',
+      repo: REPO,
+      eventType: 'saucelabs',
+      body: body.toString('utf8'),
+      event: parsed.event as VisualEvent,
+      receivedAt,
+    });
+  };
+  try {
+    // First seen longer ago than the refresh period: due, and expired.
+    await track(expiredId, Date.now() - watchForMs - 1_000);
+    await track(liveId, Date.now() - 1_000);
+    expect((await store.listVisualWatches(10)).map((w) => w.buildId).sort()).toEqual([expiredId, liveId].sort());
+    await refresher.tick();
+    expect((await store.listVisualWatches(10)).map((w) => w.buildId)).toEqual([liveId]);
+    expect(sauce.requests.filter((r) => r.id === expiredId)).toEqual([]);
+    expect(sauce.requests.filter((r) => r.id === liveId)).toHaveLength(1);
+    const outcomes: Record<string, number> = Object.fromEntries((await metrics.visualRefresh.get()).values.map((v) => [String(v.labels.outcome), v.value]));
+    expect(outcomes.expired).toBe(1);
+    expect(Object.values(outcomes).reduce((n, v) => n + v, 0)).toBe(2);
+    // Whatever the live build's read stored, nothing came from the expired one.
+    for (const e of await store.list('pending', 10)) expect(JSON.parse(e.body).build_id).toBe(liveId);
   } finally {
     await refresher.stop();
     await store.close();
