@@ -15,7 +15,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
-import { DEFAULTS, describeConfig, loadConfig, withSecrets, type RelayConfig } from './config.js';
+import { DEFAULTS, describeConfig, loadConfig, withSecrets, type RelayConfig } from './config/index.js';
 import { createLogger } from './logger.js';
 import { startRelay } from './http/server.js';
 import { signBody } from './http/signature.js';

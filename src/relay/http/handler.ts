@@ -21,7 +21,7 @@ import type { DispatchOutcome } from '../../github/answers.js';
 import { DISPATCH_MAX_PAYLOAD_BYTES, utf8Bytes } from '../../github/limits.js';
 import { makeEnvelope } from '../../sauce/envelope.js';
 import { parseSauceEvent } from '../../sauce/event.js';
-import type { RouteConfig } from '../config.js';
+import type { RouteConfig } from '../config/index.js';
 import type { Logger } from '../logger.js';
 import type { RelayMetrics, RejectReason } from '../metrics.js';
 import { routeEvent } from './route.js';

@@ -4,7 +4,7 @@
  * its fixed `repo`).
  */
 import { familyOf, type SauceEvent } from '../../sauce/event.js';
-import { isRepoName, type RouteConfig, type RouteFilters } from '../config.js';
+import { isRepoName, type RouteConfig, type RouteFilters } from '../config/index.js';
 
 export type RouteDecision = { readonly ok: true; readonly repo: string } | { readonly ok: false; readonly reason: string };
 

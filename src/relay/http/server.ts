@@ -10,7 +10,7 @@
 import { mkdirSync } from 'node:fs';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import type { RelayConfig } from '../config.js';
+import type { RelayConfig } from '../config/index.js';
 import { createDispatchClient } from '../outbox/dispatch-client.js';
 import { Dispatcher } from '../outbox/dispatcher.js';
 import { createHandler, jsonResponse, type RelayHandler, type RelayResponse } from './handler.js';

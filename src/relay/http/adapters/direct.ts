@@ -2,7 +2,7 @@
  * Shared by the serverless adapters: build the handler in direct mode (no local store; each
  * accepted event is dispatched inside the request) once, lazily, from a config or the environment.
  */
-import { loadConfig, type Env, type RelayConfig } from '../../config.js';
+import { loadConfig, type Env, type RelayConfig } from '../../config/index.js';
 import { createDispatchClient } from '../../outbox/dispatch-client.js';
 import { createHandler, jsonResponse, type DispatchClientLike, type RelayHandler, type RelayResponse } from '../handler.js';
 import { createLogger, type Logger } from '../../logger.js';
