@@ -255,7 +255,7 @@ function createVisualRefresher(
 
 /** Open the store, start the dispatcher and listen. Used by `sauce-relay serve` and the tests. */
 export async function startRelay(config: RelayConfig, deps: StartRelayDeps = {}): Promise<RunningRelay> {
-  const logger = deps.logger ?? createLogger();
+  const logger = deps.logger ?? createLogger({ level: config.logLevel });
   const metrics = deps.metrics ?? createMetrics();
   let store = deps.store;
   if (!store) {
