@@ -14,10 +14,10 @@ import { ambiguousSizeFix, formatDuration, formatSize, readDuration, readSize } 
 import { redactUrl, urlProblem } from './url.js';
 
 /** Node's timers hold at most 2^31-1 ms (24.8 days); a longer timer fires at once. */
-export const MAX_TIMER_MS = 24 * 86_400_000;
+const MAX_TIMER_MS = 24 * 86_400_000;
 
 /** A value as shown in a message: quoted and escaped, and cut short when long. */
-export function shown(value: unknown): string {
+function shown(value: unknown): string {
   const text = String(value);
   return JSON.stringify(text.length > 80 ? `${text.slice(0, 77)}...` : text);
 }
@@ -28,36 +28,39 @@ export function shown(value: unknown): string {
 /** Env values are strings; the file may hold numbers. Both are read the same way. */
 const scalar = (what: string) => z.union([z.string(), z.number()], { error: (issue) => `${shown(issue.input)} is not ${what}` });
 
-export interface DurationRange {
+interface DurationRange {
   readonly min: number;
   readonly max: number;
   /** When 0 is allowed: what it means (e.g. "off"). */
   readonly zero?: string;
 }
 
-function rangeText(range: { min: number; max: number; zero?: string }, format: (n: number) => string): string {
+function rangeText(range: DurationRange, format: (n: number) => string): string {
   const span = range.max === Number.MAX_SAFE_INTEGER ? `at least ${format(range.min)}` : `${format(range.min)} to ${format(range.max)}`;
   return range.zero ? `0 (${range.zero}) or ${span}` : span;
 }
 
-export function duration(range: DurationRange) {
+/** The value read (or too large to hold), checked against the range. */
+function inRange(v: string | number, value: number | 'too-large', range: DurationRange, format: (n: number) => string, ctx: z.RefinementCtx): number {
+  if (value === 'too-large' || ((value !== 0 || !range.zero) && (value < range.min || value > range.max))) {
+    ctx.addIssue({ code: 'custom', message: `${shown(v)} is ${value === 'too-large' ? 'too large' : 'out of range'}: use ${rangeText(range, format)}` });
+    return z.NEVER;
+  }
+  return value;
+}
+
+function duration(range: DurationRange) {
   return scalar('a duration').transform((v, ctx) => {
     const r = readDuration(v);
     if (!r.ok && r.problem !== 'too-large') {
       ctx.addIssue({ code: 'custom', message: `${shown(v)} is not a duration: write e.g. 500ms, 2s, 10m, 3h, 7d` });
       return z.NEVER;
     }
-    const ms = r.ok ? r.value : Number.POSITIVE_INFINITY;
-    if (!(ms === 0 && range.zero) && (ms < range.min || ms > range.max)) {
-      ctx.addIssue({ code: 'custom', message: `${shown(v)} is out of range: use ${rangeText(range, formatDuration)}` });
-      return z.NEVER;
-    }
-    return ms;
+    return inRange(v, r.ok ? r.value : 'too-large', range, formatDuration, ctx);
   });
 }
 
-export function size(range: { min: number; max?: number }) {
-  const full = { min: range.min, max: range.max ?? Number.MAX_SAFE_INTEGER };
+function size(min: number) {
   return scalar('a size').transform((v, ctx) => {
     const r = readSize(v);
     if (!r.ok && r.problem === 'ambiguous') {
@@ -68,17 +71,12 @@ export function size(range: { min: number; max?: number }) {
       ctx.addIssue({ code: 'custom', message: `${shown(v)} is not a size: write e.g. 1MiB, 512KiB, 64KB or a number of bytes` });
       return z.NEVER;
     }
-    const bytes = r.ok ? r.value : Number.POSITIVE_INFINITY;
-    if (bytes < full.min || bytes > full.max) {
-      ctx.addIssue({ code: 'custom', message: `${shown(v)} is out of range: use ${rangeText(full, formatSize)}` });
-      return z.NEVER;
-    }
-    return bytes;
+    return inRange(v, r.ok ? r.value : 'too-large', { min, max: Number.MAX_SAFE_INTEGER }, formatSize, ctx);
   });
 }
 
 /** A whole number in [min, max]; `hint` says what the number is. */
-export function wholeNumber(min: number, max: number, hint: string) {
+function wholeNumber(min: number, max: number, hint: string) {
   return scalar('a number').transform((v, ctx) => {
     const n = typeof v === 'number' ? v : /^\s*\d+\s*$/.test(v) ? Number(v) : Number.NaN;
     if (!Number.isSafeInteger(n) || n < min || n > max) {
@@ -90,7 +88,7 @@ export function wholeNumber(min: number, max: number, hint: string) {
 }
 
 /** Non-blank text, trimmed. */
-export const text = (what: string) =>
+const text = (what: string) =>
   scalar(what)
     .transform((v) => String(v).trim())
     .refine((v) => v !== '', `is blank: write ${what}`);
@@ -99,22 +97,27 @@ export const text = (what: string) =>
  * A secret or token: trimmed, never blank, never shown. Sauce's webhook tokens, GitHub tokens,
  * keys: a blank one would either lock every sender out or let everyone in.
  */
-export const secretText = (fix: string) =>
+const secretText = (fix: string) =>
   z
     .string({ error: `expected text: ${fix}` })
     .transform((v) => v.trim())
     .refine((v) => v !== '', `is blank: ${fix}`);
 
-export const httpUrl = (example: string) =>
-  z.string({ error: `expected a URL such as ${example}` }).superRefine((v, ctx) => {
-    const problem = urlProblem(v.trim());
+/** An http(s) URL without credentials; `tokenHome` says where the credentials belong instead. */
+const httpUrl = (example: string, tokenHome: string) =>
+  z.string({ error: `expected a URL such as ${example}` }).superRefine((raw, ctx) => {
+    const v = raw.trim();
+    const problem = urlProblem(v);
     if (problem === 'credentials') {
+      const bare = new URL(v);
+      bare.username = '';
+      bare.password = '';
       ctx.addIssue({
         code: 'custom',
-        message: `${shown(redactUrl(v.trim()))} has credentials in it: Node's fetch refuses such URLs and they leak wherever the URL is shown; write ${example} and put the token where it belongs`,
+        message: `${shown(redactUrl(v))} has credentials in it, which Node's fetch refuses and every log would show: write ${shown(bare.href)} and ${tokenHome}`,
       });
     } else if (problem !== null) {
-      ctx.addIssue({ code: 'custom', message: `${shown(redactUrl(v.trim()))} is not an http(s) URL: write e.g. ${example}` });
+      ctx.addIssue({ code: 'custom', message: `${shown(redactUrl(v))} is not an http(s) URL: write e.g. ${example}` });
     }
   });
 
@@ -133,11 +136,11 @@ export function isRepoName(value: string): boolean {
 }
 
 /** Every top-level setting, as the file spells it; env.ts names the variable for each. */
-export const settingsShape = {
+const settingsShape = {
   port: wholeNumber(0, 65535, 'a port number: use 0-65535 (0 = any free port)').optional(),
   host: text('a host name or address, e.g. 0.0.0.0').optional(),
   data_dir: text('a directory, e.g. .relay-data').optional(),
-  body_limit: size({ min: 1024 }).optional(),
+  body_limit: size(1024).optional(),
   dedup_window: duration({ min: 1, max: Number.MAX_SAFE_INTEGER }).optional(),
   group_window: duration({ min: 1, max: MAX_TIMER_MS, zero: 'off' }).optional(),
   max_age: duration({ min: 1, max: Number.MAX_SAFE_INTEGER }).optional(),
@@ -145,7 +148,7 @@ export const settingsShape = {
   headers_timeout: duration({ min: 1, max: MAX_TIMER_MS }).optional(),
   request_timeout: duration({ min: 1, max: MAX_TIMER_MS }).optional(),
   max_connections: wholeNumber(1, Number.MAX_SAFE_INTEGER, 'a whole number of at least 1').optional(),
-  max_buffered: size({ min: 1024 }).optional(),
+  max_buffered: size(1024).optional(),
   stale_after: duration({ min: 1, max: Number.MAX_SAFE_INTEGER }).optional(),
   metrics_token: secretText('put the token GET /metrics must present in it, or leave it out for an open /metrics').optional(),
   log_level: scalar('a log level')
@@ -154,7 +157,7 @@ export const settingsShape = {
     .optional(),
 };
 
-export const githubSchema = z.strictObject({
+const githubSchema = z.strictObject({
   token: secretText('put a GitHub token in it, or leave it out for dry-run').optional(),
   app_id: scalar('a GitHub App id')
     .transform((v) => String(v).trim())
@@ -164,14 +167,14 @@ export const githubSchema = z.strictObject({
   private_key: secretText('put the GitHub App private key (PEM) in it')
     .transform((v) => v.replace(/\\n/g, '\n'))
     .optional(),
-  api_url: httpUrl('https://ghe.example.com/api/v3 (the token goes in GITHUB_TOKEN)').optional(),
+  api_url: httpUrl('https://ghe.example.com/api/v3', 'put the token in GITHUB_TOKEN (github.token in the file)').optional(),
 });
 
 /** Visual refresh: environment only (`SAUCE_*`, `RELAY_VISUAL_REFRESH_*`). */
-export const visualSchema = z.object({
+const visualSchema = z.object({
   username: text('the Sauce user name').optional(),
   access_key: secretText('put the Sauce access key in it').optional(),
-  api_url: httpUrl('https://api.eu-central-1.saucelabs.com, or unset it').optional(),
+  api_url: httpUrl('https://api.eu-central-1.saucelabs.com, or unset it', 'the relay sends SAUCE_USERNAME and SAUCE_ACCESS_KEY itself').optional(),
   interval: duration({ min: 1, max: MAX_TIMER_MS, zero: 'off' }).optional(),
   for: duration({ min: 1, max: Number.MAX_SAFE_INTEGER }).optional(),
 });
@@ -211,7 +214,7 @@ const filtersSchema = z.strictObject({
   project: stringList.optional(),
 });
 
-export const routeSchema = z
+const routeSchema = z
   .strictObject({
     name: z.string({ error: 'expected a name' }).regex(ROUTE_NAME_RE, 'use letters, digits, "-" or "_" (it becomes the URL path /webhook/<name>)'),
     secrets: z.array(secret, { error: 'expected a list of secrets, e.g. ["${SAUCE_SECRET}"]' }).optional(),
@@ -266,7 +269,7 @@ export const routeSchema = z
   });
 
 /** The quick-mode route (`SAUCE_WEBHOOK_SECRET`, `GITHUB_REPOSITORY`, `RELAY_EVENT_TYPE`, `SAUCE_REGION`). */
-export const quickRouteSchema = z.object({
+const quickRouteSchema = z.object({
   secrets: z
     .array(secret)
     .min(
@@ -298,6 +301,3 @@ export const envSchema = z.object({
 export type FileSettings = z.output<typeof fileSchema>;
 export type FileRoute = z.output<typeof routeSchema>;
 export type EnvSettings = z.output<typeof envSchema>;
-/** The settings both sources can set. */
-export type SettingKey = keyof typeof settingsShape;
-export const SETTING_KEYS = Object.keys(settingsShape) as SettingKey[];

@@ -335,6 +335,13 @@ describe('zero and nonsense values', () => {
   ])('0 keeps its documented meaning: %j', (env, expected) => expect(loadConfig(env)).toMatchObject({ ok: true, config: expected }));
 
   test.each([
+    ['RELAY_DEDUP_WINDOW', '99999999999999d', 'is too large: use at least 1ms'],
+    ['RELAY_BODY_LIMIT', '99999999999999MiB', 'is too large: use at least 1KiB'],
+  ])('too large to hold: %s=%s', (name, value, message) => {
+    expect(envErrors({ [name]: value })).toContain(`${name}: "${value}" ${message}`);
+  });
+
+  test.each([
     ['RELAY_GROUP_WINDOW', '30d', 'use 0 (off) or 1ms to 24d'],
     ['RELAY_VISUAL_REFRESH_INTERVAL', '25d', 'use 0 (off) or 1ms to 24d'],
     ['RELAY_REQUEST_TIMEOUT', '25d', 'use 1ms to 24d'],
@@ -427,7 +434,7 @@ describe('credentials in URLs', () => {
     [
       'GITHUB_API_URL',
       'https://x-access-token:ghp_inurl123@ghe.example.com/api/v3',
-      /^GITHUB_API_URL: "https:\/\/\*\*\*@ghe\.example\.com\/api\/v3" has credentials in it: .*GITHUB_TOKEN/,
+      /^GITHUB_API_URL: "https:\/\/\*\*\*@ghe\.example\.com\/api\/v3" has credentials in it, .*: write "https:\/\/ghe\.example\.com\/api\/v3" and put the token in GITHUB_TOKEN/,
     ],
     ['SAUCE_API_URL', 'https://reader:ghp_inurl123@api.saucelabs.com', /^SAUCE_API_URL: "https:\/\/\*\*\*@api\.saucelabs\.com\/" has credentials in it/],
     ['GITHUB_API_URL', 'ghp_inurl123@nope', /^GITHUB_API_URL: "\*\*\*@nope" is not an http\(s\) URL/],
