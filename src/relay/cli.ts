@@ -15,7 +15,8 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
-import { DEFAULTS, describeConfig, loadConfig, withSecrets, type RelayConfig } from './config.js';
+import { DEFAULTS, describeConfig, loadConfig, redactUrl, withSecrets, type ConfigResult } from './config/index.js';
+import { splitList } from './config/env.js';
 import { createLogger } from './logger.js';
 import { startRelay } from './http/server.js';
 import { signBody } from './http/signature.js';
@@ -82,18 +83,19 @@ export function sampleEvent(now = new Date()): string {
   return `${JSON.stringify(event, null, 2)}\n`;
 }
 
-function loadOrExit(): { config: RelayConfig; warnings: readonly string[] } {
+/** `serve` and `check-config` load the configuration the same way: every error at once, exit 2. */
+function loadOrExit(): Extract<ConfigResult, { ok: true }> {
   const result = loadConfig(process.env);
   if (!result.ok) {
     fail(`configuration error${result.errors.length > 1 ? 's' : ''}:\n${result.errors.map((e) => `  - ${e}`).join('\n')}`);
   }
-  return { config: result.config, warnings: result.warnings };
+  return result;
 }
 
 async function serve(): Promise<void> {
   const loaded = loadOrExit();
   let config = loaded.config;
-  const logger = createLogger(config.logLevel ? { level: config.logLevel as 'info' } : {});
+  const logger = createLogger({ level: config.logLevel });
   for (const w of loaded.warnings) logger.warn(w);
   let generated: ReturnType<typeof ensureSecret> | null = null;
   if (config.needsGeneratedSecret) {
@@ -147,7 +149,7 @@ async function serve(): Promise<void> {
 function readSecret(values: { secret?: string | undefined; 'secret-file'?: string | undefined }): string {
   if (values.secret) return values.secret;
   if (values['secret-file']) return readFileSync(values['secret-file'], 'utf8').trim();
-  const fromEnv = (process.env.SAUCE_WEBHOOK_SECRET ?? '').split(',')[0]?.trim();
+  const fromEnv = splitList(process.env.SAUCE_WEBHOOK_SECRET ?? '')[0];
   if (fromEnv) return fromEnv;
   const stored = join(process.env.RELAY_DATA_DIR || DEFAULTS.dataDir, SECRET_FILE);
   if (existsSync(stored)) return readFileSync(stored, 'utf8').trim();
@@ -177,7 +179,7 @@ async function send(args: string[]): Promise<void> {
     response = await fetch(values.url, { method: 'POST', headers, body });
   } catch (err) {
     const cause = (err as { cause?: { code?: string } }).cause?.code;
-    return fail(`send: cannot reach ${values.url}${cause ? ` (${cause})` : ''}`, 1);
+    return fail(`send: cannot reach ${redactUrl(values.url)}${cause ? ` (${cause})` : ''}`, 1);
   }
   const text = await response.text();
   process.stdout.write(`${response.status} ${text}\n`);
@@ -196,10 +198,7 @@ function sign(args: string[]): void {
 }
 
 function checkConfig(): void {
-  const result = loadConfig(process.env);
-  if (!result.ok) {
-    fail(`configuration error${result.errors.length > 1 ? 's' : ''}:\n${result.errors.map((e) => `  - ${e}`).join('\n')}`);
-  }
+  const result = loadOrExit();
   for (const w of result.warnings) process.stderr.write(`warning: ${w}\n`);
   process.stdout.write(`${JSON.stringify(describeConfig(result.config), null, 2)}\n`);
   process.stdout.write('configuration OK\n');

@@ -10,15 +10,23 @@ export {
   withSecrets,
   parseDuration,
   parseSize,
+  readDuration,
+  readSize,
+  redactUrl,
   isRepoName,
   DEFAULTS,
+  LOG_LEVELS,
+  type LogLevel,
+  type UnitProblem,
+  type UnitResult,
   type RelayConfig,
   type RouteConfig,
   type RouteFilters,
   type GitHubConfig,
+  type VisualRefreshConfig,
   type ConfigResult,
   type Env,
-} from './config.js';
+} from './config/index.js';
 export { routeEvent, filterReason, isAllowed, isFailure, matchesPattern, type RouteDecision } from './http/route.js';
 export {
   createHandler,

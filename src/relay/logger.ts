@@ -25,8 +25,12 @@ const REDACT = [
   'req.headers["saucelabs-sign"]',
 ];
 
-export function createLogger(options: { level?: LevelWithSilent; destination?: NodeJS.WritableStream } = {}): Logger {
-  const level = options.level ?? ((process.env.LOG_LEVEL as LevelWithSilent | undefined) || 'info');
+/**
+ * `level` is the validated `LOG_LEVEL` / `log_level` (the config's `logLevel`); null or absent =
+ * info. The environment is not read here: the config loader validates it once for everyone.
+ */
+export function createLogger(options: { level?: LevelWithSilent | null; destination?: NodeJS.WritableStream } = {}): Logger {
+  const level = options.level ?? 'info';
   const opts = { level, base: { svc: 'sauce-relay' }, redact: { paths: REDACT, censor: '[redacted]' } };
   return options.destination ? pino(opts, options.destination) : pino(opts);
 }

@@ -21,7 +21,7 @@ import { isUtf8 } from 'node:buffer';
 import type { DispatchOutcome } from '../../github/answers.js';
 import { STORED_ID_PLACEHOLDER, envelopeEntry, makeEnvelope, type EntryMeta } from '../../sauce/envelope.js';
 import { parseSauceEvent } from '../../sauce/event.js';
-import type { RouteConfig } from '../config.js';
+import type { RouteConfig } from '../config/index.js';
 import type { Logger } from '../logger.js';
 import type { FilterCode, RelayMetrics, RejectReason } from '../metrics.js';
 import { routeEvent } from './route.js';

@@ -4,7 +4,7 @@
  * its fixed `repo`).
  */
 import { familyOf, type SauceEvent } from '../../sauce/event.js';
-import { isRepoName, type RouteConfig, type RouteFilters } from '../config.js';
+import { isRepoName, type RouteConfig, type RouteFilters } from '../config/index.js';
 
 /**
  * Why an event is not relayed, as a code for metrics and logs (the reason text is for people):

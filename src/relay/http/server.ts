@@ -17,7 +17,7 @@
 import { mkdirSync } from 'node:fs';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import type { RelayConfig } from '../config.js';
+import type { RelayConfig } from '../config/index.js';
 import { createDispatchClient } from '../outbox/dispatch-client.js';
 import { Dispatcher } from '../outbox/dispatcher.js';
 import { BodyBudget, BodyBuffer, type BodyRefusal } from './body.js';
@@ -362,7 +362,7 @@ function createVisualRefresher(
 
 /** Open the store, start the dispatcher and listen. Used by `sauce-relay serve` and the tests. */
 export async function startRelay(config: RelayConfig, deps: StartRelayDeps = {}): Promise<RunningRelay> {
-  const logger = deps.logger ?? createLogger();
+  const logger = deps.logger ?? createLogger({ level: config.logLevel });
   const metrics = deps.metrics ?? createMetrics();
   let store = deps.store;
   if (!store) {

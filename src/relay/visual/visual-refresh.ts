@@ -27,7 +27,7 @@ import {
   visualStatusIsOpen,
   type VisualBuildRead,
 } from '../../sauce/visual-api.js';
-import type { VisualRefreshConfig } from '../config.js';
+import type { VisualRefreshConfig } from '../config/index.js';
 import type { Logger } from '../logger.js';
 import type { RelayMetrics } from '../metrics.js';
 import type { EventStore, VisualWatch, VisualWatchStore } from '../outbox/store.js';

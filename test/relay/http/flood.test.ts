@@ -6,7 +6,7 @@
  * under a bound derived from those limits, the bodies' memory is given back afterwards, and signed
  * events sent during the flood are answered 202 or 503 + Retry-After.
  */
-import { DEFAULTS } from '../../../src/relay/config.js';
+import { DEFAULTS } from '../../../src/relay/config/index.js';
 import { signBody } from '../../../src/relay/http/signature.js';
 import { sauceFixture, waitFor } from '../support/common.js';
 import { datedNow, ensureBuilt, postSigned, rawSocket, request, startRelayProcess, type RelayProcess } from '../support/process.js';

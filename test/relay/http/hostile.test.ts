@@ -5,7 +5,7 @@
  */
 import net from 'node:net';
 import { randomBytes } from 'node:crypto';
-import { DEFAULTS } from '../../../src/relay/config.js';
+import { DEFAULTS } from '../../../src/relay/config/index.js';
 import { signBody } from '../../../src/relay/http/signature.js';
 import { sauceFixture, sauceFixtureNames } from '../support/common.js';
 import { ensureBuilt, postSigned, rawSocket, request, startRelayProcess, type RelayProcess } from '../support/process.js';

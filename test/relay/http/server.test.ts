@@ -274,7 +274,7 @@ routes:
     expect(ok.stdout).not.toContain(TOKEN);
     const broken = await cli(['check-config'], { RELAY_CONFIG: configFile, METRICS_TOKEN });
     expect(broken.code).toBe(2);
-    expect(broken.stderr).toMatch(/routes\[0\]\.secrets\[0\]: environment variable WEB_SECRET is not set/);
+    expect(broken.stderr).toMatch(/relay\.yaml: routes\[0:web\]\.secrets\[0\]: environment variable WEB_SECRET is not set/);
 
     const list = await cli(['outbox', 'list', '--state', 'delivered'], { RELAY_DATA_DIR: relay.dataDir });
     expect(list.code).toBe(0);

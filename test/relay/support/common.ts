@@ -4,8 +4,8 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createLogger } from '../../../src/relay/logger.js';
 import type { EventStore, InsertResult, NewEvent, StoredEvent } from '../../../src/relay/outbox/store.js';
-import type { RelayConfig, RouteConfig } from '../../../src/relay/config.js';
-import { loadConfig } from '../../../src/relay/config.js';
+import type { RelayConfig, RouteConfig } from '../../../src/relay/config/index.js';
+import { loadConfig } from '../../../src/relay/config/index.js';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 export const FIXTURES = resolve(REPO_ROOT, 'test/fixtures');

@@ -2,7 +2,7 @@
  * Shared by the serverless adapters: build the handler in direct mode (no local store; each
  * accepted event is dispatched inside the request) once, lazily, from a config or the environment.
  */
-import { loadConfig, type Env, type RelayConfig } from '../../config.js';
+import { loadConfig, type Env, type RelayConfig } from '../../config/index.js';
 import { createDispatchClient } from '../../outbox/dispatch-client.js';
 import { createHandler, jsonResponse, type DispatchClientLike, type RelayHandler, type RelayResponse } from '../handler.js';
 import { createLogger, type Logger } from '../../logger.js';
@@ -33,19 +33,17 @@ export function lazyDirectCore(options: DirectOptions): (runtimeEnv?: Env) => Co
   let cached: CoreResult | null = null;
   return (runtimeEnv) => {
     if (cached) return cached;
-    const logger = options.logger ?? createLogger();
-    let config = options.config;
-    if (!config) {
-      const env = options.env ?? runtimeEnv ?? (typeof process !== 'undefined' ? process.env : {});
-      const loaded = loadConfig(env);
-      if (!loaded.ok) {
-        for (const e of loaded.errors) logger.error(e);
-        cached = { ok: false, response: jsonResponse(500, { error: 'relay misconfigured' }) };
-        return cached;
-      }
-      for (const w of loaded.warnings) logger.warn(w);
-      config = loaded.config;
+    const env = options.env ?? runtimeEnv ?? (typeof process !== 'undefined' ? process.env : {});
+    const loaded = options.config ? { ok: true as const, config: options.config, warnings: [] } : loadConfig(env);
+    // The level is validated with the rest of the config (info when the config is not valid).
+    const logger = options.logger ?? createLogger({ level: loaded.ok ? loaded.config.logLevel : null });
+    if (!loaded.ok) {
+      for (const e of loaded.errors) logger.error(e);
+      cached = { ok: false, response: jsonResponse(500, { error: 'relay misconfigured' }) };
+      return cached;
     }
+    for (const w of loaded.warnings) logger.warn(w);
+    const config = loaded.config;
     if (config.needsGeneratedSecret || config.routes.some((r) => r.secrets.length === 0 && !r.allowUnsigned)) {
       logger.error('SAUCE_WEBHOOK_SECRET is required in serverless mode (there is no data dir to keep a generated one)');
       cached = { ok: false, response: jsonResponse(500, { error: 'relay misconfigured' }) };

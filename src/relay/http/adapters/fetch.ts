@@ -8,7 +8,7 @@
  * failing → 503 with Retry-After (retryable) or 502, so the sender may retry. No deduplication
  * across requests (there is no store): the Action must tolerate repeats (at-least-once).
  */
-import type { Env } from '../../config.js';
+import type { Env } from '../../config/index.js';
 import type { RelayResponse } from '../handler.js';
 import { isHealthz, lazyDirectCore, type DirectOptions } from './direct.js';
 
