@@ -42194,6 +42194,13 @@ const DISPATCH_MAX_KEYS = 10;
 const DISPATCH_MAX_PAYLOAD_BYTES = 65_535;
 /** Commit status `context` and check run `name` are kept short; GitHub rejects very long ones. */
 const CONTEXT_MAX_CHARS = 255;
+/** Check run annotation `title`. */
+const ANNOTATION_TITLE_MAX_CHARS = 255;
+/**
+ * Check run annotation `message`: GitHub takes up to 64 KB, the Action keeps it short (the per-job
+ * check run carries the full error text).
+ */
+const ANNOTATION_MESSAGE_MAX_CHARS = 4000;
 const ELLIPSIS = '…';
 function utf8Bytes(text) {
     return Buffer.byteLength(text, 'utf8');
@@ -42225,14 +42232,42 @@ function truncateBytes(text, max) {
     }
     return out + ELLIPSIS;
 }
+/**
+ * Characters that draw nothing or change how the text around them is drawn: C0 and C1 controls,
+ * format characters (bidirectional overrides and isolates U+202A–U+202E and U+2066–U+2069, the
+ * marks U+200E, U+200F and U+061C, zero-width spaces and joiners, the byte order mark, tag
+ * characters), the other default-ignorable code points (Hangul fillers, variation selectors, soft
+ * hyphen) and lone surrogates. With them a name can look like another name.
+ */
+const INVISIBLE = /[\p{Cc}\p{Cf}\p{Default_Ignorable_Code_Point}\p{Cs}]/gu;
+/** Line and paragraph breaks (CR, LF, VT, FF, NEL, U+2028, U+2029) and tabs. */
+const BREAKS = /\r\n|[\n\v\f\r\u0085\u2028\u2029]/g;
+/**
+ * Text as one visible line: breaks and every kind of whitespace become one space, invisible and
+ * control characters are removed, the ends are trimmed. Every name, context, title and
+ * description this project writes to GitHub goes through here (via the functions below).
+ */
+function visibleLine(text) {
+    return text.replace(BREAKS, ' ').replace(/\t/g, ' ').replace(INVISIBLE, '').replace(/\s+/g, ' ').trim();
+}
+/** Multi-line text with the same characters removed; line breaks become `\n`, tabs are kept. */
+function visibleText(text) {
+    return text.replace(BREAKS, '\n').replace(INVISIBLE, (c) => (c === '\n' || c === '\t' ? c : ''));
+}
 function statusDescription(text) {
-    return truncateChars(text.replace(/\s+/g, ' ').trim(), STATUS_DESCRIPTION_MAX_CHARS);
+    return truncateChars(visibleLine(text), STATUS_DESCRIPTION_MAX_CHARS);
 }
 function checkTitle(text) {
-    return truncateChars(text.replace(/\s+/g, ' ').trim(), CHECK_TITLE_MAX_CHARS);
+    return truncateChars(visibleLine(text), CHECK_TITLE_MAX_CHARS);
 }
 function contextName(text) {
-    return truncateChars(text.replace(/\s+/g, ' ').trim(), CONTEXT_MAX_CHARS);
+    return truncateChars(visibleLine(text), CONTEXT_MAX_CHARS);
+}
+function annotationTitle(text) {
+    return truncateChars(visibleLine(text), ANNOTATION_TITLE_MAX_CHARS);
+}
+function annotationMessage(text) {
+    return truncateChars(visibleText(text).trim(), ANNOTATION_MESSAGE_MAX_CHARS);
 }
 const defaultMore = (omitted) => `\n_…and ${omitted} more not shown (GitHub limits a summary to 65,535 bytes)._\n`;
 /**
@@ -42369,6 +42404,14 @@ function safeSauceUrl(candidate) {
 }
 
 ;// CONCATENATED MODULE: ./lib/action/commit.js
+/**
+ * Finding the commit, as a pure function of the event and the `sha` input:
+ *  1. the `sha` input;  2. `commit_id` (a short SHA or ref is resolved);
+ *  3. a 40-hex SHA inside `build`, `build_name` or `name`;  4. the saucectl tag `ci:ssha:`;
+ *  5. `branch_name`, `branch` or `ci:ref:` (the branch head).
+ * The shell resolves the candidates in this order and takes the first that resolves.
+ */
+
 const FULL_SHA = /^[0-9a-f]{40}$/i;
 const SHORT_SHA = /^[0-9a-f]{7,39}$/i;
 const SHA_INSIDE = /(?<![0-9a-z])[0-9a-f]{40}(?![0-9a-z])/i;
@@ -42474,7 +42517,7 @@ function missingCommitMessage(event, tried) {
 function stableLabel(text, shortShas = []) {
     if (!text)
         return null;
-    let out = text.replace(/(?:\b(?:sha|commit|rev)\s*[-:=@#]?\s*)?(?<![0-9a-z])[0-9a-f]{40}(?![0-9a-z])/gi, ' ');
+    let out = visibleLine(text).replace(/(?:\b(?:sha|commit|rev)\s*[-:=@#]?\s*)?(?<![0-9a-z])[0-9a-f]{40}(?![0-9a-z])/gi, ' ');
     for (const s of shortShas) {
         if (!s || !SHORT_SHA.test(s))
             continue;
@@ -42640,13 +42683,12 @@ function visualFinality(status) {
 
 
 /**
- * Inline-safe text: no HTML, no markdown syntax, no table breaks, no autolinks, one line.
+ * Inline-safe text: no HTML, no markdown syntax, no table breaks, no autolinks, one line, and no
+ * invisible or control characters (`visibleLine`: bidi overrides, zero-width characters...).
  * `|` is escaped (a GFM table cell boundary), backticks, `*`, `_`, `~`, `[`, `]`, `\` too.
  */
 function escapeMd(text) {
-    return text
-        .replace(/\r\n|\r|\n|\u2028|\u2029/g, ' ')
-        .replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, '')
+    return visibleLine(text)
         .replace(/&/g, '&amp;')
         .replace(/</g, '&lt;')
         .replace(/>/g, '&gt;')
@@ -42665,9 +42707,9 @@ function render_link(text, url) {
     const href = url === null ? null : safeHref(url);
     return href === null ? escapeMd(text) : `[${escapeMd(text)}](${href})`;
 }
-/** A fenced code block that the text cannot close. */
+/** A fenced code block that the text cannot close, without invisible or control characters (`visibleText`). */
 function codeBlock(text, maxBytes = 16_000) {
-    const body = truncateBytes(text.replace(/\r\n?/g, '\n'), maxBytes);
+    const body = truncateBytes(visibleText(text), maxBytes);
     const longest = Math.max(0, ...[...body.matchAll(/`+/g)].map((m) => m[0].length));
     const fence = '`'.repeat(Math.max(3, longest + 1));
     return `${fence}text\n${body}\n${fence}`;
@@ -43312,7 +43354,7 @@ async function processJobs(sha, name, label, events, index, deps, sleep, warning
             external_id: `sauce-jobs:${label}`.slice(0, 255),
             status: 'completed',
             conclusion: view.outcome.conclusion,
-            output: { title: truncateChars(view.title, 255), summary: view.summary, text: encodeState({ kind: 'jobs', jobs }) },
+            output: { title: checkTitle(view.title), summary: view.summary, text: encodeState({ kind: 'jobs', jobs }) },
         };
     };
     if (changed.size === 0 && existing.length > 0) {
@@ -43361,8 +43403,8 @@ async function processJobs(sha, name, label, events, index, deps, sleep, warning
                         start_line: 1,
                         end_line: 1,
                         annotation_level: 'failure',
-                        title: truncateChars(`${outcome.description}: ${j.name ?? j.id}`, 255),
-                        message: truncateChars([e?.error, e?.exception].filter(Boolean).join('\n\n') || `Sauce job ${outcome.description}. ${urlOf(j.id)}`, 4000),
+                        title: annotationTitle(`${outcome.description}: ${j.name ?? j.id}`),
+                        message: annotationMessage([e?.error, e?.exception].filter(Boolean).join('\n\n') || `Sauce job ${outcome.description}. ${urlOf(j.id)}`),
                     },
                 ]
                 : [];
@@ -43371,7 +43413,7 @@ async function processJobs(sha, name, label, events, index, deps, sleep, warning
                 external_id: `sauce-job:${j.id}`,
                 status: 'completed',
                 conclusion: outcome.conclusion,
-                output: { title: truncateChars(view.title, 255), summary: view.summary },
+                output: { title: checkTitle(view.title), summary: view.summary },
             }, annotations);
             index.remember(run);
             out.push({
@@ -43401,8 +43443,8 @@ async function processJobs(sha, name, label, events, index, deps, sleep, warning
                 start_line: 1,
                 end_line: 1,
                 annotation_level: 'failure',
-                title: truncateChars(`${jobOutcome(result).description}: ${j.name ?? j.id}`, 255),
-                message: truncateChars(`${[j.browser ?? j.device, j.os].filter(Boolean).join(', ')} — ${urlOf(j.id)}${e?.error ? `\n${e.error}` : ''}`, 4000),
+                title: annotationTitle(`${jobOutcome(result).description}: ${j.name ?? j.id}`),
+                message: annotationMessage(`${[j.browser ?? j.device, j.os].filter(Boolean).join(', ')} — ${urlOf(j.id)}${e?.error ? `\n${e.error}` : ''}`),
             });
             return { ...j, annotated: true };
         }
@@ -43472,7 +43514,7 @@ async function processVisual(sha, name, events, index, deps, sleep, warnings) {
             external_id: externalId,
             status: o.checkStatus,
             ...(o.conclusion ? { conclusion: o.conclusion } : {}),
-            output: { title: truncateChars(view.title, 255), summary: view.summary, text: encodeState({ kind: 'visual', build: v }) },
+            output: { title: checkTitle(view.title), summary: view.summary, text: encodeState({ kind: 'visual', build: v }) },
         };
     };
     if (!merged.changed && existing.length > 0) {
@@ -43498,8 +43540,8 @@ async function processVisual(sha, name, events, index, deps, sleep, warnings) {
             start_line: 1,
             end_line: 1,
             annotation_level: level,
-            title,
-            message: `${message}${build.buildUrl ? ` ${build.buildUrl}` : ''}`,
+            title: annotationTitle(title),
+            message: annotationMessage(`${message}${build.buildUrl ? ` ${build.buildUrl}` : ''}`),
         });
     };
     if (o.checkStatus === 'completed') {

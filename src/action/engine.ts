@@ -4,7 +4,7 @@
  * and keeps them few: each ref is resolved once, open PRs are listed once, check runs are read
  * once per commit, and a whole batch for one build is one aggregate write.
  */
-import { chunk, contextName, statusDescription, truncateChars } from '../github/limits.js';
+import { annotationMessage, annotationTitle, checkTitle, chunk, contextName, statusDescription } from '../github/limits.js';
 import type { JobEvent, VisualEvent } from '../sauce/event.js';
 import { jobUrl, safeSauceUrl } from '../sauce/urls.js';
 import { commitCandidates, missingCommitMessage, stableLabel, type Candidate } from './commit.js';
@@ -388,7 +388,7 @@ async function processJobs(
       external_id: `sauce-jobs:${label}`.slice(0, 255),
       status: 'completed',
       conclusion: view.outcome.conclusion,
-      output: { title: truncateChars(view.title, 255), summary: view.summary, text: encodeState({ kind: 'jobs', jobs }) },
+      output: { title: checkTitle(view.title), summary: view.summary, text: encodeState({ kind: 'jobs', jobs }) },
     };
   };
 
@@ -438,8 +438,8 @@ async function processJobs(
                 start_line: 1,
                 end_line: 1,
                 annotation_level: 'failure',
-                title: truncateChars(`${outcome.description}: ${j.name ?? j.id}`, 255),
-                message: truncateChars([e?.error, e?.exception].filter(Boolean).join('\n\n') || `Sauce job ${outcome.description}. ${urlOf(j.id)}`, 4000),
+                title: annotationTitle(`${outcome.description}: ${j.name ?? j.id}`),
+                message: annotationMessage([e?.error, e?.exception].filter(Boolean).join('\n\n') || `Sauce job ${outcome.description}. ${urlOf(j.id)}`),
               },
             ]
           : [];
@@ -452,7 +452,7 @@ async function processJobs(
           external_id: `sauce-job:${j.id}`,
           status: 'completed',
           conclusion: outcome.conclusion,
-          output: { title: truncateChars(view.title, 255), summary: view.summary },
+          output: { title: checkTitle(view.title), summary: view.summary },
         },
         annotations,
       );
@@ -484,8 +484,8 @@ async function processJobs(
         start_line: 1,
         end_line: 1,
         annotation_level: 'failure',
-        title: truncateChars(`${jobOutcome(result).description}: ${j.name ?? j.id}`, 255),
-        message: truncateChars(`${[j.browser ?? j.device, j.os].filter(Boolean).join(', ')} — ${urlOf(j.id)}${e?.error ? `\n${e.error}` : ''}`, 4000),
+        title: annotationTitle(`${jobOutcome(result).description}: ${j.name ?? j.id}`),
+        message: annotationMessage(`${[j.browser ?? j.device, j.os].filter(Boolean).join(', ')} — ${urlOf(j.id)}${e?.error ? `\n${e.error}` : ''}`),
       });
       return { ...j, annotated: true };
     }
@@ -574,7 +574,7 @@ async function processVisual(
       external_id: externalId,
       status: o.checkStatus,
       ...(o.conclusion ? { conclusion: o.conclusion } : {}),
-      output: { title: truncateChars(view.title, 255), summary: view.summary, text: encodeState({ kind: 'visual', build: v }) },
+      output: { title: checkTitle(view.title), summary: view.summary, text: encodeState({ kind: 'visual', build: v }) },
     };
   };
   if (!merged.changed && existing.length > 0) {
@@ -600,8 +600,8 @@ async function processVisual(
       start_line: 1,
       end_line: 1,
       annotation_level: level,
-      title,
-      message: `${message}${build.buildUrl ? ` ${build.buildUrl}` : ''}`,
+      title: annotationTitle(title),
+      message: annotationMessage(`${message}${build.buildUrl ? ` ${build.buildUrl}` : ''}`),
     });
   };
   if (o.checkStatus === 'completed') {

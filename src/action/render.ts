@@ -2,19 +2,18 @@
  * Markdown for check runs and the job summary. Every payload string goes through `escapeMd` (or
  * a code fence longer than any backtick run in it); every link is a Sauce Labs URL.
  */
-import { fitSummary, truncateBytes, CHECK_OUTPUT_MAX_BYTES } from '../github/limits.js';
+import { fitSummary, truncateBytes, visibleLine, visibleText, CHECK_OUTPUT_MAX_BYTES } from '../github/limits.js';
 import { isSauceUrl } from '../sauce/urls.js';
 import { aggregateJobs, jobOutcome, jobResult, type AggregateOutcome, type VisualOutcome } from './mapping.js';
 import type { JobRecord, VisualRecord } from './state.js';
 
 /**
- * Inline-safe text: no HTML, no markdown syntax, no table breaks, no autolinks, one line.
+ * Inline-safe text: no HTML, no markdown syntax, no table breaks, no autolinks, one line, and no
+ * invisible or control characters (`visibleLine`: bidi overrides, zero-width characters...).
  * `|` is escaped (a GFM table cell boundary), backticks, `*`, `_`, `~`, `[`, `]`, `\` too.
  */
 export function escapeMd(text: string): string {
-  return text
-    .replace(/\r\n|\r|\n|\u2028|\u2029/g, ' ')
-    .replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, '')
+  return visibleLine(text)
     .replace(/&/g, '&amp;')
     .replace(/</g, '&lt;')
     .replace(/>/g, '&gt;')
@@ -35,9 +34,9 @@ export function link(text: string, url: string | null): string {
   return href === null ? escapeMd(text) : `[${escapeMd(text)}](${href})`;
 }
 
-/** A fenced code block that the text cannot close. */
+/** A fenced code block that the text cannot close, without invisible or control characters (`visibleText`). */
 export function codeBlock(text: string, maxBytes = 16_000): string {
-  const body = truncateBytes(text.replace(/\r\n?/g, '\n'), maxBytes);
+  const body = truncateBytes(visibleText(text), maxBytes);
   const longest = Math.max(0, ...[...body.matchAll(/`+/g)].map((m) => m[0].length));
   const fence = '`'.repeat(Math.max(3, longest + 1));
   return `${fence}text\n${body}\n${fence}`;

@@ -210,6 +210,17 @@ describe('finding the commit: every path, in order', () => {
     );
   });
 
+  test.each([
+    ['bidi override', 'shop\u202E-web', 'Sauce Labs / shop-web'],
+    ['isolates and marks', '\u2066shop\u2069\u200E\u061C', 'Sauce Labs / shop'],
+    ['zero-width and NUL', 's\u200Bh\u0000op', 'Sauce Labs / shop'],
+    ['a newline', 'shop\nweb', 'Sauce Labs / shop web'],
+  ])('names carry no invisible or control characters: %s', (_what, build, want) => {
+    const label = jobBuildLabel(JOB({ build }));
+    expect(aggregateName({ checkName: '{prefix} / {build}', contextPrefix: 'Sauce Labs' }, label)).toBe(want);
+    expect(visualName({ contextPrefix: 'Sauce Labs' }, { project: build, buildName: null })).toBe(want.replace('Sauce Labs', 'Sauce Labs Visual'));
+  });
+
   test('stable labels cut the SHA', () => {
     expect(stableLabel(`shop sha-${SHA}`)).toBe('shop');
     expect(stableLabel(`shop-web sha:${SHA}`)).toBe('shop-web');
@@ -385,6 +396,11 @@ describe('markdown rendering', () => {
     ['www.evil.example', 'www\u200b.evil.example'],
     ['@team', '@\u200bteam'],
     ['back\\slash', 'back\\\\slash'],
+    ['shop\u202Eweb', 'shopweb'],
+    ['a\u2066b\u2069c\u200Ed\u200Fe\u061Cf', 'abcdef'],
+    ['n\u0000u\u0085l\u009Fl', 'nu ll'],
+    ['zero\u200Bwidth\uFEFF', 'zerowidth'],
+    ['a\u2028b\u2029c', 'a b c'],
   ])('escapeMd(%p)', (input, want) => {
     expect(escapeMd(input)).toBe(want);
   });
@@ -399,6 +415,10 @@ describe('markdown rendering', () => {
   test('code blocks cannot be closed by the text', () => {
     expect(codeBlock('a ```` b')).toBe('`````text\na ```` b\n`````');
     expect(codeBlock('plain')).toBe('```text\nplain\n```');
+  });
+
+  test('code blocks keep lines and tabs but lose bidi and other invisible characters', () => {
+    expect(codeBlock('if (a\u202E) {\r\n\treturn\u2066 1;\u2069\u0000\n}')).toBe('```text\nif (a) {\n\treturn 1;\n}\n```');
   });
 
   test('durations', () => {
