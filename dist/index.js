@@ -29472,7 +29472,7 @@ function utils_toCommandValue(input) {
  * @returns The command properties to send with the actual annotation command
  * See IssueCommandProperties: https://github.com/actions/runner/blob/main/src/Runner.Worker/ActionCommandManager.cs#L646
  */
-function utils_toCommandProperties(annotationProperties) {
+function toCommandProperties(annotationProperties) {
     if (!Object.keys(annotationProperties).length) {
         return {};
     }
@@ -32283,7 +32283,7 @@ function core_debug(message) {
  * @param properties optional properties to add to the annotation.
  */
 function error(message, properties = {}) {
-    command_issueCommand('error', utils_toCommandProperties(properties), message instanceof Error ? message.toString() : message);
+    command_issueCommand('error', toCommandProperties(properties), message instanceof Error ? message.toString() : message);
 }
 /**
  * Adds a warning issue
@@ -32291,7 +32291,7 @@ function error(message, properties = {}) {
  * @param properties optional properties to add to the annotation.
  */
 function warning(message, properties = {}) {
-    command_issueCommand('warning', utils_toCommandProperties(properties), message instanceof Error ? message.toString() : message);
+    command_issueCommand('warning', toCommandProperties(properties), message instanceof Error ? message.toString() : message);
 }
 /**
  * Adds a notice issue
@@ -32299,7 +32299,7 @@ function warning(message, properties = {}) {
  * @param properties optional properties to add to the annotation.
  */
 function notice(message, properties = {}) {
-    issueCommand('notice', toCommandProperties(properties), message instanceof Error ? message.toString() : message);
+    command_issueCommand('notice', toCommandProperties(properties), message instanceof Error ? message.toString() : message);
 }
 /**
  * Writes info to log with console.log.
@@ -48588,11 +48588,48 @@ function getOctokit(token, options, ...additionalPlugins) {
     return new GitHubWithPlugins(getOctokitOptions(token, options));
 }
 //# sourceMappingURL=github.js.map
+;// CONCATENATED MODULE: ./lib/action/log.js
+/**
+ * Every message the Action writes to the runner log goes through `logText`, and every write goes
+ * through `runnerLog` (never `core.info` and friends directly).
+ *
+ * The runner reads each line of a step's output as a workflow command when it starts, after
+ * leading whitespace, with `::` or `##[` (`::error title=…::`, `::add-mask::`, `::stop-commands::`).
+ * Payload text (a tag, a build name, a job name, an error GitHub echoes back) therefore must never
+ * begin a line: `logText` makes every message one line by writing line breaks and every other
+ * control or invisible character as a visible escape (`\n`, `\r`, `\t`, `\u2028`, `\u202e`…), and
+ * a message that would itself begin like a command gets a leading backslash.
+ */
+
+
+const UNSAFE = new RegExp(`${INVISIBLE.source}|[\\u2028\\u2029]`, 'gu');
+const NAMED = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+function escapeChar(c) {
+    const named = NAMED[c];
+    if (named)
+        return named;
+    const code = c.codePointAt(0) ?? 0;
+    return code > 0xffff ? `\\u{${code.toString(16)}}` : `\\u${code.toString(16).padStart(4, '0')}`;
+}
+/** One safe log line: no line break, no control or invisible character, never the start of a workflow command. */
+function logText(text) {
+    return text.replace(UNSAFE, escapeChar).replace(/^(\s*)(::|##\[)/, '$1\\$2');
+}
+/** The runner's log, every message through `logText`. */
+const runnerLog = {
+    info: (m) => info(logText(m)),
+    notice: (m) => notice(logText(m)),
+    warning: (m) => warning(logText(m)),
+    error: (m) => error(logText(m)),
+    setFailed: (m) => setFailed(logText(m)),
+};
+
 ;// CONCATENATED MODULE: ./lib/action/github.js
 /**
  * The thin I/O shell: every GitHub call this action makes, behind one small interface, so the
  * engine can run against the real API, a test double or the dry-run logger alike.
  */
+
 
 
 
@@ -48619,8 +48656,15 @@ function retryDelayMs(error, attempt, nowMs, baseMs = 1000) {
         return Math.min(60_000, Math.max(0, reset * 1000 - nowMs));
     return baseMs * 2 ** attempt;
 }
+/** Octokit's own messages (deprecations, plugin warnings) reach the log through `logText` too. */
+const octokitLog = {
+    debug: () => { },
+    info: () => { },
+    warn: (message) => runnerLog.info(`Octokit: ${message}`),
+    error: (message) => runnerLog.info(`Octokit: ${message}`),
+};
 function createOctokit(token, maxRetries = 3) {
-    const octokit = getOctokit(token, { userAgent: 'sauce-github-bridge' });
+    const octokit = getOctokit(token, { userAgent: 'sauce-github-bridge', log: octokitLog });
     octokit.hook.wrap('request', async (request, options) => {
         for (let attempt = 0;; attempt++) {
             try {
@@ -49069,6 +49113,7 @@ function renderStepSummary(report, opts) {
 
 
 
+
 function readEventFile(path) {
     if (!path)
         return undefined;
@@ -49084,44 +49129,44 @@ async function run(env = process.env) {
         await main(env);
     }
     catch (error) {
-        setFailed(error instanceof Error ? error.message : String(error));
+        runnerLog.setFailed(error instanceof Error ? error.message : String(error));
     }
 }
 async function main(env) {
     const parsed = parseInputs((name) => getInput(name));
     if (!parsed.ok) {
-        setFailed(`Invalid inputs:\n${parsed.errors.join('\n')}`);
+        runnerLog.setFailed(`Invalid inputs: ${parsed.errors.join('; ')}`);
         return;
     }
     const inputs = parsed.inputs;
     const repository = env.GITHUB_REPOSITORY ?? '';
     if (!/^[^/\s]+\/[^/\s]+$/.test(repository)) {
-        setFailed(`GITHUB_REPOSITORY must be owner/repo (the runner sets it), got ${JSON.stringify(repository)}`);
+        runnerLog.setFailed(`GITHUB_REPOSITORY must be owner/repo (the runner sets it), got ${JSON.stringify(repository)}`);
         return;
     }
     const source = selectSource(inputs.payload, env.GITHUB_EVENT_NAME, inputs.payload === null ? readEventFile(env.GITHUB_EVENT_PATH) : undefined);
     if (!source.result.ok) {
-        setFailed(`${source.where}: ${source.result.error}`);
+        runnerLog.setFailed(`${source.where}: ${source.result.error}`);
         return;
     }
     const { events, rejected, shape } = source.result.value;
     const rejectedText = rejected.map((r) => `${source.where} event #${r.index} rejected: ${describeIssues(r.issues)}`);
     for (const line of rejectedText)
-        error(line);
-    info(`Read ${events.length} Sauce Labs event(s) from ${source.where} (${shape}).`);
+        runnerLog.error(line);
+    runnerLog.info(`Read ${events.length} Sauce Labs event(s) from ${source.where} (${shape}).`);
     if (!inputs.dryRun && inputs.token === '') {
-        setFailed('github-token is empty: pass ${{ github.token }} (the default) or a token with statuses: write and checks: write, or set dry-run: true');
+        runnerLog.setFailed('github-token is empty: pass ${{ github.token }} (the default) or a token with statuses: write and checks: write, or set dry-run: true');
         return;
     }
-    const api = inputs.dryRun ? new DryRunApi((line) => info(line)) : new GitHubApi(createOctokit(inputs.token), repository);
+    const api = inputs.dryRun ? new DryRunApi((line) => runnerLog.info(line)) : new GitHubApi(createOctokit(inputs.token), repository);
     const report = await runEngine(events, {
         api,
         inputs,
         repository,
-        log: { info: (m) => info(m), warning: (m) => warning(m) },
+        log: runnerLog,
     });
     for (const u of report.unresolved)
-        warning(u.message);
+        runnerLog.warning(u.message);
     const ids = [...new Set(report.targets.map((t) => t.checkRunId).filter((id) => id !== null))];
     setOutput('sha', report.shas[0] ?? '');
     setOutput('shas', JSON.stringify(report.shas));
@@ -49144,10 +49189,10 @@ async function main(env) {
         await summary.addRaw(renderStepSummary(report, { dryRun: inputs.dryRun, rejected: rejectedText })).write();
     }
     if (rejected.length > 0) {
-        setFailed(`${rejected.length} event(s) failed validation (see the errors above); the other ${events.length} were processed.`);
+        runnerLog.setFailed(`${rejected.length} event(s) failed validation (see the errors above); the other ${events.length} were processed.`);
     }
     else if (report.unresolved.length > 0 && inputs.failOnMissingCommit) {
-        setFailed(`${report.unresolved.length} event(s) had no commit and fail-on-missing-commit is true.`);
+        runnerLog.setFailed(`${report.unresolved.length} event(s) had no commit and fail-on-missing-commit is true.`);
     }
 }
 

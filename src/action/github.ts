@@ -4,6 +4,7 @@
  */
 import { getOctokit } from '@actions/github';
 import { GitHubApiError } from './errors.js';
+import { runnerLog } from './log.js';
 import type { CommitState } from './mapping.js';
 
 export interface CheckRunOutput {
@@ -98,8 +99,16 @@ export function retryDelayMs(error: unknown, attempt: number, nowMs: number, bas
   return baseMs * 2 ** attempt;
 }
 
+/** Octokit's own messages (deprecations, plugin warnings) reach the log through `logText` too. */
+const octokitLog = {
+  debug: (): void => {},
+  info: (): void => {},
+  warn: (message: string): void => runnerLog.info(`Octokit: ${message}`),
+  error: (message: string): void => runnerLog.info(`Octokit: ${message}`),
+};
+
 export function createOctokit(token: string, maxRetries = 3): Octokit {
-  const octokit = getOctokit(token, { userAgent: 'sauce-github-bridge' });
+  const octokit = getOctokit(token, { userAgent: 'sauce-github-bridge', log: octokitLog });
   octokit.hook.wrap('request', async (request, options) => {
     for (let attempt = 0; ; attempt++) {
       try {

@@ -64,7 +64,7 @@ export function truncateBytes(text: string, max: number): string {
  * characters), the other default-ignorable code points (Hangul fillers, variation selectors, soft
  * hyphen) and lone surrogates. With them a name can look like another name.
  */
-const INVISIBLE = /[\p{Cc}\p{Cf}\p{Default_Ignorable_Code_Point}\p{Cs}]/gu;
+export const INVISIBLE = /[\p{Cc}\p{Cf}\p{Default_Ignorable_Code_Point}\p{Cs}]/gu;
 /** Line and paragraph breaks (CR, LF, VT, FF, NEL, U+2028, U+2029) and tabs. */
 const BREAKS = /\r\n|[\n\v\f\r\u0085\u2028\u2029]/g;
 
