@@ -49155,7 +49155,7 @@ async function main(env) {
         runnerLog.error(line);
     runnerLog.info(`Read ${events.length} Sauce Labs event(s) from ${source.where} (${shape}).`);
     if (!inputs.dryRun && inputs.token === '') {
-        runnerLog.setFailed('github-token is empty: pass ${{ github.token }} (the default) or a token with statuses: write and checks: write, or set dry-run: true');
+        runnerLog.setFailed('github-token is empty: pass ${{ github.token }} (the default) or a token with statuses: write, checks: write, pull-requests: read and contents: read, or set dry-run: true');
         return;
     }
     const api = inputs.dryRun ? new DryRunApi((line) => runnerLog.info(line)) : new GitHubApi(createOctokit(inputs.token), repository);
