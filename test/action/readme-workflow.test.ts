@@ -1,10 +1,11 @@
 /**
  * The README's example workflow is what users copy: the Action must work with exactly its
- * `permissions:` (the GitHub double's default, read from README.md).
+ * `permissions:` (the GitHub double's default, read from README.md) and the workflow must not
+ * drop queued runs.
  */
 import { describe, expect, test } from '@jest/globals';
 import type { GitHubDouble } from '../support/github-double.js';
-import { readmeWorkflowPermissions } from '../support/readme-workflow.js';
+import { readmeWorkflow, readmeWorkflowPermissions } from '../support/readme-workflow.js';
 import { REPO, SHA, envelope, fixture, runAction, useGitHubDouble } from './harness.js';
 
 let double: GitHubDouble;
@@ -55,5 +56,13 @@ describe("the README workflow's permissions", () => {
     expect(r.code).toBe(1);
     expect(r.stdout).toMatch(/::error::GitHub API GET \/repos\/acme\/shop\/commits\/9fceb02 failed with HTTP 403: Resource not accessible by integration/);
     expect(double.rejections).toEqual(['GET /repos/{owner}/{repo}/commits/{ref}: the token lacks contents: read']);
+  });
+});
+
+describe('the README workflow runs every dispatch', () => {
+  test('no concurrency group: a group keeps one pending run and cancels it for a newer one, losing its events', () => {
+    const workflow = readmeWorkflow();
+    expect(workflow).not.toHaveProperty('concurrency');
+    for (const job of Object.values(workflow['jobs'] as Record<string, Record<string, unknown>>)) expect(job).not.toHaveProperty('concurrency');
   });
 });
