@@ -53,7 +53,9 @@ async function main(env: NodeJS.ProcessEnv): Promise<void> {
   log.info(`Read ${events.length} Sauce Labs event(s) from ${source.where} (${shape}).`);
 
   if (!inputs.dryRun && inputs.token === '') {
-    log.setFailed('github-token is empty: pass ${{ github.token }} (the default) or a token with statuses: write, checks: write, pull-requests: read and contents: read, or set dry-run: true');
+    log.setFailed(
+      'github-token is empty: pass ${{ github.token }} (the default) or a token with statuses: write, checks: write, pull-requests: read and contents: read, or set dry-run: true',
+    );
     return;
   }
   const api: Api = inputs.dryRun ? new DryRunApi((line) => log.info(line)) : new GitHubApi(createOctokit(inputs.token), repository);
