@@ -43368,6 +43368,7 @@ async function processJobs(sha, name, label, events, index, deps, sleep, warning
             conclusion: view.outcome.conclusion,
             description: view.outcome.description,
             checkRunId: run?.id ?? null,
+            wouldWrite: false,
             written: false,
             summary: view.summary,
         });
@@ -43424,7 +43425,8 @@ async function processJobs(sha, name, label, events, index, deps, sleep, warning
                 conclusion: outcome.conclusion,
                 description: outcome.description,
                 checkRunId: run.id > 0 ? run.id : null,
-                written: true,
+                wouldWrite: true,
+                written: !api.dryRun,
                 summary: view.summary,
             });
             if (run.id > 0)
@@ -43488,7 +43490,8 @@ async function processJobs(sha, name, label, events, index, deps, sleep, warning
         conclusion: o.conclusion,
         description: o.description,
         checkRunId: run.id > 0 ? run.id : null,
-        written: true,
+        wouldWrite: true,
+        written: !api.dryRun,
         summary: view.summary,
     });
     return out;
@@ -43527,6 +43530,7 @@ async function processVisual(sha, name, events, index, deps, sleep, warnings) {
             conclusion: o.conclusion,
             description: o.description,
             checkRunId: newest(existing)?.id ?? null,
+            wouldWrite: false,
             written: false,
             summary: renderVisual(build, o).summary,
         };
@@ -43581,7 +43585,8 @@ async function processVisual(sha, name, events, index, deps, sleep, warnings) {
         conclusion: fo.conclusion,
         description: fo.description,
         checkRunId: result.run.id > 0 ? result.run.id : null,
-        written: true,
+        wouldWrite: true,
+        written: !api.dryRun,
         summary: renderVisual(result.state, fo).summary,
     };
 }
@@ -49077,9 +49082,11 @@ const ICON = { success: '✅', failure: '❌', error: '⚠️', pending: '⏳' }
 function renderStepSummary(report, opts) {
     let md = `## Sauce Labs results${opts.dryRun ? ' (dry run: nothing was written)' : ''}\n\n`;
     if (report.targets.length > 0) {
-        md += '| | Check / status context | Commit | Result | Written |\n|---|---|---|---|---|\n';
+        // In a dry run nothing is written: the column says what a real run would write.
+        md += `| | Check / status context | Commit | Result | ${opts.dryRun ? 'Would write' : 'Written'} |\n|---|---|---|---|---|\n`;
         for (const t of report.targets) {
-            md += `| ${ICON[t.state]} | ${escapeMd(t.name)} | \`${t.sha.slice(0, 7)}\` | ${escapeMd(t.description)} | ${t.written ? 'yes' : 'no (already up to date)'} |\n`;
+            const done = opts.dryRun ? t.wouldWrite : t.written;
+            md += `| ${ICON[t.state]} | ${escapeMd(t.name)} | \`${t.sha.slice(0, 7)}\` | ${escapeMd(t.description)} | ${done ? 'yes' : 'no (already up to date)'} |\n`;
         }
         md += '\n';
         for (const t of report.targets.filter((x) => x.kind !== 'job')) {
@@ -49087,7 +49094,7 @@ function renderStepSummary(report, opts) {
         }
     }
     else {
-        md += '_No status or check run was written._\n\n';
+        md += `_No status or check run ${opts.dryRun ? 'would be' : 'was'} written._\n\n`;
     }
     const problems = [
         ...report.unresolved.map((u) => `Event #${u.index}: ${u.message}`),
@@ -49184,6 +49191,8 @@ async function main(env) {
         description: t.description,
         check_run_id: t.checkRunId,
         written: t.written,
+        would_write: t.wouldWrite,
+        dry_run: inputs.dryRun,
     }))));
     if (env.GITHUB_STEP_SUMMARY) {
         await summary.addRaw(renderStepSummary(report, { dryRun: inputs.dryRun, rejected: rejectedText })).write();

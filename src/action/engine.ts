@@ -38,7 +38,9 @@ export interface TargetReport {
   readonly conclusion: Conclusion | null;
   readonly description: string;
   readonly checkRunId: number | null;
-  /** False when GitHub already showed this (a duplicate delivery): nothing was written. */
+  /** GitHub did not show this yet, so it needs a write (false for a duplicate delivery). */
+  readonly wouldWrite: boolean;
+  /** A write was sent: `wouldWrite`, and not a dry run. */
   readonly written: boolean;
   /** The check run summary markdown, reused for the job summary. */
   readonly summary: string;
@@ -403,6 +405,7 @@ async function processJobs(
       conclusion: view.outcome.conclusion,
       description: view.outcome.description,
       checkRunId: run?.id ?? null,
+      wouldWrite: false,
       written: false,
       summary: view.summary,
     });
@@ -465,7 +468,8 @@ async function processJobs(
         conclusion: outcome.conclusion,
         description: outcome.description,
         checkRunId: run.id > 0 ? run.id : null,
-        written: true,
+        wouldWrite: true,
+        written: !api.dryRun,
         summary: view.summary,
       });
       if (run.id > 0) rec = { ...rec, checkRunId: run.id };
@@ -532,7 +536,8 @@ async function processJobs(
     conclusion: o.conclusion,
     description: o.description,
     checkRunId: run.id > 0 ? run.id : null,
-    written: true,
+    wouldWrite: true,
+    written: !api.dryRun,
     summary: view.summary,
   });
   return out;
@@ -587,6 +592,7 @@ async function processVisual(
       conclusion: o.conclusion,
       description: o.description,
       checkRunId: newest(existing)?.id ?? null,
+      wouldWrite: false,
       written: false,
       summary: renderVisual(build, o).summary,
     };
@@ -642,7 +648,8 @@ async function processVisual(
     conclusion: fo.conclusion,
     description: fo.description,
     checkRunId: result.run.id > 0 ? result.run.id : null,
-    written: true,
+    wouldWrite: true,
+    written: !api.dryRun,
     summary: renderVisual(result.state, fo).summary,
   };
 }

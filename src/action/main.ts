@@ -87,6 +87,8 @@ async function main(env: NodeJS.ProcessEnv): Promise<void> {
         description: t.description,
         check_run_id: t.checkRunId,
         written: t.written,
+        would_write: t.wouldWrite,
+        dry_run: inputs.dryRun,
       })),
     ),
   );

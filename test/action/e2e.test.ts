@@ -299,4 +299,32 @@ describe('correct under real delivery', () => {
     expect(double.requests).toHaveLength(0);
     expect(r.stdout).toContain('[dry-run] would create check run');
   });
+
+  test('dry-run says what it would write, and that nothing was written', async () => {
+    const r = await run(envelope([fixture('job-vdc-failed-boolean.json'), fixture('visual-approved.json')]), { 'dry-run': 'true' });
+    expect(r.code).toBe(0);
+    const results = JSON.parse(r.outputs['results']!) as Record<string, unknown>[];
+    expect(results.map((x) => [x['kind'], x['written'], x['would_write'], x['dry_run']])).toEqual([
+      ['jobs', false, true, true],
+      ['job', false, true, true],
+      ['visual', false, true, true],
+    ]);
+    expect(JSON.parse(r.outputs['check-run-ids']!)).toEqual([]);
+    expect(r.summary).toContain('(dry run: nothing was written)');
+    expect(r.summary).toContain('| Result | Would write |');
+    expect(r.summary).not.toContain('| Written |');
+    expect(r.summary.split('\n').filter((l) => l.startsWith('| ') && l.endsWith('| yes |'))).toHaveLength(3);
+  });
+
+  test('a real run reports what it wrote, and a duplicate that it needed no write', async () => {
+    const payload = envelope([fixture('job-vdc-passed.json')]);
+    const first = await run(payload);
+    const second = await run(payload);
+    const fields = (r: typeof first) =>
+      (JSON.parse(r.outputs['results']!) as Record<string, unknown>[]).map((x) => [x['written'], x['would_write'], x['dry_run']]);
+    expect(fields(first)).toEqual([[true, true, false]]);
+    expect(fields(second)).toEqual([[false, false, false]]);
+    expect(first.summary).toContain('| Result | Written |');
+    expect(second.summary).toContain('| no (already up to date) |');
+  });
 });
