@@ -42727,12 +42727,18 @@ function formatDuration(sec) {
     return `${s}s`;
 }
 const RESULT_ORDER = { failed: 0, errored: 1, 'no-result': 2, passed: 3 };
+const bytesText = (n) => `${new Intl.NumberFormat('en-US').format(n)} bytes`;
+/** `exception (71,234 bytes)`, one per field the relay cut. */
+function cutFields(truncated) {
+    return truncated.map((t) => `${escapeMd(t.field)} (${bytesText(t.bytes)})`).join(', ');
+}
 function jobRow(j, url) {
     const outcome = jobOutcome(jobResult(j.status, j.passed));
     const where = j.device ?? j.browser ?? '–';
+    const cut = j.truncated.length > 0 ? ` ✂ cut by the relay: ${cutFields(j.truncated)}` : '';
     const cells = [
         outcome.label,
-        escapeMd(j.name ?? j.id),
+        escapeMd(j.name ?? j.id) + cut,
         escapeMd(where),
         escapeMd(j.os ?? '–'),
         formatDuration(j.durationSec),
@@ -42770,6 +42776,11 @@ function renderJob(d) {
         `| ${escapeMd(j.device ?? j.browser ?? '–')} | ${escapeMd(j.os ?? '–')} | ${formatDuration(j.durationSec)} | ${escapeMd(j.status)} | ${render_link('open in Sauce Labs', d.url)} |\n`;
     if (d.build)
         summary += `\nSauce build: **${escapeMd(d.build)}**\n`;
+    if (j.truncated.length > 0) {
+        summary +=
+            `\n> ✂ **Cut by the relay** so the event fits one repository_dispatch: ${cutFields(j.truncated)} originally.` +
+                ` The full text is on ${render_link('the job in Sauce Labs', d.url)}.\n`;
+    }
     if (d.error)
         summary += `\n**Error**\n\n${codeBlock(d.error)}\n`;
     if (d.exception)
@@ -42844,6 +42855,9 @@ const wireJob = object({
     r: nullableNumber,
     c: nullableNumber,
     a: literal(1).optional(),
+    x: array(object({ f: schemas_string().min(1), b: schemas_number().int().nonnegative() }))
+        .optional()
+        .transform((v) => (v ?? []).map((t) => ({ field: t.f, bytes: t.b }))),
 });
 const count = schemas_number().int().nonnegative();
 const wireVisual = object({
@@ -42871,6 +42885,8 @@ function jobToWire(j, minimal) {
             w['o'] = j.os;
         if (j.device !== null)
             w['dv'] = j.device;
+        if (j.truncated.length > 0)
+            w['x'] = j.truncated.map((t) => ({ f: t.field, b: t.bytes }));
     }
     if (j.durationSec !== null)
         w['d'] = j.durationSec;
@@ -42950,6 +42966,7 @@ function decodeState(text) {
             receivedAt: j.r,
             checkRunId: j.c,
             annotated: j.a === 1,
+            truncated: j.x,
         })),
     };
 }
@@ -43071,7 +43088,7 @@ function osLabel(e) {
         return null;
     return e.osVersion ? `${e.osName} ${e.osVersion}` : e.osName;
 }
-function toJobRecord(e, receivedAt) {
+function toJobRecord(e, receivedAt, truncated = []) {
     return {
         id: e.id,
         family: e.family,
@@ -43086,6 +43103,7 @@ function toJobRecord(e, receivedAt) {
         receivedAt,
         checkRunId: null,
         annotated: false,
+        truncated,
     };
 }
 function toVisualRecord(e, receivedAt) {
@@ -43335,7 +43353,7 @@ async function processJobs(sha, name, label, events, index, deps, sleep, warning
         ...mergeJobs([], runs.flatMap((r) => jobsOf(r))).jobs,
     ];
     // The latest incoming record per job, and the event it came from (for error text).
-    const incoming = mergeJobs([], events.map((ev) => toJobRecord(ev.event, ev.receivedAt))).jobs;
+    const incoming = mergeJobs([], events.map((ev) => toJobRecord(ev.event, ev.receivedAt, ev.truncated))).jobs;
     const detail = new Map();
     for (const ev of events) {
         const e = ev.event;
@@ -43395,7 +43413,13 @@ async function processJobs(sha, name, label, events, index, deps, sleep, warning
         const e = detail.get(j.id) ?? null;
         if (jobRunNames.has(j.id)) {
             const runName = jobRunNames.get(j.id);
-            const view = renderJob({ record: j, error: e?.error ?? null, exception: e?.exception ?? null, build: label === 'jobs' ? null : label, url: urlOf(j.id) });
+            const view = renderJob({
+                record: j,
+                error: e?.error ?? null,
+                exception: e?.exception ?? null,
+                build: label === 'jobs' ? null : label,
+                url: urlOf(j.id),
+            });
             const prior = j.checkRunId !== null ? [{ id: j.checkRunId, name: runName }] : index.get(runName).filter((r) => r.external_id === `sauce-job:${j.id}`);
             const annotations = failing && prior.length === 0
                 ? [
@@ -48947,6 +48971,11 @@ const relayedEventSchema = looseObject({
     received_at: schemas_string().optional(),
     /** The relay route that accepted it. */
     route: schemas_string().optional(),
+    /**
+     * Text fields the relay shortened so the event fits one dispatch: the field name as in the Sauce
+     * payload and its original UTF-8 size. The payload's value then ends with the relay's marker.
+     */
+    truncated: array(object({ field: schemas_string().min(1), bytes: schemas_number().int().nonnegative() })).optional(),
 });
 const envelopeSchema = looseObject({
     version: literal(ENVELOPE_VERSION),
@@ -48961,12 +48990,19 @@ function makeEnvelope(events) {
  * Where the events come from, validated: the payload is the trust boundary.
  *
  * Accepted shapes (for `client_payload` and for the `payload` input alike):
- *  - the relay envelope `{ version: 1, events: [{ payload, id?, received_at?, route? }] }`;
+ *  - the relay envelope `{ version: 1, events: [{ payload, id?, received_at?, route?, truncated? }] }`;
  *  - one raw Sauce event (a hand-made `curl` dispatch);
  *  - an array whose items are raw Sauce events or envelope items (`payload` input only in practice).
  */
 
 
+
+/**
+ * The envelope with its items unchecked: each item is checked on its own (`parseItem`), so one
+ * malformed item (say, a bad `truncated` list) is rejected with its field named and the others are
+ * still written.
+ */
+const envelopeShape = envelopeSchema.extend({ events: array(unknown()) });
 function payload_isRecord(value) {
     return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
@@ -48985,6 +49021,7 @@ function parseItem(item, index) {
     let deliveryId = null;
     let receivedAt = null;
     let route = null;
+    let truncated = [];
     if (payload_isRecord(item) && looksRelayed(item)) {
         const relayed = relayedEventSchema.safeParse(item);
         if (!relayed.success) {
@@ -48997,13 +49034,14 @@ function parseItem(item, index) {
         deliveryId = relayed.data.id ?? null;
         receivedAt = parseTime(relayed.data.received_at);
         route = relayed.data.route ?? null;
+        truncated = relayed.data.truncated ?? [];
     }
     const parsed = parseSauceEvent(payload);
     if (!parsed.ok) {
         const prefix = payload === item ? '' : 'payload.';
         return { index, issues: parsed.issues.map((i) => ({ field: prefix + i.field, message: i.message })) };
     }
-    return { index, event: parsed.event, deliveryId, receivedAt, route };
+    return { index, event: parsed.event, deliveryId, receivedAt, route, truncated };
 }
 function collect(items, shape) {
     const events = [];
@@ -49024,7 +49062,7 @@ function extractEvents(value) {
     if (!payload_isRecord(value))
         return { ok: false, error: 'expected a JSON object or array of Sauce Labs events' };
     if ('events' in value || 'version' in value) {
-        const env = envelopeSchema.safeParse(value);
+        const env = envelopeShape.safeParse(value);
         if (!env.success) {
             if (value['version'] !== ENVELOPE_VERSION) {
                 return { ok: false, error: `unsupported envelope version ${JSON.stringify(value['version'] ?? null)}: this action reads version ${ENVELOPE_VERSION}` };

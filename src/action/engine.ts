@@ -12,7 +12,7 @@ import { GitHubApiError } from './errors.js';
 import type { Annotation, Api, CheckRun, CheckRunBody } from './github.js';
 import type { ActionInputs } from './inputs.js';
 import { jobOutcome, jobResult, visualOutcome, worstState, type CommitState, type Conclusion } from './mapping.js';
-import type { IncomingEvent } from './payload.js';
+import type { IncomingEvent, TruncatedField } from './payload.js';
 import { renderAggregate, renderJob, renderVisual } from './render.js';
 import { decodeState, encodeState, jobsContain, mergeJobs, mergeVisual, type JobRecord, type VisualRecord } from './state.js';
 
@@ -69,7 +69,7 @@ function osLabel(e: JobEvent): string | null {
   return e.osVersion ? `${e.osName} ${e.osVersion}` : e.osName;
 }
 
-export function toJobRecord(e: JobEvent, receivedAt: number | null): JobRecord {
+export function toJobRecord(e: JobEvent, receivedAt: number | null, truncated: readonly TruncatedField[] = []): JobRecord {
   return {
     id: e.id,
     family: e.family,
@@ -84,6 +84,7 @@ export function toJobRecord(e: JobEvent, receivedAt: number | null): JobRecord {
     receivedAt,
     checkRunId: null,
     annotated: false,
+    truncated,
   };
 }
 
@@ -370,7 +371,7 @@ async function processJobs(
   // The latest incoming record per job, and the event it came from (for error text).
   const incoming = mergeJobs(
     [],
-    events.map((ev) => toJobRecord(ev.event as JobEvent, ev.receivedAt)),
+    events.map((ev) => toJobRecord(ev.event as JobEvent, ev.receivedAt, ev.truncated)),
   ).jobs;
   const detail = new Map<string, JobEvent>();
   for (const ev of events) {
@@ -431,7 +432,13 @@ async function processJobs(
     const e = detail.get(j.id) ?? null;
     if (jobRunNames.has(j.id)) {
       const runName = jobRunNames.get(j.id)!;
-      const view = renderJob({ record: j, error: e?.error ?? null, exception: e?.exception ?? null, build: label === 'jobs' ? null : label, url: urlOf(j.id) });
+      const view = renderJob({
+        record: j,
+        error: e?.error ?? null,
+        exception: e?.exception ?? null,
+        build: label === 'jobs' ? null : label,
+        url: urlOf(j.id),
+      });
       const prior = j.checkRunId !== null ? [{ id: j.checkRunId, name: runName }] : index.get(runName).filter((r) => r.external_id === `sauce-job:${j.id}`);
       const annotations: Annotation[] =
         failing && prior.length === 0

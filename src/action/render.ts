@@ -54,12 +54,20 @@ export function formatDuration(sec: number | null): string {
 
 const RESULT_ORDER = { failed: 0, errored: 1, 'no-result': 2, passed: 3 } as const;
 
+const bytesText = (n: number): string => `${new Intl.NumberFormat('en-US').format(n)} bytes`;
+
+/** `exception (71,234 bytes)`, one per field the relay cut. */
+function cutFields(truncated: JobRecord['truncated']): string {
+  return truncated.map((t) => `${escapeMd(t.field)} (${bytesText(t.bytes)})`).join(', ');
+}
+
 export function jobRow(j: JobRecord, url: string | null): string {
   const outcome = jobOutcome(jobResult(j.status, j.passed));
   const where = j.device ?? j.browser ?? '–';
+  const cut = j.truncated.length > 0 ? ` ✂ cut by the relay: ${cutFields(j.truncated)}` : '';
   const cells = [
     outcome.label,
-    escapeMd(j.name ?? j.id),
+    escapeMd(j.name ?? j.id) + cut,
     escapeMd(where),
     escapeMd(j.os ?? '–'),
     formatDuration(j.durationSec),
@@ -117,6 +125,11 @@ export function renderJob(d: JobDetail): { title: string; summary: string } {
     '| Browser / device | OS | Duration | Sauce status | Job |\n|---|---|---|---|---|\n' +
     `| ${escapeMd(j.device ?? j.browser ?? '–')} | ${escapeMd(j.os ?? '–')} | ${formatDuration(j.durationSec)} | ${escapeMd(j.status)} | ${link('open in Sauce Labs', d.url)} |\n`;
   if (d.build) summary += `\nSauce build: **${escapeMd(d.build)}**\n`;
+  if (j.truncated.length > 0) {
+    summary +=
+      `\n> ✂ **Cut by the relay** so the event fits one repository_dispatch: ${cutFields(j.truncated)} originally.` +
+      ` The full text is on ${link('the job in Sauce Labs', d.url)}.\n`;
+  }
   if (d.error) summary += `\n**Error**\n\n${codeBlock(d.error)}\n`;
   if (d.exception) summary += `\n**Exception**\n\n${codeBlock(d.exception)}\n`;
   return { title: `${outcome.description}: ${name}`, summary: truncateBytes(summary, CHECK_OUTPUT_MAX_BYTES) };

@@ -20,6 +20,7 @@ import { JOB_FAMILIES, JOB_STATUSES, VISUAL_STATUSES, type JobFamily, type JobSt
 import type { VisualSummary } from '../sauce/event.js';
 import { CHECK_OUTPUT_MAX_BYTES, utf8Bytes } from '../github/limits.js';
 import { jobFinality, visualFinality } from './mapping.js';
+import type { TruncatedField } from './payload.js';
 
 export interface JobRecord {
   readonly id: string;
@@ -41,6 +42,8 @@ export interface JobRecord {
   readonly checkRunId: number | null;
   /** A failure annotation was already sent for this job (annotations append, never replace). */
   readonly annotated: boolean;
+  /** Text fields of this record's event that the relay cut to fit one dispatch. */
+  readonly truncated: readonly TruncatedField[];
 }
 
 export interface VisualRecord {
@@ -100,6 +103,10 @@ const wireJob = z.object({
   r: nullableNumber,
   c: nullableNumber,
   a: z.literal(1).optional(),
+  x: z
+    .array(z.object({ f: z.string().min(1), b: z.number().int().nonnegative() }))
+    .optional()
+    .transform((v) => (v ?? []).map((t) => ({ field: t.f, bytes: t.b }))),
 });
 
 const count = z.number().int().nonnegative();
@@ -126,6 +133,7 @@ function jobToWire(j: JobRecord, minimal: boolean): Record<string, unknown> {
     if (j.browser !== null) w['b'] = j.browser;
     if (j.os !== null) w['o'] = j.os;
     if (j.device !== null) w['dv'] = j.device;
+    if (j.truncated.length > 0) w['x'] = j.truncated.map((t) => ({ f: t.field, b: t.bytes }));
   }
   if (j.durationSec !== null) w['d'] = j.durationSec;
   if (j.receivedAt !== null) w['r'] = j.receivedAt;
@@ -199,6 +207,7 @@ export function decodeState(text: string | null | undefined): StoredState | null
       receivedAt: j.r,
       checkRunId: j.c,
       annotated: j.a === 1,
+      truncated: j.x,
     })),
   };
 }

@@ -247,6 +247,17 @@ describe('correct under real delivery', () => {
     expect(double.statuses(REPO, SHA).find((s) => s.context.includes('Visual'))?.target_url).toBeNull();
   });
 
+  test('text the relay cut is shown as cut, with its original size and the link to the full job', async () => {
+    const job = { ...fixture('job-vdc-failed-boolean.json'), exception: `${'Traceback line\n'.repeat(100)}… [cut by the relay]` };
+    const r = await run({ version: 1, events: [{ payload: job, id: 'e1', truncated: [{ field: 'exception', bytes: 71_234 }] }] });
+    expect(r.code).toBe(0);
+    const perJob = double.checkRuns(REPO).find((c) => c.external_id === `sauce-job:${job.id}`)!;
+    expect(perJob.output.summary).toContain('✂ **Cut by the relay** so the event fits one repository_dispatch: exception (71,234 bytes) originally.');
+    expect(perJob.output.summary).toContain(`[the job in Sauce Labs](https://app.saucelabs.com/tests/${job.id})`);
+    const aggregate = double.checkRuns(REPO).find((c) => c.name === 'Sauce Labs / shop-web #1234')!;
+    expect(aggregate.output.summary).toContain('✂ cut by the relay: exception (71,234 bytes)');
+  });
+
   test('a transient 502 is retried; persistent 5xx fails the step with a clear error', async () => {
     double.failNext('POST /repos/{owner}/{repo}/check-runs', [{ status: 502, headers: { 'retry-after': '0' }, body: { message: 'Bad Gateway' } }]);
     const ok = await run(envelope([fixture('job-vdc-passed.json')]));

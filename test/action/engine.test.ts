@@ -82,7 +82,7 @@ const events = (raws: Record<string, unknown>[]): IncomingEvent[] =>
   raws.map((raw, index) => {
     const p = parseSauceEvent(raw);
     if (!p.ok) throw new Error('bad');
-    return { index, event: p.event, deliveryId: null, receivedAt: null, route: null };
+    return { index, event: p.event, deliveryId: null, receivedAt: null, route: null, truncated: [] };
   });
 const log = { info: () => {}, warning: () => {} };
 const failing = (i: number) => ({ ...fixture('job-vdc-failed-boolean.json'), id: `f${i}`, name: `t${i}` });

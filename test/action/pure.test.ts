@@ -6,7 +6,7 @@ import { extractEvents, extractFromText, selectSource } from '../../src/action/p
 import { classify, commitCandidates, missingCommitMessage, stableLabel } from '../../src/action/commit.js';
 import { aggregateJobs, jobOutcome, jobResult, visualOutcome, worstState } from '../../src/action/mapping.js';
 import { decodeState, encodeState, jobSupersedes, mergeJobs, mergeVisual, type JobRecord, type VisualRecord } from '../../src/action/state.js';
-import { codeBlock, escapeMd, formatDuration, link, renderAggregate, safeHref } from '../../src/action/render.js';
+import { codeBlock, escapeMd, formatDuration, jobRow, link, renderAggregate, renderJob, safeHref } from '../../src/action/render.js';
 import { aggregateName, jobBuildLabel, toJobRecord, visualName } from '../../src/action/engine.js';
 import { retryDelayMs } from '../../src/action/github.js';
 import { fixture } from './harness.js';
@@ -105,6 +105,28 @@ describe('payload extraction', () => {
   test('relay metadata is kept', () => {
     const r = extractEvents({ version: 1, events: [{ payload: job, id: 'd1', received_at: '2026-01-01T00:00:00Z', route: 'main' }] });
     expect(r.ok && r.value.events[0]).toMatchObject({ deliveryId: 'd1', receivedAt: Date.parse('2026-01-01T00:00:00Z'), route: 'main', index: 0 });
+  });
+
+  test('fields the relay cut are carried with their original size', () => {
+    const truncated = [
+      { field: 'exception', bytes: 71_234 },
+      { field: 'error', bytes: 70_001 },
+    ];
+    const r = extractEvents({ version: 1, events: [{ payload: job, id: 'd1', truncated }, { payload: job }] });
+    expect(r.ok && r.value.events.map((e) => e.truncated)).toEqual([truncated, []]);
+    const raw = extractEvents(job);
+    expect(raw.ok && raw.value.events[0]!.truncated).toEqual([]);
+  });
+
+  test.each([
+    [[{ field: 'exception', bytes: -1 }], 'truncated.0.bytes'],
+    [[{ field: '', bytes: 5 }], 'truncated.0.field'],
+    [[{ field: 'exception', bytes: 1.5 }], 'truncated.0.bytes'],
+    [{ field: 'exception', bytes: 5 }, 'truncated'],
+  ])('a malformed truncated list %p is rejected, naming %s', (truncated, field) => {
+    const r = extractEvents({ version: 1, events: [{ payload: job, truncated }, { payload: job }] });
+    expect(r.ok && r.value.rejected.map((x) => [x.index, x.issues[0]!.field])).toEqual([[0, field]]);
+    expect(r.ok && r.value.events.map((e) => e.index)).toEqual([1]);
   });
 
   test('invalid items are rejected with the field named; the rest survive', () => {
@@ -315,6 +337,13 @@ describe('state kept on GitHub', () => {
     };
     expect(decodeState(encodeState({ kind: 'visual', build: v }))).toEqual({ kind: 'visual', build: v });
   });
+  test('the fields the relay cut survive the round trip (and are absent from the block when none)', () => {
+    const cut = rec({ truncated: [{ field: 'exception', bytes: 71_234 }] });
+    const text = encodeState({ kind: 'jobs', jobs: [cut, rec({ id: 'other' })] });
+    expect(decodeState(text)).toEqual({ kind: 'jobs', jobs: [cut, rec({ id: 'other' })] });
+    expect(text.match(/"x":/g)).toHaveLength(1);
+  });
+
   test.each([
     [null],
     [''],
@@ -419,6 +448,20 @@ describe('markdown rendering', () => {
 
   test('code blocks keep lines and tabs but lose bidi and other invisible characters', () => {
     expect(codeBlock('if (a\u202E) {\r\n\treturn\u2066 1;\u2069\u0000\n}')).toBe('```text\nif (a) {\n\treturn 1;\n}\n```');
+  });
+
+  test('a job whose text the relay cut says so, with the original size and the link to the full job', () => {
+    const j = rec({ status: 'FAILED', passed: false, truncated: [{ field: 'exception', bytes: 71_234 }] });
+    const url = 'https://app.saucelabs.com/tests/abc';
+    const view = renderJob({ record: j, error: null, exception: 'Traceback…\n[cut by the relay]', build: null, url });
+    expect(view.summary).toContain(
+      '> ✂ **Cut by the relay** so the event fits one repository_dispatch: exception (71,234 bytes) originally. The full text is on [the job in Sauce Labs](https://app.saucelabs.com/tests/abc).',
+    );
+    expect(jobRow(j, url)).toContain('✂ cut by the relay: exception (71,234 bytes)');
+    expect(renderJob({ record: rec({}), error: null, exception: null, build: null, url }).summary).not.toContain('Cut by the relay');
+    expect(jobRow(rec({}), url)).not.toContain('✂');
+    // The field name comes from the envelope: it is escaped like any payload text.
+    expect(jobRow(rec({ truncated: [{ field: '<b>|x', bytes: 1 }] }), url)).toContain('&lt;b&gt;\\|x (1 bytes)');
   });
 
   test('durations', () => {
