@@ -248,12 +248,12 @@ describe('correct under real delivery', () => {
   });
 
   test('text the relay cut is shown as cut, with its original size and the link to the full job', async () => {
-    const job = { ...fixture('job-vdc-failed-boolean.json'), exception: `${'Traceback line\n'.repeat(100)}… [cut by the relay]` };
+    const job: Record<string, unknown> = { ...fixture('job-vdc-failed-boolean.json'), exception: `${'Traceback line\n'.repeat(100)}… [cut by the relay]` };
     const r = await run({ version: 1, events: [{ payload: job, id: 'e1', truncated: [{ field: 'exception', bytes: 71_234 }] }] });
     expect(r.code).toBe(0);
-    const perJob = double.checkRuns(REPO).find((c) => c.external_id === `sauce-job:${job.id}`)!;
+    const perJob = double.checkRuns(REPO).find((c) => c.external_id === `sauce-job:${String(job['id'])}`)!;
     expect(perJob.output.summary).toContain('✂ **Cut by the relay** so the event fits one repository_dispatch: exception (71,234 bytes) originally.');
-    expect(perJob.output.summary).toContain(`[the job in Sauce Labs](https://app.saucelabs.com/tests/${job.id})`);
+    expect(perJob.output.summary).toContain(`[the job in Sauce Labs](https://app.saucelabs.com/tests/${String(job['id'])})`);
     const aggregate = double.checkRuns(REPO).find((c) => c.name === 'Sauce Labs / shop-web #1234')!;
     expect(aggregate.output.summary).toContain('✂ cut by the relay: exception (71,234 bytes)');
   });
@@ -271,6 +271,16 @@ describe('correct under real delivery', () => {
     const bad = await run(envelope([fixture('job-vdc-passed.json')]));
     expect(bad.code).not.toBe(0);
     expect(bad.stdout).toMatch(/::error::GitHub API POST \/repos\/acme\/shop\/statuses\/9fceb02\w+ failed with HTTP 500 after 4 attempts/);
+  });
+
+  test('a create answered 502 after GitHub made the run, and a secondary rate limit without headers: one check run, every write done', async () => {
+    double.failNext('POST /repos/{owner}/{repo}/check-runs', [{ status: 502, body: { message: 'Bad Gateway' }, afterHandling: true }]);
+    double.failNext('POST /repos/{owner}/{repo}/statuses/{sha}', [{ status: 403, body: { message: 'You have exceeded a secondary rate limit.' } }]);
+    const r = await run(envelope([fixture('job-vdc-passed.json')]));
+    expect(r.code).toBe(0);
+    expect(double.checkRuns(REPO)).toHaveLength(1);
+    expect(latestStatus('Sauce Labs / shop-web #1234')?.state).toBe('success');
+    expect(r.stdout).toMatch(/GitHub secondary rate limit on POST \/repos\/\{owner\}\/\{repo\}\/statuses\/\{sha\}: waiting 0\.06 s, then retry 1 of 3\./);
   });
 
   test('an event that fails validation names the field and fails the step; the others are still written', async () => {

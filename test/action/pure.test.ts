@@ -8,7 +8,6 @@ import { aggregateJobs, jobOutcome, jobResult, visualOutcome, worstState } from 
 import { decodeState, encodeState, jobSupersedes, mergeJobs, mergeVisual, type JobRecord, type VisualRecord } from '../../src/action/state.js';
 import { codeBlock, escapeMd, formatDuration, jobRow, link, renderAggregate, renderJob, safeHref } from '../../src/action/render.js';
 import { aggregateName, jobBuildLabel, toJobRecord, visualName } from '../../src/action/engine.js';
-import { retryDelayMs } from '../../src/action/github.js';
 import { fixture } from './harness.js';
 
 const SHA = '9fceb02d0ae598e95dc970b74767f19372d61af8';
@@ -39,6 +38,7 @@ describe('inputs', () => {
       failOnMissingCommit: false,
       dryRun: false,
       confirmDelayMs: 1000,
+      apiWaitUnitMs: 1000,
     });
   });
 
@@ -64,14 +64,28 @@ describe('inputs', () => {
         r.inputs.sha,
       ],
     ).toEqual(['eu-central-1', 'all', true, 'failure', false, true, 'abc1234']);
-    const bad: Record<string, string> = { region: 'mars', 'job-check-runs': 'some', 'job-statuses': 'yes', 'confirm-delay-ms': '-1' };
+    const bad: Record<string, string> = {
+      region: 'mars',
+      'job-check-runs': 'some',
+      'job-statuses': 'yes',
+      'confirm-delay-ms': '-1',
+      'api-wait-unit-ms': '60001',
+    };
     const b = parseInputs((n) => bad[n] ?? '');
     expect(b.ok).toBe(false);
-    if (!b.ok) expect(b.errors.map((e) => e.split(':')[0])).toEqual(['input region', 'input confirm-delay-ms', 'input job-check-runs', 'input job-statuses']);
+    if (!b.ok)
+      expect(b.errors.map((e) => e.split(':')[0])).toEqual([
+        'input region',
+        'input confirm-delay-ms',
+        'input api-wait-unit-ms',
+        'input job-check-runs',
+        'input job-statuses',
+      ]);
   });
 
   test('every input has a default', () => {
     expect(Object.keys(INPUT_DEFAULTS).sort()).toEqual([
+      'api-wait-unit-ms',
       'check-name',
       'confirm-delay-ms',
       'context-prefix',
@@ -477,21 +491,5 @@ describe('markdown rendering', () => {
     expect(view.summary).toMatch(/…and \d+ more not shown/);
     expect(view.summary.split('\n').find((l) => l.startsWith('| ❌'))).toContain('test 1999');
     expect(view.outcome.description).toBe('2000 Sauce Labs jobs: 1 failed, 1999 passed');
-  });
-});
-
-describe('retry policy', () => {
-  const err = (status: number, headers: Record<string, string> = {}) => ({ status, response: { headers } });
-  test.each([
-    [err(500), 0, 1000],
-    [err(502), 2, 4000],
-    [err(503, { 'retry-after': '3' }), 0, 3000],
-    [err(429, { 'retry-after': '999' }), 0, 60_000],
-    [err(403, { 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': '101' }), 0, 1000],
-    [err(403), 0, null],
-    [err(404), 0, null],
-    [err(422), 0, null],
-  ] as const)('%p attempt %i → %p ms', (e, attempt, want) => {
-    expect(retryDelayMs(e, attempt, 100_000)).toBe(want);
   });
 });

@@ -421,6 +421,13 @@ describe('routing, auth and scripting', () => {
     expect(() => gh.failNext('POST /repos/{owner}/{repo}/dispatch', [])).toThrow(/not a route/);
   });
 
+  it('can answer an error after acting on the request (a response lost on the way back)', async () => {
+    gh.failNext('POST /repos/{owner}/{repo}/check-runs', [{ status: 502, body: { message: 'Bad Gateway' }, afterHandling: true }]);
+    expect(await statusOf(octokit.rest.checks.create({ owner: 'acme', repo: 'shop', name: 'n', head_sha: SHA }))).toBe(502);
+    expect(gh.checkRuns(REPO)).toHaveLength(1);
+    expect(gh.requests.map((r) => r.status)).toEqual([502]);
+  });
+
   it('lets an interceptor override answers', async () => {
     gh.setInterceptor((req) => (req.method === 'GET' ? { status: 500, body: { message: 'boom' } } : undefined));
     expect(await statusOf(octokit.rest.repos.get({ owner: 'acme', repo: 'shop' }))).toBe(500);

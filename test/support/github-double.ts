@@ -68,6 +68,11 @@ export interface ScriptedResponse {
   headers?: Record<string, string>;
   body?: unknown;
   delayMs?: number;
+  /**
+   * True: the request is first handled as usual (a check run is created, a status written) and
+   * this answer is sent instead of the real one: GitHub acted, and the client never learnt it.
+   */
+  afterHandling?: boolean;
 }
 export interface PullSpec {
   number: number;
@@ -559,6 +564,10 @@ class Double implements GitHubDouble {
     }
     const scripted = this.interceptor?.(recorded) ?? this.scripted.get(recorded.route)?.shift();
     if (scripted) {
+      if (scripted.afterHandling) {
+        const real = this.handle(recorded, match);
+        if (real.rejection) this.rejections.push(`${recorded.route}: ${real.rejection}`);
+      }
       if (scripted.delayMs) await delay(scripted.delayMs, this.timers);
       return { status: scripted.status, body: scripted.body, headers: scripted.headers ?? {} };
     }
