@@ -43793,6 +43793,10 @@ function checkTitle(text) {
 function contextName(text) {
     return truncateChars(visibleLine(text), CONTEXT_MAX_CHARS);
 }
+/** Check run `external_id`: an identifier, cut to CONTEXT_MAX_CHARS code points (no ellipsis), nothing invisible. */
+function externalId(text) {
+    return Array.from(visibleLine(text)).slice(0, CONTEXT_MAX_CHARS).join('');
+}
 function annotationTitle(text) {
     return truncateChars(visibleLine(text), ANNOTATION_TITLE_MAX_CHARS);
 }
@@ -44607,6 +44611,14 @@ function mergeVisual(base, incoming) {
 
 
 const ANNOTATION_PATH = '.github';
+/** Every annotation this Action writes: on the repository, not a line of code; title and message within GitHub's limits. */
+function annotation(level, title, message) {
+    return { path: ANNOTATION_PATH, start_line: 1, end_line: 1, annotation_level: level, title: annotationTitle(title), message: annotationMessage(message) };
+}
+/** The failure annotation of a failed or errored job (on its own check run and on the aggregate). */
+function failureAnnotation(j, message) {
+    return annotation('failure', `${jobOutcome(jobResult(j.status, j.passed)).description}: ${j.name ?? j.id}`, message);
+}
 const defaultSleep = (ms) => new Promise((r) => setTimeout(r, ms));
 function browserLabel(e) {
     if (!e.browserName)
@@ -44648,20 +44660,26 @@ function toVisualRecord(e, receivedAt) {
         receivedAt,
     };
 }
-/** The Sauce build as a name part, with the commit cut out so the name is stable across commits. */
+/**
+ * The name part for events without a Sauce build (or Visual project and build name). A build's
+ * label never stands in for "no build": a build literally named "jobs" is `… / jobs`, and jobs
+ * without a build are `… / (no build)` (before, both were `… / jobs` and shared one aggregate).
+ */
+const NO_BUILD_LABEL = '(no build)';
+/** The Sauce build as a name part, with the commit cut out so the name is stable across commits; null without a build. */
 function jobBuildLabel(e) {
     const shortShas = [e.sauceTags.shortSha, e.commitId && /^[0-9a-f]{7,40}$/i.test(e.commitId) ? e.commitId.slice(0, 7) : null];
-    return stableLabel(e.build, shortShas) ?? 'jobs';
+    return stableLabel(e.build, shortShas);
 }
 function aggregateName(inputs, buildLabel) {
-    return contextName(inputs.checkName.replaceAll('{prefix}', inputs.contextPrefix).replaceAll('{build}', buildLabel));
+    return contextName(inputs.checkName.replaceAll('{prefix}', inputs.contextPrefix).replaceAll('{build}', buildLabel ?? NO_BUILD_LABEL));
 }
 function jobCheckName(inputs, buildLabel, r) {
     const where = [r.device ?? r.browser, r.os].filter((x) => !!x).join(', ');
-    return contextName(`${inputs.contextPrefix} / ${buildLabel} / ${r.name ?? r.id}${where ? ` (${where})` : ''}`);
+    return contextName(`${inputs.contextPrefix} / ${buildLabel ?? NO_BUILD_LABEL} / ${r.name ?? r.id}${where ? ` (${where})` : ''}`);
 }
 function visualName(inputs, e) {
-    const label = e.project ?? stableLabel(e.buildName) ?? 'build';
+    const label = stableLabel(e.project) === null ? (stableLabel(e.buildName) ?? NO_BUILD_LABEL) : e.project;
     return contextName(`${inputs.contextPrefix} Visual / ${label}`);
 }
 /**
@@ -44896,17 +44914,17 @@ async function processJobs(sha, name, label, events, index, deps, sleep, warning
     const merged = mergeJobs(stored, incoming);
     const changed = new Set(merged.changed);
     const render = (jobs) => {
-        const view = renderAggregate(jobs, { build: label === 'jobs' ? null : label, jobUrl: urlOf });
+        const view = renderAggregate(jobs, { build: label, jobUrl: urlOf });
         return {
             name,
-            external_id: `sauce-jobs:${label}`.slice(0, 255),
+            external_id: externalId(`sauce-jobs:${label ?? NO_BUILD_LABEL}`),
             status: 'completed',
             conclusion: view.outcome.conclusion,
             output: { title: checkTitle(view.title), summary: view.summary, text: encodeState({ kind: 'jobs', jobs }) },
         };
     };
     if (changed.size === 0 && existing.length > 0) {
-        const view = renderAggregate(merged.jobs, { build: label === 'jobs' ? null : label, jobUrl: urlOf });
+        const view = renderAggregate(merged.jobs, { build: label, jobUrl: urlOf });
         const run = newest(existing);
         out.push({
             kind: 'jobs',
@@ -44947,21 +44965,12 @@ async function processJobs(sha, name, label, events, index, deps, sleep, warning
                 record: j,
                 error: e?.error ?? null,
                 exception: e?.exception ?? null,
-                build: label === 'jobs' ? null : label,
+                build: label,
                 url: urlOf(j.id),
             });
             const prior = j.checkRunId !== null ? [{ id: j.checkRunId, name: runName }] : index.get(runName).filter((r) => r.external_id === `sauce-job:${j.id}`);
             const annotations = failing && prior.length === 0
-                ? [
-                    {
-                        path: ANNOTATION_PATH,
-                        start_line: 1,
-                        end_line: 1,
-                        annotation_level: 'failure',
-                        title: annotationTitle(`${outcome.description}: ${j.name ?? j.id}`),
-                        message: annotationMessage([e?.error, e?.exception].filter(Boolean).join('\n\n') || `Sauce job ${outcome.description}. ${urlOf(j.id)}`),
-                    },
-                ]
+                ? [failureAnnotation(j, [e?.error, e?.exception].filter(Boolean).join('\n\n') || `Sauce job ${outcome.description}. ${urlOf(j.id)}`)]
                 : [];
             const run = await writeRun(api, sha, prior, {
                 name: runName,
@@ -44994,14 +45003,7 @@ async function processJobs(sha, name, label, events, index, deps, sleep, warning
         const result = jobResult(j.status, j.passed);
         if ((result === 'failed' || result === 'errored') && !j.annotated) {
             const e = detail.get(j.id);
-            annotations.push({
-                path: ANNOTATION_PATH,
-                start_line: 1,
-                end_line: 1,
-                annotation_level: 'failure',
-                title: annotationTitle(`${jobOutcome(result).description}: ${j.name ?? j.id}`),
-                message: annotationMessage(`${[j.browser ?? j.device, j.os].filter(Boolean).join(', ')} — ${urlOf(j.id)}${e?.error ? `\n${e.error}` : ''}`),
-            });
+            annotations.push(failureAnnotation(j, `${[j.browser ?? j.device, j.os].filter(Boolean).join(', ')} — ${urlOf(j.id)}${e?.error ? `\n${e.error}` : ''}`));
             return { ...j, annotated: true };
         }
         return j;
@@ -45017,7 +45019,7 @@ async function processJobs(sha, name, label, events, index, deps, sleep, warning
     });
     if (!confirmed)
         warnings.push(`Check run "${name}" on ${sha} was changed by a concurrent run twice while this run wrote it; the next event for this commit will merge again.`);
-    const view = renderAggregate(state, { build: label === 'jobs' ? null : label, jobUrl: urlOf });
+    const view = renderAggregate(state, { build: label, jobUrl: urlOf });
     const o = view.outcome;
     await api.createStatus(sha, {
         context: name,
@@ -45093,14 +45095,7 @@ async function processVisual(sha, name, events, index, deps, sleep, warnings) {
     const s = build.summary;
     const annotations = [];
     const note = (level, title, message) => {
-        annotations.push({
-            path: ANNOTATION_PATH,
-            start_line: 1,
-            end_line: 1,
-            annotation_level: level,
-            title: annotationTitle(title),
-            message: annotationMessage(`${message}${build.buildUrl ? ` ${build.buildUrl}` : ''}`),
-        });
+        annotations.push(annotation(level, title, `${message}${build.buildUrl ? ` ${build.buildUrl}` : ''}`));
     };
     if (o.checkStatus === 'completed') {
         if (s.unapproved > 0)

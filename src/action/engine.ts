@@ -4,7 +4,7 @@
  * and keeps them few: each ref is resolved once, open PRs are listed once, check runs are read
  * once per commit, and a whole batch for one build is one aggregate write.
  */
-import { annotationMessage, annotationTitle, checkTitle, chunk, contextName, statusDescription } from '../github/limits.js';
+import { annotationMessage, annotationTitle, checkTitle, chunk, contextName, externalId, statusDescription } from '../github/limits.js';
 import type { JobEvent, VisualEvent } from '../sauce/event.js';
 import { jobUrl, safeSauceUrl } from '../sauce/urls.js';
 import { commitCandidates, missingCommitMessage, stableLabel, type Candidate } from './commit.js';
@@ -58,6 +58,16 @@ export interface EngineReport {
 }
 
 const ANNOTATION_PATH = '.github';
+
+/** Every annotation this Action writes: on the repository, not a line of code; title and message within GitHub's limits. */
+function annotation(level: Annotation['annotation_level'], title: string, message: string): Annotation {
+  return { path: ANNOTATION_PATH, start_line: 1, end_line: 1, annotation_level: level, title: annotationTitle(title), message: annotationMessage(message) };
+}
+
+/** The failure annotation of a failed or errored job (on its own check run and on the aggregate). */
+function failureAnnotation(j: JobRecord, message: string): Annotation {
+  return annotation('failure', `${jobOutcome(jobResult(j.status, j.passed)).description}: ${j.name ?? j.id}`, message);
+}
 const defaultSleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 function browserLabel(e: JobEvent): string | null {
@@ -101,23 +111,30 @@ export function toVisualRecord(e: VisualEvent, receivedAt: number | null): Visua
   };
 }
 
-/** The Sauce build as a name part, with the commit cut out so the name is stable across commits. */
-export function jobBuildLabel(e: JobEvent): string {
+/**
+ * The name part for events without a Sauce build (or Visual project and build name). A build's
+ * label never stands in for "no build": a build literally named "jobs" is `… / jobs`, and jobs
+ * without a build are `… / (no build)` (before, both were `… / jobs` and shared one aggregate).
+ */
+export const NO_BUILD_LABEL = '(no build)';
+
+/** The Sauce build as a name part, with the commit cut out so the name is stable across commits; null without a build. */
+export function jobBuildLabel(e: JobEvent): string | null {
   const shortShas = [e.sauceTags.shortSha, e.commitId && /^[0-9a-f]{7,40}$/i.test(e.commitId) ? e.commitId.slice(0, 7) : null];
-  return stableLabel(e.build, shortShas) ?? 'jobs';
+  return stableLabel(e.build, shortShas);
 }
 
-export function aggregateName(inputs: Pick<ActionInputs, 'checkName' | 'contextPrefix'>, buildLabel: string): string {
-  return contextName(inputs.checkName.replaceAll('{prefix}', inputs.contextPrefix).replaceAll('{build}', buildLabel));
+export function aggregateName(inputs: Pick<ActionInputs, 'checkName' | 'contextPrefix'>, buildLabel: string | null): string {
+  return contextName(inputs.checkName.replaceAll('{prefix}', inputs.contextPrefix).replaceAll('{build}', buildLabel ?? NO_BUILD_LABEL));
 }
 
-export function jobCheckName(inputs: Pick<ActionInputs, 'contextPrefix'>, buildLabel: string, r: JobRecord): string {
+export function jobCheckName(inputs: Pick<ActionInputs, 'contextPrefix'>, buildLabel: string | null, r: JobRecord): string {
   const where = [r.device ?? r.browser, r.os].filter((x): x is string => !!x).join(', ');
-  return contextName(`${inputs.contextPrefix} / ${buildLabel} / ${r.name ?? r.id}${where ? ` (${where})` : ''}`);
+  return contextName(`${inputs.contextPrefix} / ${buildLabel ?? NO_BUILD_LABEL} / ${r.name ?? r.id}${where ? ` (${where})` : ''}`);
 }
 
 export function visualName(inputs: Pick<ActionInputs, 'contextPrefix'>, e: Pick<VisualEvent, 'project' | 'buildName'>): string {
-  const label = e.project ?? stableLabel(e.buildName) ?? 'build';
+  const label = stableLabel(e.project) === null ? (stableLabel(e.buildName) ?? NO_BUILD_LABEL) : e.project;
   return contextName(`${inputs.contextPrefix} Visual / ${label}`);
 }
 
@@ -281,7 +298,7 @@ export async function runEngine(events: readonly IncomingEvent[], deps: EngineDe
       continue;
     }
     shas.push(sha);
-    const jobGroups = new Map<string, { label: string; events: IncomingEvent[] }>();
+    const jobGroups = new Map<string, { label: string | null; events: IncomingEvent[] }>();
     const visualGroups = new Map<string, IncomingEvent[]>();
     for (const { ev } of hereLocated) {
       const name = nameOf(ev);
@@ -351,7 +368,7 @@ async function writeConfirmed<S>(
 async function processJobs(
   sha: string,
   name: string,
-  label: string,
+  label: string | null,
   events: readonly IncomingEvent[],
   index: CheckRunIndex,
   deps: EngineDeps,
@@ -385,10 +402,10 @@ async function processJobs(
   const merged = mergeJobs(stored, incoming);
   const changed = new Set(merged.changed);
   const render = (jobs: readonly JobRecord[]): CheckRunBody => {
-    const view = renderAggregate(jobs, { build: label === 'jobs' ? null : label, jobUrl: urlOf });
+    const view = renderAggregate(jobs, { build: label, jobUrl: urlOf });
     return {
       name,
-      external_id: `sauce-jobs:${label}`.slice(0, 255),
+      external_id: externalId(`sauce-jobs:${label ?? NO_BUILD_LABEL}`),
       status: 'completed',
       conclusion: view.outcome.conclusion,
       output: { title: checkTitle(view.title), summary: view.summary, text: encodeState({ kind: 'jobs', jobs }) },
@@ -396,7 +413,7 @@ async function processJobs(
   };
 
   if (changed.size === 0 && existing.length > 0) {
-    const view = renderAggregate(merged.jobs, { build: label === 'jobs' ? null : label, jobUrl: urlOf });
+    const view = renderAggregate(merged.jobs, { build: label, jobUrl: urlOf });
     const run = newest(existing);
     out.push({
       kind: 'jobs',
@@ -436,22 +453,13 @@ async function processJobs(
         record: j,
         error: e?.error ?? null,
         exception: e?.exception ?? null,
-        build: label === 'jobs' ? null : label,
+        build: label,
         url: urlOf(j.id),
       });
       const prior = j.checkRunId !== null ? [{ id: j.checkRunId, name: runName }] : index.get(runName).filter((r) => r.external_id === `sauce-job:${j.id}`);
       const annotations: Annotation[] =
         failing && prior.length === 0
-          ? [
-              {
-                path: ANNOTATION_PATH,
-                start_line: 1,
-                end_line: 1,
-                annotation_level: 'failure',
-                title: annotationTitle(`${outcome.description}: ${j.name ?? j.id}`),
-                message: annotationMessage([e?.error, e?.exception].filter(Boolean).join('\n\n') || `Sauce job ${outcome.description}. ${urlOf(j.id)}`),
-              },
-            ]
+          ? [failureAnnotation(j, [e?.error, e?.exception].filter(Boolean).join('\n\n') || `Sauce job ${outcome.description}. ${urlOf(j.id)}`)]
           : [];
       const run = await writeRun(
         api,
@@ -490,14 +498,7 @@ async function processJobs(
     const result = jobResult(j.status, j.passed);
     if ((result === 'failed' || result === 'errored') && !j.annotated) {
       const e = detail.get(j.id);
-      annotations.push({
-        path: ANNOTATION_PATH,
-        start_line: 1,
-        end_line: 1,
-        annotation_level: 'failure',
-        title: annotationTitle(`${jobOutcome(result).description}: ${j.name ?? j.id}`),
-        message: annotationMessage(`${[j.browser ?? j.device, j.os].filter(Boolean).join(', ')} — ${urlOf(j.id)}${e?.error ? `\n${e.error}` : ''}`),
-      });
+      annotations.push(failureAnnotation(j, `${[j.browser ?? j.device, j.os].filter(Boolean).join(', ')} — ${urlOf(j.id)}${e?.error ? `\n${e.error}` : ''}`));
       return { ...j, annotated: true };
     }
     return j;
@@ -516,7 +517,7 @@ async function processJobs(
     warnings.push(
       `Check run "${name}" on ${sha} was changed by a concurrent run twice while this run wrote it; the next event for this commit will merge again.`,
     );
-  const view = renderAggregate(state, { build: label === 'jobs' ? null : label, jobUrl: urlOf });
+  const view = renderAggregate(state, { build: label, jobUrl: urlOf });
   const o = view.outcome;
   await api.createStatus(sha, {
     context: name,
@@ -608,14 +609,7 @@ async function processVisual(
   const s = build.summary;
   const annotations: Annotation[] = [];
   const note = (level: Annotation['annotation_level'], title: string, message: string): void => {
-    annotations.push({
-      path: ANNOTATION_PATH,
-      start_line: 1,
-      end_line: 1,
-      annotation_level: level,
-      title: annotationTitle(title),
-      message: annotationMessage(`${message}${build.buildUrl ? ` ${build.buildUrl}` : ''}`),
-    });
+    annotations.push(annotation(level, title, `${message}${build.buildUrl ? ` ${build.buildUrl}` : ''}`));
   };
   if (o.checkStatus === 'completed') {
     if (s.unapproved > 0)

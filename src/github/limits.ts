@@ -94,6 +94,11 @@ export function contextName(text: string): string {
   return truncateChars(visibleLine(text), CONTEXT_MAX_CHARS);
 }
 
+/** Check run `external_id`: an identifier, cut to CONTEXT_MAX_CHARS code points (no ellipsis), nothing invisible. */
+export function externalId(text: string): string {
+  return Array.from(visibleLine(text)).slice(0, CONTEXT_MAX_CHARS).join('');
+}
+
 export function annotationTitle(text: string): string {
   return truncateChars(visibleLine(text), ANNOTATION_TITLE_MAX_CHARS);
 }

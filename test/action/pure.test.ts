@@ -262,7 +262,13 @@ describe('finding the commit: every path, in order', () => {
     expect(stableLabel(`shop-web sha:${SHA}`)).toBe('shop-web');
     expect(stableLabel('build 9fceb02 nightly', ['9fceb02'])).toBe('build nightly');
     expect(stableLabel(SHA)).toBeNull();
-    expect(jobBuildLabel(JOB({ build: '' }))).toBe('jobs');
+    expect(jobBuildLabel(JOB({ build: '' }))).toBeNull();
+    expect(jobBuildLabel(JOB({ build: 'jobs' }))).toBe('jobs');
+    expect(aggregateName({ checkName: '{prefix} / {build}', contextPrefix: 'Sauce Labs' }, null)).toBe('Sauce Labs / (no build)');
+    expect(aggregateName({ checkName: '{prefix} / {build}', contextPrefix: 'Sauce Labs' }, 'jobs')).toBe('Sauce Labs / jobs');
+    expect(visualName({ contextPrefix: 'Sauce Labs' }, { project: null, buildName: null })).toBe('Sauce Labs Visual / (no build)');
+    expect(visualName({ contextPrefix: 'Sauce Labs' }, { project: 'build', buildName: null })).toBe('Sauce Labs Visual / build');
+    expect(visualName({ contextPrefix: 'Sauce Labs' }, { project: '\u202E', buildName: 'web' })).toBe('Sauce Labs Visual / web');
     expect(aggregateName({ checkName: '{prefix} / {build}', contextPrefix: 'Sauce Labs' }, 'shop')).toBe('Sauce Labs / shop');
     expect(aggregateName({ checkName: 'Sauce', contextPrefix: 'x' }, 'shop')).toBe('Sauce');
     expect(visualName({ contextPrefix: 'Sauce Labs' }, { project: null, buildName: `web sha:${SHA}` })).toBe('Sauce Labs Visual / web');
