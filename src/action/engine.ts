@@ -14,7 +14,7 @@ import type { ActionInputs } from './inputs.js';
 import { jobOutcome, jobResult, visualOutcome, worstState, type CommitState, type Conclusion } from './mapping.js';
 import type { IncomingEvent, TruncatedField } from './payload.js';
 import { renderAggregate, renderJob, renderVisual } from './render.js';
-import { decodeState, encodeState, jobsContain, mergeJobs, mergeVisual, type JobRecord, type VisualRecord } from './state.js';
+import { decodeState, encodeState, jobsContain, mergeJobs, mergeVisual, visualBuildsOldestFirst, type JobRecord, type VisualRecord } from './state.js';
 
 export interface Log {
   info(message: string): void;
@@ -311,7 +311,13 @@ export async function runEngine(events: readonly IncomingEvent[], deps: EngineDe
       }
     }
     for (const [name, g] of jobGroups) targets.push(...(await processJobs(sha, name, g.label, g.events, index, deps, sleep, warnings)));
-    for (const [name, evs] of visualGroups) targets.push(await processVisual(sha, name, evs, index, deps, sleep, warnings));
+    // One Visual context can carry several builds (a re-run on the same commit): each is written to
+    // its own check run, oldest first, so the status ends on the newest build.
+    for (const [name, evs] of visualGroups) {
+      for (const build of visualBuildsOldestFirst(evs, (ev) => toVisualRecord(ev.event as VisualEvent, ev.receivedAt))) {
+        targets.push(await processVisual(sha, name, build, index, deps, sleep, warnings));
+      }
+    }
   }
 
   for (const w of warnings) log.warning(w);
@@ -551,6 +557,7 @@ async function processJobs(
   return out;
 }
 
+/** The events of one Visual build on one status context: its check run, then the status. */
 async function processVisual(
   sha: string,
   name: string,

@@ -193,6 +193,23 @@ describe('engine', () => {
     expect(byName('Sauce Labs / (no build)').output.summary).not.toContain('Sauce build:');
   });
 
+  test('two Visual builds of one project in one batch: each gets its check run, the status ends on the newest, in any order', async () => {
+    const visual = fixture('visual-unapproved.json');
+    const older = { ...visual, build_id: 'older', status: 'APPROVED' };
+    const newer = { ...visual, build_id: 'newer', status: 'QUEUED' };
+    for (const order of [
+      [older, newer],
+      [newer, older],
+    ]) {
+      const api = new MemoryApi();
+      const batch = events(order).map((ev) => ({ ...ev, receivedAt: (ev.event as { buildId: string }).buildId === 'newer' ? 20 : 10 }));
+      const report = await runEngine(batch, { api, inputs: inputs(), repository: 'acme/shop', log });
+      expect(api.runs.map((r) => r.external_id).sort()).toEqual(['sauce-visual:newer', 'sauce-visual:older']);
+      expect(report.targets.map((t) => t.state)).toEqual(['success', 'pending']);
+      expect(api.statuses.map((st) => st.state)).toEqual(['success', 'pending']);
+    }
+  });
+
   test('two aggregate runs with one name (a create race) are merged into the newest', async () => {
     const api = new MemoryApi();
     await runEngine(events([fixture('job-vdc-passed.json')]), { api, inputs: inputs(), repository: 'acme/shop', log });

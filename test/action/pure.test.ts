@@ -414,7 +414,7 @@ describe('state kept on GitHub', () => {
     expect(two.changed).toEqual([]);
   });
 
-  test('Visual: QUEUED never replaces a final state of the same build; a later build does', () => {
+  test('Visual: QUEUED never replaces a final state of the same build; a later final state of another build does', () => {
     const base: VisualRecord = {
       buildId: 'b1',
       buildName: null,
@@ -428,7 +428,9 @@ describe('state kept on GitHub', () => {
     expect(mergeVisual(base, [{ ...base, status: 'QUEUED' }])).toEqual({ build: base, changed: false });
     expect(mergeVisual(base, [{ ...base, status: 'APPROVED' }]).build?.status).toBe('APPROVED');
     expect(mergeVisual({ ...base, receivedAt: 10 }, [{ ...base, status: 'REJECTED', receivedAt: 5 }]).changed).toBe(false);
-    expect(mergeVisual(base, [{ ...base, buildId: 'b2', status: 'QUEUED' }]).build?.buildId).toBe('b2');
+    // Another build's events are grouped apart (visualBuildsOldestFirst); merged with this one, a final state still wins.
+    expect(mergeVisual({ ...base, receivedAt: 10 }, [{ ...base, buildId: 'b2', status: 'EQUAL', receivedAt: 20 }]).build?.buildId).toBe('b2');
+    expect(mergeVisual(base, [{ ...base, buildId: 'b2', status: 'QUEUED' }]).build?.buildId).toBe('b1');
     expect(mergeVisual(null, []).build).toBeNull();
   });
 });
