@@ -844,6 +844,1536 @@ class DecodedURL extends URL {
 
 /***/ }),
 
+/***/ 3251:
+/***/ (function(module) {
+
+/**
+  * This file contains the Bottleneck library (MIT), compiled to ES2017, and without Clustering support.
+  * https://github.com/SGrondin/bottleneck
+  */
+(function (global, factory) {
+	 true ? module.exports = factory() :
+	0;
+}(this, (function () { 'use strict';
+
+	var commonjsGlobal = typeof globalThis !== 'undefined' ? globalThis : typeof window !== 'undefined' ? window : typeof global !== 'undefined' ? global : typeof self !== 'undefined' ? self : {};
+
+	function getCjsExportFromNamespace (n) {
+		return n && n['default'] || n;
+	}
+
+	var load = function(received, defaults, onto = {}) {
+	  var k, ref, v;
+	  for (k in defaults) {
+	    v = defaults[k];
+	    onto[k] = (ref = received[k]) != null ? ref : v;
+	  }
+	  return onto;
+	};
+
+	var overwrite = function(received, defaults, onto = {}) {
+	  var k, v;
+	  for (k in received) {
+	    v = received[k];
+	    if (defaults[k] !== void 0) {
+	      onto[k] = v;
+	    }
+	  }
+	  return onto;
+	};
+
+	var parser = {
+		load: load,
+		overwrite: overwrite
+	};
+
+	var DLList;
+
+	DLList = class DLList {
+	  constructor(incr, decr) {
+	    this.incr = incr;
+	    this.decr = decr;
+	    this._first = null;
+	    this._last = null;
+	    this.length = 0;
+	  }
+
+	  push(value) {
+	    var node;
+	    this.length++;
+	    if (typeof this.incr === "function") {
+	      this.incr();
+	    }
+	    node = {
+	      value,
+	      prev: this._last,
+	      next: null
+	    };
+	    if (this._last != null) {
+	      this._last.next = node;
+	      this._last = node;
+	    } else {
+	      this._first = this._last = node;
+	    }
+	    return void 0;
+	  }
+
+	  shift() {
+	    var value;
+	    if (this._first == null) {
+	      return;
+	    } else {
+	      this.length--;
+	      if (typeof this.decr === "function") {
+	        this.decr();
+	      }
+	    }
+	    value = this._first.value;
+	    if ((this._first = this._first.next) != null) {
+	      this._first.prev = null;
+	    } else {
+	      this._last = null;
+	    }
+	    return value;
+	  }
+
+	  first() {
+	    if (this._first != null) {
+	      return this._first.value;
+	    }
+	  }
+
+	  getArray() {
+	    var node, ref, results;
+	    node = this._first;
+	    results = [];
+	    while (node != null) {
+	      results.push((ref = node, node = node.next, ref.value));
+	    }
+	    return results;
+	  }
+
+	  forEachShift(cb) {
+	    var node;
+	    node = this.shift();
+	    while (node != null) {
+	      (cb(node), node = this.shift());
+	    }
+	    return void 0;
+	  }
+
+	  debug() {
+	    var node, ref, ref1, ref2, results;
+	    node = this._first;
+	    results = [];
+	    while (node != null) {
+	      results.push((ref = node, node = node.next, {
+	        value: ref.value,
+	        prev: (ref1 = ref.prev) != null ? ref1.value : void 0,
+	        next: (ref2 = ref.next) != null ? ref2.value : void 0
+	      }));
+	    }
+	    return results;
+	  }
+
+	};
+
+	var DLList_1 = DLList;
+
+	var Events;
+
+	Events = class Events {
+	  constructor(instance) {
+	    this.instance = instance;
+	    this._events = {};
+	    if ((this.instance.on != null) || (this.instance.once != null) || (this.instance.removeAllListeners != null)) {
+	      throw new Error("An Emitter already exists for this object");
+	    }
+	    this.instance.on = (name, cb) => {
+	      return this._addListener(name, "many", cb);
+	    };
+	    this.instance.once = (name, cb) => {
+	      return this._addListener(name, "once", cb);
+	    };
+	    this.instance.removeAllListeners = (name = null) => {
+	      if (name != null) {
+	        return delete this._events[name];
+	      } else {
+	        return this._events = {};
+	      }
+	    };
+	  }
+
+	  _addListener(name, status, cb) {
+	    var base;
+	    if ((base = this._events)[name] == null) {
+	      base[name] = [];
+	    }
+	    this._events[name].push({cb, status});
+	    return this.instance;
+	  }
+
+	  listenerCount(name) {
+	    if (this._events[name] != null) {
+	      return this._events[name].length;
+	    } else {
+	      return 0;
+	    }
+	  }
+
+	  async trigger(name, ...args) {
+	    var e, promises;
+	    try {
+	      if (name !== "debug") {
+	        this.trigger("debug", `Event triggered: ${name}`, args);
+	      }
+	      if (this._events[name] == null) {
+	        return;
+	      }
+	      this._events[name] = this._events[name].filter(function(listener) {
+	        return listener.status !== "none";
+	      });
+	      promises = this._events[name].map(async(listener) => {
+	        var e, returned;
+	        if (listener.status === "none") {
+	          return;
+	        }
+	        if (listener.status === "once") {
+	          listener.status = "none";
+	        }
+	        try {
+	          returned = typeof listener.cb === "function" ? listener.cb(...args) : void 0;
+	          if (typeof (returned != null ? returned.then : void 0) === "function") {
+	            return (await returned);
+	          } else {
+	            return returned;
+	          }
+	        } catch (error) {
+	          e = error;
+	          {
+	            this.trigger("error", e);
+	          }
+	          return null;
+	        }
+	      });
+	      return ((await Promise.all(promises))).find(function(x) {
+	        return x != null;
+	      });
+	    } catch (error) {
+	      e = error;
+	      {
+	        this.trigger("error", e);
+	      }
+	      return null;
+	    }
+	  }
+
+	};
+
+	var Events_1 = Events;
+
+	var DLList$1, Events$1, Queues;
+
+	DLList$1 = DLList_1;
+
+	Events$1 = Events_1;
+
+	Queues = class Queues {
+	  constructor(num_priorities) {
+	    var i;
+	    this.Events = new Events$1(this);
+	    this._length = 0;
+	    this._lists = (function() {
+	      var j, ref, results;
+	      results = [];
+	      for (i = j = 1, ref = num_priorities; (1 <= ref ? j <= ref : j >= ref); i = 1 <= ref ? ++j : --j) {
+	        results.push(new DLList$1((() => {
+	          return this.incr();
+	        }), (() => {
+	          return this.decr();
+	        })));
+	      }
+	      return results;
+	    }).call(this);
+	  }
+
+	  incr() {
+	    if (this._length++ === 0) {
+	      return this.Events.trigger("leftzero");
+	    }
+	  }
+
+	  decr() {
+	    if (--this._length === 0) {
+	      return this.Events.trigger("zero");
+	    }
+	  }
+
+	  push(job) {
+	    return this._lists[job.options.priority].push(job);
+	  }
+
+	  queued(priority) {
+	    if (priority != null) {
+	      return this._lists[priority].length;
+	    } else {
+	      return this._length;
+	    }
+	  }
+
+	  shiftAll(fn) {
+	    return this._lists.forEach(function(list) {
+	      return list.forEachShift(fn);
+	    });
+	  }
+
+	  getFirst(arr = this._lists) {
+	    var j, len, list;
+	    for (j = 0, len = arr.length; j < len; j++) {
+	      list = arr[j];
+	      if (list.length > 0) {
+	        return list;
+	      }
+	    }
+	    return [];
+	  }
+
+	  shiftLastFrom(priority) {
+	    return this.getFirst(this._lists.slice(priority).reverse()).shift();
+	  }
+
+	};
+
+	var Queues_1 = Queues;
+
+	var BottleneckError;
+
+	BottleneckError = class BottleneckError extends Error {};
+
+	var BottleneckError_1 = BottleneckError;
+
+	var BottleneckError$1, DEFAULT_PRIORITY, Job, NUM_PRIORITIES, parser$1;
+
+	NUM_PRIORITIES = 10;
+
+	DEFAULT_PRIORITY = 5;
+
+	parser$1 = parser;
+
+	BottleneckError$1 = BottleneckError_1;
+
+	Job = class Job {
+	  constructor(task, args, options, jobDefaults, rejectOnDrop, Events, _states, Promise) {
+	    this.task = task;
+	    this.args = args;
+	    this.rejectOnDrop = rejectOnDrop;
+	    this.Events = Events;
+	    this._states = _states;
+	    this.Promise = Promise;
+	    this.options = parser$1.load(options, jobDefaults);
+	    this.options.priority = this._sanitizePriority(this.options.priority);
+	    if (this.options.id === jobDefaults.id) {
+	      this.options.id = `${this.options.id}-${this._randomIndex()}`;
+	    }
+	    this.promise = new this.Promise((_resolve, _reject) => {
+	      this._resolve = _resolve;
+	      this._reject = _reject;
+	    });
+	    this.retryCount = 0;
+	  }
+
+	  _sanitizePriority(priority) {
+	    var sProperty;
+	    sProperty = ~~priority !== priority ? DEFAULT_PRIORITY : priority;
+	    if (sProperty < 0) {
+	      return 0;
+	    } else if (sProperty > NUM_PRIORITIES - 1) {
+	      return NUM_PRIORITIES - 1;
+	    } else {
+	      return sProperty;
+	    }
+	  }
+
+	  _randomIndex() {
+	    return Math.random().toString(36).slice(2);
+	  }
+
+	  doDrop({error, message = "This job has been dropped by Bottleneck"} = {}) {
+	    if (this._states.remove(this.options.id)) {
+	      if (this.rejectOnDrop) {
+	        this._reject(error != null ? error : new BottleneckError$1(message));
+	      }
+	      this.Events.trigger("dropped", {args: this.args, options: this.options, task: this.task, promise: this.promise});
+	      return true;
+	    } else {
+	      return false;
+	    }
+	  }
+
+	  _assertStatus(expected) {
+	    var status;
+	    status = this._states.jobStatus(this.options.id);
+	    if (!(status === expected || (expected === "DONE" && status === null))) {
+	      throw new BottleneckError$1(`Invalid job status ${status}, expected ${expected}. Please open an issue at https://github.com/SGrondin/bottleneck/issues`);
+	    }
+	  }
+
+	  doReceive() {
+	    this._states.start(this.options.id);
+	    return this.Events.trigger("received", {args: this.args, options: this.options});
+	  }
+
+	  doQueue(reachedHWM, blocked) {
+	    this._assertStatus("RECEIVED");
+	    this._states.next(this.options.id);
+	    return this.Events.trigger("queued", {args: this.args, options: this.options, reachedHWM, blocked});
+	  }
+
+	  doRun() {
+	    if (this.retryCount === 0) {
+	      this._assertStatus("QUEUED");
+	      this._states.next(this.options.id);
+	    } else {
+	      this._assertStatus("EXECUTING");
+	    }
+	    return this.Events.trigger("scheduled", {args: this.args, options: this.options});
+	  }
+
+	  async doExecute(chained, clearGlobalState, run, free) {
+	    var error, eventInfo, passed;
+	    if (this.retryCount === 0) {
+	      this._assertStatus("RUNNING");
+	      this._states.next(this.options.id);
+	    } else {
+	      this._assertStatus("EXECUTING");
+	    }
+	    eventInfo = {args: this.args, options: this.options, retryCount: this.retryCount};
+	    this.Events.trigger("executing", eventInfo);
+	    try {
+	      passed = (await (chained != null ? chained.schedule(this.options, this.task, ...this.args) : this.task(...this.args)));
+	      if (clearGlobalState()) {
+	        this.doDone(eventInfo);
+	        await free(this.options, eventInfo);
+	        this._assertStatus("DONE");
+	        return this._resolve(passed);
+	      }
+	    } catch (error1) {
+	      error = error1;
+	      return this._onFailure(error, eventInfo, clearGlobalState, run, free);
+	    }
+	  }
+
+	  doExpire(clearGlobalState, run, free) {
+	    var error, eventInfo;
+	    if (this._states.jobStatus(this.options.id === "RUNNING")) {
+	      this._states.next(this.options.id);
+	    }
+	    this._assertStatus("EXECUTING");
+	    eventInfo = {args: this.args, options: this.options, retryCount: this.retryCount};
+	    error = new BottleneckError$1(`This job timed out after ${this.options.expiration} ms.`);
+	    return this._onFailure(error, eventInfo, clearGlobalState, run, free);
+	  }
+
+	  async _onFailure(error, eventInfo, clearGlobalState, run, free) {
+	    var retry, retryAfter;
+	    if (clearGlobalState()) {
+	      retry = (await this.Events.trigger("failed", error, eventInfo));
+	      if (retry != null) {
+	        retryAfter = ~~retry;
+	        this.Events.trigger("retry", `Retrying ${this.options.id} after ${retryAfter} ms`, eventInfo);
+	        this.retryCount++;
+	        return run(retryAfter);
+	      } else {
+	        this.doDone(eventInfo);
+	        await free(this.options, eventInfo);
+	        this._assertStatus("DONE");
+	        return this._reject(error);
+	      }
+	    }
+	  }
+
+	  doDone(eventInfo) {
+	    this._assertStatus("EXECUTING");
+	    this._states.next(this.options.id);
+	    return this.Events.trigger("done", eventInfo);
+	  }
+
+	};
+
+	var Job_1 = Job;
+
+	var BottleneckError$2, LocalDatastore, parser$2;
+
+	parser$2 = parser;
+
+	BottleneckError$2 = BottleneckError_1;
+
+	LocalDatastore = class LocalDatastore {
+	  constructor(instance, storeOptions, storeInstanceOptions) {
+	    this.instance = instance;
+	    this.storeOptions = storeOptions;
+	    this.clientId = this.instance._randomIndex();
+	    parser$2.load(storeInstanceOptions, storeInstanceOptions, this);
+	    this._nextRequest = this._lastReservoirRefresh = this._lastReservoirIncrease = Date.now();
+	    this._running = 0;
+	    this._done = 0;
+	    this._unblockTime = 0;
+	    this.ready = this.Promise.resolve();
+	    this.clients = {};
+	    this._startHeartbeat();
+	  }
+
+	  _startHeartbeat() {
+	    var base;
+	    if ((this.heartbeat == null) && (((this.storeOptions.reservoirRefreshInterval != null) && (this.storeOptions.reservoirRefreshAmount != null)) || ((this.storeOptions.reservoirIncreaseInterval != null) && (this.storeOptions.reservoirIncreaseAmount != null)))) {
+	      return typeof (base = (this.heartbeat = setInterval(() => {
+	        var amount, incr, maximum, now, reservoir;
+	        now = Date.now();
+	        if ((this.storeOptions.reservoirRefreshInterval != null) && now >= this._lastReservoirRefresh + this.storeOptions.reservoirRefreshInterval) {
+	          this._lastReservoirRefresh = now;
+	          this.storeOptions.reservoir = this.storeOptions.reservoirRefreshAmount;
+	          this.instance._drainAll(this.computeCapacity());
+	        }
+	        if ((this.storeOptions.reservoirIncreaseInterval != null) && now >= this._lastReservoirIncrease + this.storeOptions.reservoirIncreaseInterval) {
+	          ({
+	            reservoirIncreaseAmount: amount,
+	            reservoirIncreaseMaximum: maximum,
+	            reservoir
+	          } = this.storeOptions);
+	          this._lastReservoirIncrease = now;
+	          incr = maximum != null ? Math.min(amount, maximum - reservoir) : amount;
+	          if (incr > 0) {
+	            this.storeOptions.reservoir += incr;
+	            return this.instance._drainAll(this.computeCapacity());
+	          }
+	        }
+	      }, this.heartbeatInterval))).unref === "function" ? base.unref() : void 0;
+	    } else {
+	      return clearInterval(this.heartbeat);
+	    }
+	  }
+
+	  async __publish__(message) {
+	    await this.yieldLoop();
+	    return this.instance.Events.trigger("message", message.toString());
+	  }
+
+	  async __disconnect__(flush) {
+	    await this.yieldLoop();
+	    clearInterval(this.heartbeat);
+	    return this.Promise.resolve();
+	  }
+
+	  yieldLoop(t = 0) {
+	    return new this.Promise(function(resolve, reject) {
+	      return setTimeout(resolve, t);
+	    });
+	  }
+
+	  computePenalty() {
+	    var ref;
+	    return (ref = this.storeOptions.penalty) != null ? ref : (15 * this.storeOptions.minTime) || 5000;
+	  }
+
+	  async __updateSettings__(options) {
+	    await this.yieldLoop();
+	    parser$2.overwrite(options, options, this.storeOptions);
+	    this._startHeartbeat();
+	    this.instance._drainAll(this.computeCapacity());
+	    return true;
+	  }
+
+	  async __running__() {
+	    await this.yieldLoop();
+	    return this._running;
+	  }
+
+	  async __queued__() {
+	    await this.yieldLoop();
+	    return this.instance.queued();
+	  }
+
+	  async __done__() {
+	    await this.yieldLoop();
+	    return this._done;
+	  }
+
+	  async __groupCheck__(time) {
+	    await this.yieldLoop();
+	    return (this._nextRequest + this.timeout) < time;
+	  }
+
+	  computeCapacity() {
+	    var maxConcurrent, reservoir;
+	    ({maxConcurrent, reservoir} = this.storeOptions);
+	    if ((maxConcurrent != null) && (reservoir != null)) {
+	      return Math.min(maxConcurrent - this._running, reservoir);
+	    } else if (maxConcurrent != null) {
+	      return maxConcurrent - this._running;
+	    } else if (reservoir != null) {
+	      return reservoir;
+	    } else {
+	      return null;
+	    }
+	  }
+
+	  conditionsCheck(weight) {
+	    var capacity;
+	    capacity = this.computeCapacity();
+	    return (capacity == null) || weight <= capacity;
+	  }
+
+	  async __incrementReservoir__(incr) {
+	    var reservoir;
+	    await this.yieldLoop();
+	    reservoir = this.storeOptions.reservoir += incr;
+	    this.instance._drainAll(this.computeCapacity());
+	    return reservoir;
+	  }
+
+	  async __currentReservoir__() {
+	    await this.yieldLoop();
+	    return this.storeOptions.reservoir;
+	  }
+
+	  isBlocked(now) {
+	    return this._unblockTime >= now;
+	  }
+
+	  check(weight, now) {
+	    return this.conditionsCheck(weight) && (this._nextRequest - now) <= 0;
+	  }
+
+	  async __check__(weight) {
+	    var now;
+	    await this.yieldLoop();
+	    now = Date.now();
+	    return this.check(weight, now);
+	  }
+
+	  async __register__(index, weight, expiration) {
+	    var now, wait;
+	    await this.yieldLoop();
+	    now = Date.now();
+	    if (this.conditionsCheck(weight)) {
+	      this._running += weight;
+	      if (this.storeOptions.reservoir != null) {
+	        this.storeOptions.reservoir -= weight;
+	      }
+	      wait = Math.max(this._nextRequest - now, 0);
+	      this._nextRequest = now + wait + this.storeOptions.minTime;
+	      return {
+	        success: true,
+	        wait,
+	        reservoir: this.storeOptions.reservoir
+	      };
+	    } else {
+	      return {
+	        success: false
+	      };
+	    }
+	  }
+
+	  strategyIsBlock() {
+	    return this.storeOptions.strategy === 3;
+	  }
+
+	  async __submit__(queueLength, weight) {
+	    var blocked, now, reachedHWM;
+	    await this.yieldLoop();
+	    if ((this.storeOptions.maxConcurrent != null) && weight > this.storeOptions.maxConcurrent) {
+	      throw new BottleneckError$2(`Impossible to add a job having a weight of ${weight} to a limiter having a maxConcurrent setting of ${this.storeOptions.maxConcurrent}`);
+	    }
+	    now = Date.now();
+	    reachedHWM = (this.storeOptions.highWater != null) && queueLength === this.storeOptions.highWater && !this.check(weight, now);
+	    blocked = this.strategyIsBlock() && (reachedHWM || this.isBlocked(now));
+	    if (blocked) {
+	      this._unblockTime = now + this.computePenalty();
+	      this._nextRequest = this._unblockTime + this.storeOptions.minTime;
+	      this.instance._dropAllQueued();
+	    }
+	    return {
+	      reachedHWM,
+	      blocked,
+	      strategy: this.storeOptions.strategy
+	    };
+	  }
+
+	  async __free__(index, weight) {
+	    await this.yieldLoop();
+	    this._running -= weight;
+	    this._done += weight;
+	    this.instance._drainAll(this.computeCapacity());
+	    return {
+	      running: this._running
+	    };
+	  }
+
+	};
+
+	var LocalDatastore_1 = LocalDatastore;
+
+	var BottleneckError$3, States;
+
+	BottleneckError$3 = BottleneckError_1;
+
+	States = class States {
+	  constructor(status1) {
+	    this.status = status1;
+	    this._jobs = {};
+	    this.counts = this.status.map(function() {
+	      return 0;
+	    });
+	  }
+
+	  next(id) {
+	    var current, next;
+	    current = this._jobs[id];
+	    next = current + 1;
+	    if ((current != null) && next < this.status.length) {
+	      this.counts[current]--;
+	      this.counts[next]++;
+	      return this._jobs[id]++;
+	    } else if (current != null) {
+	      this.counts[current]--;
+	      return delete this._jobs[id];
+	    }
+	  }
+
+	  start(id) {
+	    var initial;
+	    initial = 0;
+	    this._jobs[id] = initial;
+	    return this.counts[initial]++;
+	  }
+
+	  remove(id) {
+	    var current;
+	    current = this._jobs[id];
+	    if (current != null) {
+	      this.counts[current]--;
+	      delete this._jobs[id];
+	    }
+	    return current != null;
+	  }
+
+	  jobStatus(id) {
+	    var ref;
+	    return (ref = this.status[this._jobs[id]]) != null ? ref : null;
+	  }
+
+	  statusJobs(status) {
+	    var k, pos, ref, results, v;
+	    if (status != null) {
+	      pos = this.status.indexOf(status);
+	      if (pos < 0) {
+	        throw new BottleneckError$3(`status must be one of ${this.status.join(', ')}`);
+	      }
+	      ref = this._jobs;
+	      results = [];
+	      for (k in ref) {
+	        v = ref[k];
+	        if (v === pos) {
+	          results.push(k);
+	        }
+	      }
+	      return results;
+	    } else {
+	      return Object.keys(this._jobs);
+	    }
+	  }
+
+	  statusCounts() {
+	    return this.counts.reduce(((acc, v, i) => {
+	      acc[this.status[i]] = v;
+	      return acc;
+	    }), {});
+	  }
+
+	};
+
+	var States_1 = States;
+
+	var DLList$2, Sync;
+
+	DLList$2 = DLList_1;
+
+	Sync = class Sync {
+	  constructor(name, Promise) {
+	    this.schedule = this.schedule.bind(this);
+	    this.name = name;
+	    this.Promise = Promise;
+	    this._running = 0;
+	    this._queue = new DLList$2();
+	  }
+
+	  isEmpty() {
+	    return this._queue.length === 0;
+	  }
+
+	  async _tryToRun() {
+	    var args, cb, error, reject, resolve, returned, task;
+	    if ((this._running < 1) && this._queue.length > 0) {
+	      this._running++;
+	      ({task, args, resolve, reject} = this._queue.shift());
+	      cb = (await (async function() {
+	        try {
+	          returned = (await task(...args));
+	          return function() {
+	            return resolve(returned);
+	          };
+	        } catch (error1) {
+	          error = error1;
+	          return function() {
+	            return reject(error);
+	          };
+	        }
+	      })());
+	      this._running--;
+	      this._tryToRun();
+	      return cb();
+	    }
+	  }
+
+	  schedule(task, ...args) {
+	    var promise, reject, resolve;
+	    resolve = reject = null;
+	    promise = new this.Promise(function(_resolve, _reject) {
+	      resolve = _resolve;
+	      return reject = _reject;
+	    });
+	    this._queue.push({task, args, resolve, reject});
+	    this._tryToRun();
+	    return promise;
+	  }
+
+	};
+
+	var Sync_1 = Sync;
+
+	var version = "2.19.5";
+	var version$1 = {
+		version: version
+	};
+
+	var version$2 = /*#__PURE__*/Object.freeze({
+		version: version,
+		default: version$1
+	});
+
+	var require$$2 = () => console.log('You must import the full version of Bottleneck in order to use this feature.');
+
+	var require$$3 = () => console.log('You must import the full version of Bottleneck in order to use this feature.');
+
+	var require$$4 = () => console.log('You must import the full version of Bottleneck in order to use this feature.');
+
+	var Events$2, Group, IORedisConnection$1, RedisConnection$1, Scripts$1, parser$3;
+
+	parser$3 = parser;
+
+	Events$2 = Events_1;
+
+	RedisConnection$1 = require$$2;
+
+	IORedisConnection$1 = require$$3;
+
+	Scripts$1 = require$$4;
+
+	Group = (function() {
+	  class Group {
+	    constructor(limiterOptions = {}) {
+	      this.deleteKey = this.deleteKey.bind(this);
+	      this.limiterOptions = limiterOptions;
+	      parser$3.load(this.limiterOptions, this.defaults, this);
+	      this.Events = new Events$2(this);
+	      this.instances = {};
+	      this.Bottleneck = Bottleneck_1;
+	      this._startAutoCleanup();
+	      this.sharedConnection = this.connection != null;
+	      if (this.connection == null) {
+	        if (this.limiterOptions.datastore === "redis") {
+	          this.connection = new RedisConnection$1(Object.assign({}, this.limiterOptions, {Events: this.Events}));
+	        } else if (this.limiterOptions.datastore === "ioredis") {
+	          this.connection = new IORedisConnection$1(Object.assign({}, this.limiterOptions, {Events: this.Events}));
+	        }
+	      }
+	    }
+
+	    key(key = "") {
+	      var ref;
+	      return (ref = this.instances[key]) != null ? ref : (() => {
+	        var limiter;
+	        limiter = this.instances[key] = new this.Bottleneck(Object.assign(this.limiterOptions, {
+	          id: `${this.id}-${key}`,
+	          timeout: this.timeout,
+	          connection: this.connection
+	        }));
+	        this.Events.trigger("created", limiter, key);
+	        return limiter;
+	      })();
+	    }
+
+	    async deleteKey(key = "") {
+	      var deleted, instance;
+	      instance = this.instances[key];
+	      if (this.connection) {
+	        deleted = (await this.connection.__runCommand__(['del', ...Scripts$1.allKeys(`${this.id}-${key}`)]));
+	      }
+	      if (instance != null) {
+	        delete this.instances[key];
+	        await instance.disconnect();
+	      }
+	      return (instance != null) || deleted > 0;
+	    }
+
+	    limiters() {
+	      var k, ref, results, v;
+	      ref = this.instances;
+	      results = [];
+	      for (k in ref) {
+	        v = ref[k];
+	        results.push({
+	          key: k,
+	          limiter: v
+	        });
+	      }
+	      return results;
+	    }
+
+	    keys() {
+	      return Object.keys(this.instances);
+	    }
+
+	    async clusterKeys() {
+	      var cursor, end, found, i, k, keys, len, next, start;
+	      if (this.connection == null) {
+	        return this.Promise.resolve(this.keys());
+	      }
+	      keys = [];
+	      cursor = null;
+	      start = `b_${this.id}-`.length;
+	      end = "_settings".length;
+	      while (cursor !== 0) {
+	        [next, found] = (await this.connection.__runCommand__(["scan", cursor != null ? cursor : 0, "match", `b_${this.id}-*_settings`, "count", 10000]));
+	        cursor = ~~next;
+	        for (i = 0, len = found.length; i < len; i++) {
+	          k = found[i];
+	          keys.push(k.slice(start, -end));
+	        }
+	      }
+	      return keys;
+	    }
+
+	    _startAutoCleanup() {
+	      var base;
+	      clearInterval(this.interval);
+	      return typeof (base = (this.interval = setInterval(async() => {
+	        var e, k, ref, results, time, v;
+	        time = Date.now();
+	        ref = this.instances;
+	        results = [];
+	        for (k in ref) {
+	          v = ref[k];
+	          try {
+	            if ((await v._store.__groupCheck__(time))) {
+	              results.push(this.deleteKey(k));
+	            } else {
+	              results.push(void 0);
+	            }
+	          } catch (error) {
+	            e = error;
+	            results.push(v.Events.trigger("error", e));
+	          }
+	        }
+	        return results;
+	      }, this.timeout / 2))).unref === "function" ? base.unref() : void 0;
+	    }
+
+	    updateSettings(options = {}) {
+	      parser$3.overwrite(options, this.defaults, this);
+	      parser$3.overwrite(options, options, this.limiterOptions);
+	      if (options.timeout != null) {
+	        return this._startAutoCleanup();
+	      }
+	    }
+
+	    disconnect(flush = true) {
+	      var ref;
+	      if (!this.sharedConnection) {
+	        return (ref = this.connection) != null ? ref.disconnect(flush) : void 0;
+	      }
+	    }
+
+	  }
+	  Group.prototype.defaults = {
+	    timeout: 1000 * 60 * 5,
+	    connection: null,
+	    Promise: Promise,
+	    id: "group-key"
+	  };
+
+	  return Group;
+
+	}).call(commonjsGlobal);
+
+	var Group_1 = Group;
+
+	var Batcher, Events$3, parser$4;
+
+	parser$4 = parser;
+
+	Events$3 = Events_1;
+
+	Batcher = (function() {
+	  class Batcher {
+	    constructor(options = {}) {
+	      this.options = options;
+	      parser$4.load(this.options, this.defaults, this);
+	      this.Events = new Events$3(this);
+	      this._arr = [];
+	      this._resetPromise();
+	      this._lastFlush = Date.now();
+	    }
+
+	    _resetPromise() {
+	      return this._promise = new this.Promise((res, rej) => {
+	        return this._resolve = res;
+	      });
+	    }
+
+	    _flush() {
+	      clearTimeout(this._timeout);
+	      this._lastFlush = Date.now();
+	      this._resolve();
+	      this.Events.trigger("batch", this._arr);
+	      this._arr = [];
+	      return this._resetPromise();
+	    }
+
+	    add(data) {
+	      var ret;
+	      this._arr.push(data);
+	      ret = this._promise;
+	      if (this._arr.length === this.maxSize) {
+	        this._flush();
+	      } else if ((this.maxTime != null) && this._arr.length === 1) {
+	        this._timeout = setTimeout(() => {
+	          return this._flush();
+	        }, this.maxTime);
+	      }
+	      return ret;
+	    }
+
+	  }
+	  Batcher.prototype.defaults = {
+	    maxTime: null,
+	    maxSize: null,
+	    Promise: Promise
+	  };
+
+	  return Batcher;
+
+	}).call(commonjsGlobal);
+
+	var Batcher_1 = Batcher;
+
+	var require$$4$1 = () => console.log('You must import the full version of Bottleneck in order to use this feature.');
+
+	var require$$8 = getCjsExportFromNamespace(version$2);
+
+	var Bottleneck, DEFAULT_PRIORITY$1, Events$4, Job$1, LocalDatastore$1, NUM_PRIORITIES$1, Queues$1, RedisDatastore$1, States$1, Sync$1, parser$5,
+	  splice = [].splice;
+
+	NUM_PRIORITIES$1 = 10;
+
+	DEFAULT_PRIORITY$1 = 5;
+
+	parser$5 = parser;
+
+	Queues$1 = Queues_1;
+
+	Job$1 = Job_1;
+
+	LocalDatastore$1 = LocalDatastore_1;
+
+	RedisDatastore$1 = require$$4$1;
+
+	Events$4 = Events_1;
+
+	States$1 = States_1;
+
+	Sync$1 = Sync_1;
+
+	Bottleneck = (function() {
+	  class Bottleneck {
+	    constructor(options = {}, ...invalid) {
+	      var storeInstanceOptions, storeOptions;
+	      this._addToQueue = this._addToQueue.bind(this);
+	      this._validateOptions(options, invalid);
+	      parser$5.load(options, this.instanceDefaults, this);
+	      this._queues = new Queues$1(NUM_PRIORITIES$1);
+	      this._scheduled = {};
+	      this._states = new States$1(["RECEIVED", "QUEUED", "RUNNING", "EXECUTING"].concat(this.trackDoneStatus ? ["DONE"] : []));
+	      this._limiter = null;
+	      this.Events = new Events$4(this);
+	      this._submitLock = new Sync$1("submit", this.Promise);
+	      this._registerLock = new Sync$1("register", this.Promise);
+	      storeOptions = parser$5.load(options, this.storeDefaults, {});
+	      this._store = (function() {
+	        if (this.datastore === "redis" || this.datastore === "ioredis" || (this.connection != null)) {
+	          storeInstanceOptions = parser$5.load(options, this.redisStoreDefaults, {});
+	          return new RedisDatastore$1(this, storeOptions, storeInstanceOptions);
+	        } else if (this.datastore === "local") {
+	          storeInstanceOptions = parser$5.load(options, this.localStoreDefaults, {});
+	          return new LocalDatastore$1(this, storeOptions, storeInstanceOptions);
+	        } else {
+	          throw new Bottleneck.prototype.BottleneckError(`Invalid datastore type: ${this.datastore}`);
+	        }
+	      }).call(this);
+	      this._queues.on("leftzero", () => {
+	        var ref;
+	        return (ref = this._store.heartbeat) != null ? typeof ref.ref === "function" ? ref.ref() : void 0 : void 0;
+	      });
+	      this._queues.on("zero", () => {
+	        var ref;
+	        return (ref = this._store.heartbeat) != null ? typeof ref.unref === "function" ? ref.unref() : void 0 : void 0;
+	      });
+	    }
+
+	    _validateOptions(options, invalid) {
+	      if (!((options != null) && typeof options === "object" && invalid.length === 0)) {
+	        throw new Bottleneck.prototype.BottleneckError("Bottleneck v2 takes a single object argument. Refer to https://github.com/SGrondin/bottleneck#upgrading-to-v2 if you're upgrading from Bottleneck v1.");
+	      }
+	    }
+
+	    ready() {
+	      return this._store.ready;
+	    }
+
+	    clients() {
+	      return this._store.clients;
+	    }
+
+	    channel() {
+	      return `b_${this.id}`;
+	    }
+
+	    channel_client() {
+	      return `b_${this.id}_${this._store.clientId}`;
+	    }
+
+	    publish(message) {
+	      return this._store.__publish__(message);
+	    }
+
+	    disconnect(flush = true) {
+	      return this._store.__disconnect__(flush);
+	    }
+
+	    chain(_limiter) {
+	      this._limiter = _limiter;
+	      return this;
+	    }
+
+	    queued(priority) {
+	      return this._queues.queued(priority);
+	    }
+
+	    clusterQueued() {
+	      return this._store.__queued__();
+	    }
+
+	    empty() {
+	      return this.queued() === 0 && this._submitLock.isEmpty();
+	    }
+
+	    running() {
+	      return this._store.__running__();
+	    }
+
+	    done() {
+	      return this._store.__done__();
+	    }
+
+	    jobStatus(id) {
+	      return this._states.jobStatus(id);
+	    }
+
+	    jobs(status) {
+	      return this._states.statusJobs(status);
+	    }
+
+	    counts() {
+	      return this._states.statusCounts();
+	    }
+
+	    _randomIndex() {
+	      return Math.random().toString(36).slice(2);
+	    }
+
+	    check(weight = 1) {
+	      return this._store.__check__(weight);
+	    }
+
+	    _clearGlobalState(index) {
+	      if (this._scheduled[index] != null) {
+	        clearTimeout(this._scheduled[index].expiration);
+	        delete this._scheduled[index];
+	        return true;
+	      } else {
+	        return false;
+	      }
+	    }
+
+	    async _free(index, job, options, eventInfo) {
+	      var e, running;
+	      try {
+	        ({running} = (await this._store.__free__(index, options.weight)));
+	        this.Events.trigger("debug", `Freed ${options.id}`, eventInfo);
+	        if (running === 0 && this.empty()) {
+	          return this.Events.trigger("idle");
+	        }
+	      } catch (error1) {
+	        e = error1;
+	        return this.Events.trigger("error", e);
+	      }
+	    }
+
+	    _run(index, job, wait) {
+	      var clearGlobalState, free, run;
+	      job.doRun();
+	      clearGlobalState = this._clearGlobalState.bind(this, index);
+	      run = this._run.bind(this, index, job);
+	      free = this._free.bind(this, index, job);
+	      return this._scheduled[index] = {
+	        timeout: setTimeout(() => {
+	          return job.doExecute(this._limiter, clearGlobalState, run, free);
+	        }, wait),
+	        expiration: job.options.expiration != null ? setTimeout(function() {
+	          return job.doExpire(clearGlobalState, run, free);
+	        }, wait + job.options.expiration) : void 0,
+	        job: job
+	      };
+	    }
+
+	    _drainOne(capacity) {
+	      return this._registerLock.schedule(() => {
+	        var args, index, next, options, queue;
+	        if (this.queued() === 0) {
+	          return this.Promise.resolve(null);
+	        }
+	        queue = this._queues.getFirst();
+	        ({options, args} = next = queue.first());
+	        if ((capacity != null) && options.weight > capacity) {
+	          return this.Promise.resolve(null);
+	        }
+	        this.Events.trigger("debug", `Draining ${options.id}`, {args, options});
+	        index = this._randomIndex();
+	        return this._store.__register__(index, options.weight, options.expiration).then(({success, wait, reservoir}) => {
+	          var empty;
+	          this.Events.trigger("debug", `Drained ${options.id}`, {success, args, options});
+	          if (success) {
+	            queue.shift();
+	            empty = this.empty();
+	            if (empty) {
+	              this.Events.trigger("empty");
+	            }
+	            if (reservoir === 0) {
+	              this.Events.trigger("depleted", empty);
+	            }
+	            this._run(index, next, wait);
+	            return this.Promise.resolve(options.weight);
+	          } else {
+	            return this.Promise.resolve(null);
+	          }
+	        });
+	      });
+	    }
+
+	    _drainAll(capacity, total = 0) {
+	      return this._drainOne(capacity).then((drained) => {
+	        var newCapacity;
+	        if (drained != null) {
+	          newCapacity = capacity != null ? capacity - drained : capacity;
+	          return this._drainAll(newCapacity, total + drained);
+	        } else {
+	          return this.Promise.resolve(total);
+	        }
+	      }).catch((e) => {
+	        return this.Events.trigger("error", e);
+	      });
+	    }
+
+	    _dropAllQueued(message) {
+	      return this._queues.shiftAll(function(job) {
+	        return job.doDrop({message});
+	      });
+	    }
+
+	    stop(options = {}) {
+	      var done, waitForExecuting;
+	      options = parser$5.load(options, this.stopDefaults);
+	      waitForExecuting = (at) => {
+	        var finished;
+	        finished = () => {
+	          var counts;
+	          counts = this._states.counts;
+	          return (counts[0] + counts[1] + counts[2] + counts[3]) === at;
+	        };
+	        return new this.Promise((resolve, reject) => {
+	          if (finished()) {
+	            return resolve();
+	          } else {
+	            return this.on("done", () => {
+	              if (finished()) {
+	                this.removeAllListeners("done");
+	                return resolve();
+	              }
+	            });
+	          }
+	        });
+	      };
+	      done = options.dropWaitingJobs ? (this._run = function(index, next) {
+	        return next.doDrop({
+	          message: options.dropErrorMessage
+	        });
+	      }, this._drainOne = () => {
+	        return this.Promise.resolve(null);
+	      }, this._registerLock.schedule(() => {
+	        return this._submitLock.schedule(() => {
+	          var k, ref, v;
+	          ref = this._scheduled;
+	          for (k in ref) {
+	            v = ref[k];
+	            if (this.jobStatus(v.job.options.id) === "RUNNING") {
+	              clearTimeout(v.timeout);
+	              clearTimeout(v.expiration);
+	              v.job.doDrop({
+	                message: options.dropErrorMessage
+	              });
+	            }
+	          }
+	          this._dropAllQueued(options.dropErrorMessage);
+	          return waitForExecuting(0);
+	        });
+	      })) : this.schedule({
+	        priority: NUM_PRIORITIES$1 - 1,
+	        weight: 0
+	      }, () => {
+	        return waitForExecuting(1);
+	      });
+	      this._receive = function(job) {
+	        return job._reject(new Bottleneck.prototype.BottleneckError(options.enqueueErrorMessage));
+	      };
+	      this.stop = () => {
+	        return this.Promise.reject(new Bottleneck.prototype.BottleneckError("stop() has already been called"));
+	      };
+	      return done;
+	    }
+
+	    async _addToQueue(job) {
+	      var args, blocked, error, options, reachedHWM, shifted, strategy;
+	      ({args, options} = job);
+	      try {
+	        ({reachedHWM, blocked, strategy} = (await this._store.__submit__(this.queued(), options.weight)));
+	      } catch (error1) {
+	        error = error1;
+	        this.Events.trigger("debug", `Could not queue ${options.id}`, {args, options, error});
+	        job.doDrop({error});
+	        return false;
+	      }
+	      if (blocked) {
+	        job.doDrop();
+	        return true;
+	      } else if (reachedHWM) {
+	        shifted = strategy === Bottleneck.prototype.strategy.LEAK ? this._queues.shiftLastFrom(options.priority) : strategy === Bottleneck.prototype.strategy.OVERFLOW_PRIORITY ? this._queues.shiftLastFrom(options.priority + 1) : strategy === Bottleneck.prototype.strategy.OVERFLOW ? job : void 0;
+	        if (shifted != null) {
+	          shifted.doDrop();
+	        }
+	        if ((shifted == null) || strategy === Bottleneck.prototype.strategy.OVERFLOW) {
+	          if (shifted == null) {
+	            job.doDrop();
+	          }
+	          return reachedHWM;
+	        }
+	      }
+	      job.doQueue(reachedHWM, blocked);
+	      this._queues.push(job);
+	      await this._drainAll();
+	      return reachedHWM;
+	    }
+
+	    _receive(job) {
+	      if (this._states.jobStatus(job.options.id) != null) {
+	        job._reject(new Bottleneck.prototype.BottleneckError(`A job with the same id already exists (id=${job.options.id})`));
+	        return false;
+	      } else {
+	        job.doReceive();
+	        return this._submitLock.schedule(this._addToQueue, job);
+	      }
+	    }
+
+	    submit(...args) {
+	      var cb, fn, job, options, ref, ref1, task;
+	      if (typeof args[0] === "function") {
+	        ref = args, [fn, ...args] = ref, [cb] = splice.call(args, -1);
+	        options = parser$5.load({}, this.jobDefaults);
+	      } else {
+	        ref1 = args, [options, fn, ...args] = ref1, [cb] = splice.call(args, -1);
+	        options = parser$5.load(options, this.jobDefaults);
+	      }
+	      task = (...args) => {
+	        return new this.Promise(function(resolve, reject) {
+	          return fn(...args, function(...args) {
+	            return (args[0] != null ? reject : resolve)(args);
+	          });
+	        });
+	      };
+	      job = new Job$1(task, args, options, this.jobDefaults, this.rejectOnDrop, this.Events, this._states, this.Promise);
+	      job.promise.then(function(args) {
+	        return typeof cb === "function" ? cb(...args) : void 0;
+	      }).catch(function(args) {
+	        if (Array.isArray(args)) {
+	          return typeof cb === "function" ? cb(...args) : void 0;
+	        } else {
+	          return typeof cb === "function" ? cb(args) : void 0;
+	        }
+	      });
+	      return this._receive(job);
+	    }
+
+	    schedule(...args) {
+	      var job, options, task;
+	      if (typeof args[0] === "function") {
+	        [task, ...args] = args;
+	        options = {};
+	      } else {
+	        [options, task, ...args] = args;
+	      }
+	      job = new Job$1(task, args, options, this.jobDefaults, this.rejectOnDrop, this.Events, this._states, this.Promise);
+	      this._receive(job);
+	      return job.promise;
+	    }
+
+	    wrap(fn) {
+	      var schedule, wrapped;
+	      schedule = this.schedule.bind(this);
+	      wrapped = function(...args) {
+	        return schedule(fn.bind(this), ...args);
+	      };
+	      wrapped.withOptions = function(options, ...args) {
+	        return schedule(options, fn, ...args);
+	      };
+	      return wrapped;
+	    }
+
+	    async updateSettings(options = {}) {
+	      await this._store.__updateSettings__(parser$5.overwrite(options, this.storeDefaults));
+	      parser$5.overwrite(options, this.instanceDefaults, this);
+	      return this;
+	    }
+
+	    currentReservoir() {
+	      return this._store.__currentReservoir__();
+	    }
+
+	    incrementReservoir(incr = 0) {
+	      return this._store.__incrementReservoir__(incr);
+	    }
+
+	  }
+	  Bottleneck.default = Bottleneck;
+
+	  Bottleneck.Events = Events$4;
+
+	  Bottleneck.version = Bottleneck.prototype.version = require$$8.version;
+
+	  Bottleneck.strategy = Bottleneck.prototype.strategy = {
+	    LEAK: 1,
+	    OVERFLOW: 2,
+	    OVERFLOW_PRIORITY: 4,
+	    BLOCK: 3
+	  };
+
+	  Bottleneck.BottleneckError = Bottleneck.prototype.BottleneckError = BottleneckError_1;
+
+	  Bottleneck.Group = Bottleneck.prototype.Group = Group_1;
+
+	  Bottleneck.RedisConnection = Bottleneck.prototype.RedisConnection = require$$2;
+
+	  Bottleneck.IORedisConnection = Bottleneck.prototype.IORedisConnection = require$$3;
+
+	  Bottleneck.Batcher = Bottleneck.prototype.Batcher = Batcher_1;
+
+	  Bottleneck.prototype.jobDefaults = {
+	    priority: DEFAULT_PRIORITY$1,
+	    weight: 1,
+	    expiration: null,
+	    id: "<no-id>"
+	  };
+
+	  Bottleneck.prototype.storeDefaults = {
+	    maxConcurrent: null,
+	    minTime: 0,
+	    highWater: null,
+	    strategy: Bottleneck.prototype.strategy.LEAK,
+	    penalty: null,
+	    reservoir: null,
+	    reservoirRefreshInterval: null,
+	    reservoirRefreshAmount: null,
+	    reservoirIncreaseInterval: null,
+	    reservoirIncreaseAmount: null,
+	    reservoirIncreaseMaximum: null
+	  };
+
+	  Bottleneck.prototype.localStoreDefaults = {
+	    Promise: Promise,
+	    timeout: null,
+	    heartbeatInterval: 250
+	  };
+
+	  Bottleneck.prototype.redisStoreDefaults = {
+	    Promise: Promise,
+	    timeout: null,
+	    heartbeatInterval: 5000,
+	    clientTimeout: 10000,
+	    Redis: null,
+	    clientOptions: {},
+	    clusterNodes: null,
+	    clearDatastore: false,
+	    connection: null
+	  };
+
+	  Bottleneck.prototype.instanceDefaults = {
+	    datastore: "local",
+	    connection: null,
+	    id: "<no-id>",
+	    rejectOnDrop: true,
+	    trackDoneStatus: false,
+	    Promise: Promise
+	  };
+
+	  Bottleneck.prototype.stopDefaults = {
+	    enqueueErrorMessage: "This limiter has been stopped and cannot accept new jobs.",
+	    dropWaitingJobs: true,
+	    dropErrorMessage: "This limiter has been stopped."
+	  };
+
+	  return Bottleneck;
+
+	}).call(commonjsGlobal);
+
+	var Bottleneck_1 = Bottleneck;
+
+	var lib = Bottleneck_1;
+
+	return lib;
+
+})));
+
+
+/***/ }),
+
 /***/ 770:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
@@ -29472,7 +31002,7 @@ function utils_toCommandValue(input) {
  * @returns The command properties to send with the actual annotation command
  * See IssueCommandProperties: https://github.com/actions/runner/blob/main/src/Runner.Worker/ActionCommandManager.cs#L646
  */
-function utils_toCommandProperties(annotationProperties) {
+function toCommandProperties(annotationProperties) {
     if (!Object.keys(annotationProperties).length) {
         return {};
     }
@@ -32283,7 +33813,7 @@ function core_debug(message) {
  * @param properties optional properties to add to the annotation.
  */
 function error(message, properties = {}) {
-    command_issueCommand('error', utils_toCommandProperties(properties), message instanceof Error ? message.toString() : message);
+    command_issueCommand('error', toCommandProperties(properties), message instanceof Error ? message.toString() : message);
 }
 /**
  * Adds a warning issue
@@ -32291,7 +33821,7 @@ function error(message, properties = {}) {
  * @param properties optional properties to add to the annotation.
  */
 function warning(message, properties = {}) {
-    command_issueCommand('warning', utils_toCommandProperties(properties), message instanceof Error ? message.toString() : message);
+    command_issueCommand('warning', toCommandProperties(properties), message instanceof Error ? message.toString() : message);
 }
 /**
  * Adds a notice issue
@@ -32299,7 +33829,7 @@ function warning(message, properties = {}) {
  * @param properties optional properties to add to the annotation.
  */
 function notice(message, properties = {}) {
-    issueCommand('notice', toCommandProperties(properties), message instanceof Error ? message.toString() : message);
+    command_issueCommand('notice', toCommandProperties(properties), message instanceof Error ? message.toString() : message);
 }
 /**
  * Writes info to log with console.log.
@@ -42194,6 +43724,13 @@ const DISPATCH_MAX_KEYS = 10;
 const DISPATCH_MAX_PAYLOAD_BYTES = 65_535;
 /** Commit status `context` and check run `name` are kept short; GitHub rejects very long ones. */
 const CONTEXT_MAX_CHARS = 255;
+/** Check run annotation `title`. */
+const ANNOTATION_TITLE_MAX_CHARS = 255;
+/**
+ * Check run annotation `message`: GitHub takes up to 64 KB, the Action keeps it short (the per-job
+ * check run carries the full error text).
+ */
+const ANNOTATION_MESSAGE_MAX_CHARS = 4000;
 const ELLIPSIS = '…';
 function limits_utf8Bytes(text) {
     return Buffer.byteLength(text, 'utf8');
@@ -42225,14 +43762,46 @@ function truncateBytes(text, max) {
     }
     return out + ELLIPSIS;
 }
+/**
+ * Characters that draw nothing or change how the text around them is drawn: C0 and C1 controls,
+ * format characters (bidirectional overrides and isolates U+202A–U+202E and U+2066–U+2069, the
+ * marks U+200E, U+200F and U+061C, zero-width spaces and joiners, the byte order mark, tag
+ * characters), the other default-ignorable code points (Hangul fillers, variation selectors, soft
+ * hyphen) and lone surrogates. With them a name can look like another name.
+ */
+const INVISIBLE = /[\p{Cc}\p{Cf}\p{Default_Ignorable_Code_Point}\p{Cs}]/gu;
+/** Line and paragraph breaks (CR, LF, VT, FF, NEL, U+2028, U+2029) and tabs. */
+const BREAKS = /\r\n|[\n\v\f\r\u0085\u2028\u2029]/g;
+/**
+ * Text as one visible line: breaks and every kind of whitespace become one space, invisible and
+ * control characters are removed, the ends are trimmed. Every name, context, title and
+ * description this project writes to GitHub goes through here (via the functions below).
+ */
+function visibleLine(text) {
+    return text.replace(BREAKS, ' ').replace(/\t/g, ' ').replace(INVISIBLE, '').replace(/\s+/g, ' ').trim();
+}
+/** Multi-line text with the same characters removed; line breaks become `\n`, tabs are kept. */
+function visibleText(text) {
+    return text.replace(BREAKS, '\n').replace(INVISIBLE, (c) => (c === '\n' || c === '\t' ? c : ''));
+}
 function statusDescription(text) {
-    return truncateChars(text.replace(/\s+/g, ' ').trim(), STATUS_DESCRIPTION_MAX_CHARS);
+    return truncateChars(visibleLine(text), STATUS_DESCRIPTION_MAX_CHARS);
 }
 function checkTitle(text) {
-    return truncateChars(text.replace(/\s+/g, ' ').trim(), CHECK_TITLE_MAX_CHARS);
+    return truncateChars(visibleLine(text), CHECK_TITLE_MAX_CHARS);
 }
 function contextName(text) {
-    return truncateChars(text.replace(/\s+/g, ' ').trim(), CONTEXT_MAX_CHARS);
+    return truncateChars(visibleLine(text), CONTEXT_MAX_CHARS);
+}
+/** Check run `external_id`: an identifier, cut to CONTEXT_MAX_CHARS code points (no ellipsis), nothing invisible. */
+function externalId(text) {
+    return Array.from(visibleLine(text)).slice(0, CONTEXT_MAX_CHARS).join('');
+}
+function annotationTitle(text) {
+    return truncateChars(visibleLine(text), ANNOTATION_TITLE_MAX_CHARS);
+}
+function annotationMessage(text) {
+    return truncateChars(visibleText(text).trim(), ANNOTATION_MESSAGE_MAX_CHARS);
 }
 const defaultMore = (omitted) => `\n_…and ${omitted} more not shown (GitHub limits a summary to 65,535 bytes)._\n`;
 /**
@@ -42369,6 +43938,14 @@ function safeSauceUrl(candidate) {
 }
 
 ;// CONCATENATED MODULE: ./lib/action/commit.js
+/**
+ * Finding the commit, as a pure function of the event and the `sha` input:
+ *  1. the `sha` input;  2. `commit_id` (a short SHA or ref is resolved);
+ *  3. a 40-hex SHA inside `build`, `build_name` or `name`;  4. the saucectl tag `ci:ssha:`;
+ *  5. `branch_name`, `branch` or `ci:ref:` (the branch head).
+ * The shell resolves the candidates in this order and takes the first that resolves.
+ */
+
 const FULL_SHA = /^[0-9a-f]{40}$/i;
 const SHORT_SHA = /^[0-9a-f]{7,39}$/i;
 const SHA_INSIDE = /(?<![0-9a-z])[0-9a-f]{40}(?![0-9a-z])/i;
@@ -42474,7 +44051,7 @@ function missingCommitMessage(event, tried) {
 function stableLabel(text, shortShas = []) {
     if (!text)
         return null;
-    let out = text.replace(/(?:\b(?:sha|commit|rev)\s*[-:=@#]?\s*)?(?<![0-9a-z])[0-9a-f]{40}(?![0-9a-z])/gi, ' ');
+    let out = visibleLine(text).replace(/(?:\b(?:sha|commit|rev)\s*[-:=@#]?\s*)?(?<![0-9a-z])[0-9a-f]{40}(?![0-9a-z])/gi, ' ');
     for (const s of shortShas) {
         if (!s || !SHORT_SHA.test(s))
             continue;
@@ -42640,13 +44217,12 @@ function visualFinality(status) {
 
 
 /**
- * Inline-safe text: no HTML, no markdown syntax, no table breaks, no autolinks, one line.
+ * Inline-safe text: no HTML, no markdown syntax, no table breaks, no autolinks, one line, and no
+ * invisible or control characters (`visibleLine`: bidi overrides, zero-width characters...).
  * `|` is escaped (a GFM table cell boundary), backticks, `*`, `_`, `~`, `[`, `]`, `\` too.
  */
 function escapeMd(text) {
-    return text
-        .replace(/\r\n|\r|\n|\u2028|\u2029/g, ' ')
-        .replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, '')
+    return visibleLine(text)
         .replace(/&/g, '&amp;')
         .replace(/</g, '&lt;')
         .replace(/>/g, '&gt;')
@@ -42665,9 +44241,9 @@ function render_link(text, url) {
     const href = url === null ? null : safeHref(url);
     return href === null ? escapeMd(text) : `[${escapeMd(text)}](${href})`;
 }
-/** A fenced code block that the text cannot close. */
+/** A fenced code block that the text cannot close, without invisible or control characters (`visibleText`). */
 function codeBlock(text, maxBytes = 16_000) {
-    const body = truncateBytes(text.replace(/\r\n?/g, '\n'), maxBytes);
+    const body = truncateBytes(visibleText(text), maxBytes);
     const longest = Math.max(0, ...[...body.matchAll(/`+/g)].map((m) => m[0].length));
     const fence = '`'.repeat(Math.max(3, longest + 1));
     return `${fence}text\n${body}\n${fence}`;
@@ -42685,12 +44261,18 @@ function formatDuration(sec) {
     return `${s}s`;
 }
 const RESULT_ORDER = { failed: 0, errored: 1, 'no-result': 2, passed: 3 };
+const bytesText = (n) => `${new Intl.NumberFormat('en-US').format(n)} bytes`;
+/** `exception (71,234 bytes)`, one per field the relay cut. */
+function cutFields(truncated) {
+    return truncated.map((t) => `${escapeMd(t.field)} (${bytesText(t.bytes)})`).join(', ');
+}
 function jobRow(j, url) {
     const outcome = jobOutcome(jobResult(j.status, j.passed));
     const where = j.device ?? j.browser ?? '–';
+    const cut = j.truncated.length > 0 ? ` ✂ cut by the relay: ${cutFields(j.truncated)}` : '';
     const cells = [
         outcome.label,
-        escapeMd(j.name ?? j.id),
+        escapeMd(j.name ?? j.id) + cut,
         escapeMd(where),
         escapeMd(j.os ?? '–'),
         formatDuration(j.durationSec),
@@ -42728,6 +44310,11 @@ function renderJob(d) {
         `| ${escapeMd(j.device ?? j.browser ?? '–')} | ${escapeMd(j.os ?? '–')} | ${formatDuration(j.durationSec)} | ${escapeMd(j.status)} | ${render_link('open in Sauce Labs', d.url)} |\n`;
     if (d.build)
         summary += `\nSauce build: **${escapeMd(d.build)}**\n`;
+    if (j.truncated.length > 0) {
+        summary +=
+            `\n> ✂ **Cut by the relay** so the event fits one repository_dispatch: ${cutFields(j.truncated)} originally.` +
+                ` The full text is on ${render_link('the job in Sauce Labs', d.url)}.\n`;
+    }
     if (d.error)
         summary += `\n**Error**\n\n${codeBlock(d.error)}\n`;
     if (d.exception)
@@ -42765,9 +44352,10 @@ function renderVisual(v, outcome) {
  * An HTML comment renders as nothing. Inside JSON strings `-`, `<` and `>` are written as
  * `\u002d`, `\u003c`, `\u003e`, so no payload text can close the comment or inject markup.
  * The aggregate check run keeps one record per job (latest by `modification_time`); a Visual
- * check run keeps its build's latest state. Records merge with `mergeJobs`/`mergeVisual`, which
- * are commutative enough that the union of several copies (duplicate check runs from a race,
- * the read-back after a write) converges to the same result.
+ * check run keeps its build's latest state. Records merge with `mergeJobs`/`mergeVisual`: each
+ * keeps the greatest record in a total order (`compareJobs`, `compareVisual`), so merging is
+ * commutative and associative and the union of several copies (duplicate check runs from a race,
+ * the read-back after a write, events in any order) converges to the same result.
  */
 
 
@@ -42802,6 +44390,9 @@ const wireJob = object({
     r: nullableNumber,
     c: nullableNumber,
     a: literal(1).optional(),
+    x: array(object({ f: schemas_string().min(1), b: schemas_number().int().nonnegative() }))
+        .optional()
+        .transform((v) => (v ?? []).map((t) => ({ field: t.f, bytes: t.b }))),
 });
 const count = schemas_number().int().nonnegative();
 const wireVisual = object({
@@ -42829,6 +44420,8 @@ function jobToWire(j, minimal) {
             w['o'] = j.os;
         if (j.device !== null)
             w['dv'] = j.device;
+        if (j.truncated.length > 0)
+            w['x'] = j.truncated.map((t) => ({ f: t.field, b: t.bytes }));
     }
     if (j.durationSec !== null)
         w['d'] = j.durationSec;
@@ -42908,6 +44501,7 @@ function decodeState(text) {
             receivedAt: j.r,
             checkRunId: j.c,
             annotated: j.a === 1,
+            truncated: j.x,
         })),
     };
 }
@@ -42922,26 +44516,34 @@ function jobContentEqual(a, b) {
         a.os === b.os &&
         a.device === b.device);
 }
-/** Should `next` replace `current` for the same job? Later modification_time wins, then finality. */
+/** Compare numbers where null (unknown) is below every number. */
+function compareNullable(a, b) {
+    return (a ?? -Infinity) - (b ?? -Infinity) || 0;
+}
+/** Text order by UTF-16 code units (not locale), so every machine sorts alike. */
+function compareText(a, b) {
+    return a < b ? -1 : a > b ? 1 : 0;
+}
+/** Every field of a job record but its id and bookkeeping, as one comparable text. */
+function jobContentKey(j) {
+    return JSON.stringify([j.status, j.passed, j.durationSec, j.name, j.browser, j.os, j.device, j.family, j.truncated]);
+}
+/**
+ * A total order on the records of one job: the greater one is the later state. Later
+ * `modification_time` first, then the more final status, then the one with a duration, then the
+ * later relay receive time (unknown is earliest), then, with nothing left to tell them apart, the
+ * smaller content text. Records equal in this order differ at most in bookkeeping.
+ */
+function compareJobs(a, b) {
+    return (compareNullable(a.modifiedAt, b.modifiedAt) ||
+        jobFinality(a.status, a.passed) - jobFinality(b.status, b.passed) ||
+        Number(a.durationSec !== null) - Number(b.durationSec !== null) ||
+        compareNullable(a.receivedAt, b.receivedAt) ||
+        compareText(jobContentKey(b), jobContentKey(a)));
+}
+/** Should `next` replace `current` for the same job? Only a later state with other content does. */
 function jobSupersedes(current, next) {
-    if (jobContentEqual(current, next))
-        return false;
-    const tc = current.modifiedAt ?? -Infinity;
-    const tn = next.modifiedAt ?? -Infinity;
-    if (tn !== tc)
-        return tn > tc;
-    const fc = jobFinality(current.status, current.passed);
-    const fn = jobFinality(next.status, next.passed);
-    if (fn !== fc)
-        return fn > fc;
-    if ((next.durationSec !== null) !== (current.durationSec !== null))
-        return next.durationSec !== null;
-    if (current.receivedAt !== null && next.receivedAt !== null && next.receivedAt !== current.receivedAt) {
-        return next.receivedAt > current.receivedAt;
-    }
-    // Same time, same finality, no order known: keep the smaller status name, so every merge
-    // order gives the same answer.
-    return JSON.stringify(jobToWire(next, false)) < JSON.stringify(jobToWire(current, false));
+    return !jobContentEqual(current, next) && compareJobs(next, current) > 0;
 }
 /** Merge `incoming` into `base`: one record per job id, the latest wins, bookkeeping is kept. */
 function mergeJobs(base, incoming) {
@@ -42961,11 +44563,17 @@ function mergeJobs(base, incoming) {
     const jobs = [...byId.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     return { jobs, changed: [...changed].sort() };
 }
+/**
+ * The later of two records of one job (`compareJobs`), with the bookkeeping of both: the newest
+ * per-job check run id, annotated when either was. Commutative and associative, so the result
+ * does not depend on the order records arrive in.
+ */
 function combineJob(a, b) {
-    const winner = jobSupersedes(a, b) ? b : a;
+    const winner = compareJobs(b, a) > 0 ? b : a;
+    const ids = [a.checkRunId, b.checkRunId].filter((id) => id !== null);
     return {
         ...winner,
-        checkRunId: a.checkRunId ?? b.checkRunId,
+        checkRunId: ids.length > 0 ? Math.max(...ids) : null,
         annotated: a.annotated || b.annotated,
     };
 }
@@ -42977,30 +44585,75 @@ function visualContentEqual(a, b) {
     return a.buildId === b.buildId && a.status === b.status && JSON.stringify(a.summary) === JSON.stringify(b.summary);
 }
 /**
- * Should `next` replace `current` (same context)? For one build: QUEUED/RUNNING never replace a
- * final state; among equals the later relay receive time wins, else the later delivery.
+ * Among final states with no receive time to order them: a reviewed build (APPROVED, REJECTED)
+ * comes after a compared one (UNAPPROVED, EQUAL, EMPTY, ERRORED); RUNNING after QUEUED.
  */
-function visualSupersedes(current, next) {
-    if (visualContentEqual(current, next))
-        return false;
-    if (current.buildId === next.buildId) {
-        const fc = visualFinality(current.status);
-        const fn = visualFinality(next.status);
-        if (fn !== fc)
-            return fn > fc;
-    }
-    if (current.receivedAt !== null && next.receivedAt !== null)
-        return next.receivedAt >= current.receivedAt;
-    return true;
+const VISUAL_LIFECYCLE = {
+    QUEUED: 0,
+    RUNNING: 1,
+    EQUAL: 2,
+    EMPTY: 2,
+    UNAPPROVED: 2,
+    ERRORED: 2,
+    APPROVED: 3,
+    REJECTED: 3,
+};
+/** Last resort between states of one lifecycle step: the worse one for the merge gate wins. */
+const VISUAL_SEVERITY = {
+    QUEUED: 0,
+    RUNNING: 1,
+    EQUAL: 2,
+    EMPTY: 3,
+    APPROVED: 4,
+    UNAPPROVED: 5,
+    ERRORED: 6,
+    REJECTED: 7,
+};
+const SUMMARY_FIELDS = ['errored', 'rejected', 'unapproved', 'queued', 'approved', 'equal'];
+/**
+ * A total order on Visual records: the greater one is the state to show. A final state first
+ * (QUEUED/RUNNING never replace it), then the later relay receive time (unknown is earliest), then
+ * the later lifecycle step, the worse status, the larger counts, and every other field, so that
+ * only identical records compare equal. Merging by it is commutative and associative.
+ */
+function compareVisual(a, b) {
+    return (visualFinality(a.status) - visualFinality(b.status) ||
+        compareNullable(a.receivedAt, b.receivedAt) ||
+        VISUAL_LIFECYCLE[a.status] - VISUAL_LIFECYCLE[b.status] ||
+        VISUAL_SEVERITY[a.status] - VISUAL_SEVERITY[b.status] ||
+        SUMMARY_FIELDS.reduce((d, f) => d || a.summary[f] - b.summary[f], 0) ||
+        compareText(JSON.stringify([a.buildId, a.buildName, a.buildUrl, a.project, a.branch]), JSON.stringify([b.buildId, b.buildName, b.buildUrl, b.project, b.branch])));
 }
+/** Should `next` replace `current`? Only a greater state with other content (status, counts) does. */
+function visualSupersedes(current, next) {
+    return !visualContentEqual(current, next) && compareVisual(next, current) > 0;
+}
+/** The greatest of `base` and `incoming` (`compareVisual`); changed when its content differs from `base`. */
 function mergeVisual(base, incoming) {
     let cur = base;
     for (const v of incoming) {
-        if (cur === null || visualSupersedes(cur, v))
+        if (cur === null || compareVisual(v, cur) > 0)
             cur = v;
     }
     const changed = cur !== null && (base === null || !visualContentEqual(base, cur));
     return { build: cur, changed };
+}
+/**
+ * Items (events) of one Visual status context grouped by build, oldest build first: a build is as
+ * new as its latest receive time (unknown is oldest), ties in build id order. The engine writes
+ * the builds in this order, so the context ends on the newest build whatever the arrival order.
+ */
+function visualBuildsOldestFirst(items, recordOf) {
+    const byBuild = new Map();
+    for (const item of items) {
+        const id = recordOf(item).buildId;
+        byBuild.set(id, [...(byBuild.get(id) ?? []), item]);
+    }
+    const latest = (group) => group.reduce((m, item) => {
+        const t = recordOf(item).receivedAt;
+        return t !== null && (m === null || t > m) ? t : m;
+    }, null);
+    return [...byBuild.entries()].sort(([ia, ga], [ib, gb]) => compareNullable(latest(ga), latest(gb)) || compareText(ia, ib)).map(([, group]) => group);
 }
 
 ;// CONCATENATED MODULE: ./lib/action/engine.js
@@ -43018,6 +44671,14 @@ function mergeVisual(base, incoming) {
 
 
 const ANNOTATION_PATH = '.github';
+/** Every annotation this Action writes: on the repository, not a line of code; title and message within GitHub's limits. */
+function annotation(level, title, message) {
+    return { path: ANNOTATION_PATH, start_line: 1, end_line: 1, annotation_level: level, title: annotationTitle(title), message: annotationMessage(message) };
+}
+/** The failure annotation of a failed or errored job (on its own check run and on the aggregate). */
+function failureAnnotation(j, message) {
+    return annotation('failure', `${jobOutcome(jobResult(j.status, j.passed)).description}: ${j.name ?? j.id}`, message);
+}
 const defaultSleep = (ms) => new Promise((r) => setTimeout(r, ms));
 function browserLabel(e) {
     if (!e.browserName)
@@ -43029,7 +44690,7 @@ function osLabel(e) {
         return null;
     return e.osVersion ? `${e.osName} ${e.osVersion}` : e.osName;
 }
-function toJobRecord(e, receivedAt) {
+function toJobRecord(e, receivedAt, truncated = []) {
     return {
         id: e.id,
         family: e.family,
@@ -43044,6 +44705,7 @@ function toJobRecord(e, receivedAt) {
         receivedAt,
         checkRunId: null,
         annotated: false,
+        truncated,
     };
 }
 function toVisualRecord(e, receivedAt) {
@@ -43058,20 +44720,26 @@ function toVisualRecord(e, receivedAt) {
         receivedAt,
     };
 }
-/** The Sauce build as a name part, with the commit cut out so the name is stable across commits. */
+/**
+ * The name part for events without a Sauce build (or Visual project and build name). A build's
+ * label never stands in for "no build": a build literally named "jobs" is `… / jobs`, and jobs
+ * without a build are `… / (no build)` (before, both were `… / jobs` and shared one aggregate).
+ */
+const NO_BUILD_LABEL = '(no build)';
+/** The Sauce build as a name part, with the commit cut out so the name is stable across commits; null without a build. */
 function jobBuildLabel(e) {
     const shortShas = [e.sauceTags.shortSha, e.commitId && /^[0-9a-f]{7,40}$/i.test(e.commitId) ? e.commitId.slice(0, 7) : null];
-    return stableLabel(e.build, shortShas) ?? 'jobs';
+    return stableLabel(e.build, shortShas);
 }
 function aggregateName(inputs, buildLabel) {
-    return contextName(inputs.checkName.replaceAll('{prefix}', inputs.contextPrefix).replaceAll('{build}', buildLabel));
+    return contextName(inputs.checkName.replaceAll('{prefix}', inputs.contextPrefix).replaceAll('{build}', buildLabel ?? NO_BUILD_LABEL));
 }
 function jobCheckName(inputs, buildLabel, r) {
     const where = [r.device ?? r.browser, r.os].filter((x) => !!x).join(', ');
-    return contextName(`${inputs.contextPrefix} / ${buildLabel} / ${r.name ?? r.id}${where ? ` (${where})` : ''}`);
+    return contextName(`${inputs.contextPrefix} / ${buildLabel ?? NO_BUILD_LABEL} / ${r.name ?? r.id}${where ? ` (${where})` : ''}`);
 }
 function visualName(inputs, e) {
-    const label = e.project ?? stableLabel(e.buildName) ?? 'build';
+    const label = stableLabel(e.project) === null ? (stableLabel(e.buildName) ?? NO_BUILD_LABEL) : e.project;
     return contextName(`${inputs.contextPrefix} Visual / ${label}`);
 }
 /**
@@ -43244,8 +44912,13 @@ async function runEngine(events, deps) {
         }
         for (const [name, g] of jobGroups)
             targets.push(...(await processJobs(sha, name, g.label, g.events, index, deps, sleep, warnings)));
-        for (const [name, evs] of visualGroups)
-            targets.push(await processVisual(sha, name, evs, index, deps, sleep, warnings));
+        // One Visual context can carry several builds (a re-run on the same commit): each is written to
+        // its own check run, oldest first, so the status ends on the newest build.
+        for (const [name, evs] of visualGroups) {
+            for (const build of visualBuildsOldestFirst(evs, (ev) => toVisualRecord(ev.event, ev.receivedAt))) {
+                targets.push(await processVisual(sha, name, build, index, deps, sleep, warnings));
+            }
+        }
     }
     for (const w of warnings)
         log.warning(w);
@@ -43293,7 +44966,7 @@ async function processJobs(sha, name, label, events, index, deps, sleep, warning
         ...mergeJobs([], runs.flatMap((r) => jobsOf(r))).jobs,
     ];
     // The latest incoming record per job, and the event it came from (for error text).
-    const incoming = mergeJobs([], events.map((ev) => toJobRecord(ev.event, ev.receivedAt))).jobs;
+    const incoming = mergeJobs([], events.map((ev) => toJobRecord(ev.event, ev.receivedAt, ev.truncated))).jobs;
     const detail = new Map();
     for (const ev of events) {
         const e = ev.event;
@@ -43306,17 +44979,17 @@ async function processJobs(sha, name, label, events, index, deps, sleep, warning
     const merged = mergeJobs(stored, incoming);
     const changed = new Set(merged.changed);
     const render = (jobs) => {
-        const view = renderAggregate(jobs, { build: label === 'jobs' ? null : label, jobUrl: urlOf });
+        const view = renderAggregate(jobs, { build: label, jobUrl: urlOf });
         return {
             name,
-            external_id: `sauce-jobs:${label}`.slice(0, 255),
+            external_id: externalId(`sauce-jobs:${label ?? NO_BUILD_LABEL}`),
             status: 'completed',
             conclusion: view.outcome.conclusion,
-            output: { title: truncateChars(view.title, 255), summary: view.summary, text: encodeState({ kind: 'jobs', jobs }) },
+            output: { title: checkTitle(view.title), summary: view.summary, text: encodeState({ kind: 'jobs', jobs }) },
         };
     };
     if (changed.size === 0 && existing.length > 0) {
-        const view = renderAggregate(merged.jobs, { build: label === 'jobs' ? null : label, jobUrl: urlOf });
+        const view = renderAggregate(merged.jobs, { build: label, jobUrl: urlOf });
         const run = newest(existing);
         out.push({
             kind: 'jobs',
@@ -43326,6 +44999,7 @@ async function processJobs(sha, name, label, events, index, deps, sleep, warning
             conclusion: view.outcome.conclusion,
             description: view.outcome.description,
             checkRunId: run?.id ?? null,
+            wouldWrite: false,
             written: false,
             summary: view.summary,
         });
@@ -43352,26 +45026,23 @@ async function processJobs(sha, name, label, events, index, deps, sleep, warning
         const e = detail.get(j.id) ?? null;
         if (jobRunNames.has(j.id)) {
             const runName = jobRunNames.get(j.id);
-            const view = renderJob({ record: j, error: e?.error ?? null, exception: e?.exception ?? null, build: label === 'jobs' ? null : label, url: urlOf(j.id) });
+            const view = renderJob({
+                record: j,
+                error: e?.error ?? null,
+                exception: e?.exception ?? null,
+                build: label,
+                url: urlOf(j.id),
+            });
             const prior = j.checkRunId !== null ? [{ id: j.checkRunId, name: runName }] : index.get(runName).filter((r) => r.external_id === `sauce-job:${j.id}`);
             const annotations = failing && prior.length === 0
-                ? [
-                    {
-                        path: ANNOTATION_PATH,
-                        start_line: 1,
-                        end_line: 1,
-                        annotation_level: 'failure',
-                        title: truncateChars(`${outcome.description}: ${j.name ?? j.id}`, 255),
-                        message: truncateChars([e?.error, e?.exception].filter(Boolean).join('\n\n') || `Sauce job ${outcome.description}. ${urlOf(j.id)}`, 4000),
-                    },
-                ]
+                ? [failureAnnotation(j, [e?.error, e?.exception].filter(Boolean).join('\n\n') || `Sauce job ${outcome.description}. ${urlOf(j.id)}`)]
                 : [];
             const run = await writeRun(api, sha, prior, {
                 name: runName,
                 external_id: `sauce-job:${j.id}`,
                 status: 'completed',
                 conclusion: outcome.conclusion,
-                output: { title: truncateChars(view.title, 255), summary: view.summary },
+                output: { title: checkTitle(view.title), summary: view.summary },
             }, annotations);
             index.remember(run);
             out.push({
@@ -43382,7 +45053,8 @@ async function processJobs(sha, name, label, events, index, deps, sleep, warning
                 conclusion: outcome.conclusion,
                 description: outcome.description,
                 checkRunId: run.id > 0 ? run.id : null,
-                written: true,
+                wouldWrite: true,
+                written: !api.dryRun,
                 summary: view.summary,
             });
             if (run.id > 0)
@@ -43396,14 +45068,7 @@ async function processJobs(sha, name, label, events, index, deps, sleep, warning
         const result = jobResult(j.status, j.passed);
         if ((result === 'failed' || result === 'errored') && !j.annotated) {
             const e = detail.get(j.id);
-            annotations.push({
-                path: ANNOTATION_PATH,
-                start_line: 1,
-                end_line: 1,
-                annotation_level: 'failure',
-                title: truncateChars(`${jobOutcome(result).description}: ${j.name ?? j.id}`, 255),
-                message: truncateChars(`${[j.browser ?? j.device, j.os].filter(Boolean).join(', ')} — ${urlOf(j.id)}${e?.error ? `\n${e.error}` : ''}`, 4000),
-            });
+            annotations.push(failureAnnotation(j, `${[j.browser ?? j.device, j.os].filter(Boolean).join(', ')} — ${urlOf(j.id)}${e?.error ? `\n${e.error}` : ''}`));
             return { ...j, annotated: true };
         }
         return j;
@@ -43419,7 +45084,7 @@ async function processJobs(sha, name, label, events, index, deps, sleep, warning
     });
     if (!confirmed)
         warnings.push(`Check run "${name}" on ${sha} was changed by a concurrent run twice while this run wrote it; the next event for this commit will merge again.`);
-    const view = renderAggregate(state, { build: label === 'jobs' ? null : label, jobUrl: urlOf });
+    const view = renderAggregate(state, { build: label, jobUrl: urlOf });
     const o = view.outcome;
     await api.createStatus(sha, {
         context: name,
@@ -43446,11 +45111,13 @@ async function processJobs(sha, name, label, events, index, deps, sleep, warning
         conclusion: o.conclusion,
         description: o.description,
         checkRunId: run.id > 0 ? run.id : null,
-        written: true,
+        wouldWrite: true,
+        written: !api.dryRun,
         summary: view.summary,
     });
     return out;
 }
+/** The events of one Visual build on one status context: its check run, then the status. */
 async function processVisual(sha, name, events, index, deps, sleep, warnings) {
     const { api, inputs } = deps;
     const opts = { pendingState: inputs.visualPendingState, emptyPasses: inputs.visualEmptyPasses };
@@ -43472,7 +45139,7 @@ async function processVisual(sha, name, events, index, deps, sleep, warnings) {
             external_id: externalId,
             status: o.checkStatus,
             ...(o.conclusion ? { conclusion: o.conclusion } : {}),
-            output: { title: truncateChars(view.title, 255), summary: view.summary, text: encodeState({ kind: 'visual', build: v }) },
+            output: { title: checkTitle(view.title), summary: view.summary, text: encodeState({ kind: 'visual', build: v }) },
         };
     };
     if (!merged.changed && existing.length > 0) {
@@ -43485,6 +45152,7 @@ async function processVisual(sha, name, events, index, deps, sleep, warnings) {
             conclusion: o.conclusion,
             description: o.description,
             checkRunId: newest(existing)?.id ?? null,
+            wouldWrite: false,
             written: false,
             summary: renderVisual(build, o).summary,
         };
@@ -43493,14 +45161,7 @@ async function processVisual(sha, name, events, index, deps, sleep, warnings) {
     const s = build.summary;
     const annotations = [];
     const note = (level, title, message) => {
-        annotations.push({
-            path: ANNOTATION_PATH,
-            start_line: 1,
-            end_line: 1,
-            annotation_level: level,
-            title,
-            message: `${message}${build.buildUrl ? ` ${build.buildUrl}` : ''}`,
-        });
+        annotations.push(annotation(level, title, `${message}${build.buildUrl ? ` ${build.buildUrl}` : ''}`));
     };
     if (o.checkStatus === 'completed') {
         if (s.unapproved > 0)
@@ -43539,7 +45200,8 @@ async function processVisual(sha, name, events, index, deps, sleep, warnings) {
         conclusion: fo.conclusion,
         description: fo.description,
         checkRunId: result.run.id > 0 ? result.run.id : null,
-        written: true,
+        wouldWrite: true,
+        written: !api.dryRun,
         summary: renderVisual(result.state, fo).summary,
     };
 }
@@ -48546,6 +50208,369 @@ function getOctokit(token, options, ...additionalPlugins) {
     return new GitHubWithPlugins(getOctokitOptions(token, options));
 }
 //# sourceMappingURL=github.js.map
+// EXTERNAL MODULE: ./node_modules/bottleneck/light.js
+var light = __nccwpck_require__(3251);
+;// CONCATENATED MODULE: ./node_modules/@octokit/plugin-retry/dist-bundle/index.js
+// pkg/dist-src/version.js
+var plugin_retry_dist_bundle_VERSION = "0.0.0-development";
+
+// pkg/dist-src/error-request.js
+function isRequestError(error) {
+  return error.request !== void 0;
+}
+async function errorRequest(state, octokit, error, options) {
+  if (!isRequestError(error) || !error?.request.request) {
+    throw error;
+  }
+  if (error.status >= 400 && !state.doNotRetry.includes(error.status)) {
+    const retries = options.request.retries != null ? options.request.retries : state.retries;
+    const retryAfter = Math.pow((options.request.retryCount || 0) + 1, 2);
+    throw octokit.retry.retryRequest(error, retries, retryAfter);
+  }
+  throw error;
+}
+
+// pkg/dist-src/wrap-request.js
+
+
+async function wrapRequest(state, octokit, request, options) {
+  const limiter = new light();
+  limiter.on("failed", function(error, info) {
+    const maxRetries = ~~error.request.request?.retries;
+    const after = ~~error.request.request?.retryAfter;
+    options.request.retryCount = info.retryCount + 1;
+    if (maxRetries > info.retryCount) {
+      return after * state.retryAfterBaseValue;
+    }
+  });
+  return limiter.schedule(
+    requestWithGraphqlErrorHandling.bind(null, state, octokit, request),
+    options
+  );
+}
+async function requestWithGraphqlErrorHandling(state, octokit, request, options) {
+  const response = await request(options);
+  if (response.data && response.data.errors && response.data.errors.length > 0 && /Something went wrong while executing your query/.test(
+    response.data.errors[0].message
+  )) {
+    const error = new RequestError(response.data.errors[0].message, 500, {
+      request: options,
+      response
+    });
+    return errorRequest(state, octokit, error, options);
+  }
+  return response;
+}
+
+// pkg/dist-src/index.js
+function retry(octokit, octokitOptions) {
+  const state = Object.assign(
+    {
+      enabled: true,
+      retryAfterBaseValue: 1e3,
+      doNotRetry: [400, 401, 403, 404, 410, 422, 451],
+      retries: 3
+    },
+    octokitOptions.retry
+  );
+  const retryPlugin = {
+    retry: {
+      retryRequest: (error, retries, retryAfter) => {
+        error.request.request = Object.assign({}, error.request.request, {
+          retries,
+          retryAfter
+        });
+        return error;
+      }
+    }
+  };
+  if (state.enabled) {
+    octokit.hook.error("request", errorRequest.bind(null, state, retryPlugin));
+    octokit.hook.wrap("request", wrapRequest.bind(null, state, retryPlugin));
+  }
+  return retryPlugin;
+}
+retry.VERSION = plugin_retry_dist_bundle_VERSION;
+
+
+;// CONCATENATED MODULE: ./node_modules/@octokit/plugin-throttling/dist-bundle/index.js
+// pkg/dist-src/index.js
+
+
+// pkg/dist-src/version.js
+var plugin_throttling_dist_bundle_VERSION = "0.0.0-development";
+
+// pkg/dist-src/wrap-request.js
+var dist_bundle_noop = () => Promise.resolve();
+function dist_bundle_wrapRequest(state, request, options) {
+  return state.retryLimiter.schedule(doRequest, state, request, options);
+}
+async function doRequest(state, request, options) {
+  const { pathname } = new URL(options.url, "http://github.test");
+  const isAuth = isAuthRequest(options.method, pathname);
+  const isWrite = !isAuth && options.method !== "GET" && options.method !== "HEAD";
+  const isSearch = options.method === "GET" && pathname.startsWith("/search/");
+  const isGraphQL = pathname.startsWith("/graphql");
+  const retryCount = ~~request.retryCount;
+  const jobOptions = retryCount > 0 ? { priority: 0, weight: 0 } : {};
+  if (state.clustering) {
+    jobOptions.expiration = 1e3 * 60;
+  }
+  if (isWrite || isGraphQL) {
+    await state.write.key(state.id).schedule(jobOptions, dist_bundle_noop);
+  }
+  if (isWrite && state.triggersNotification(pathname)) {
+    await state.notifications.key(state.id).schedule(jobOptions, dist_bundle_noop);
+  }
+  if (isSearch) {
+    await state.search.key(state.id).schedule(jobOptions, dist_bundle_noop);
+  }
+  const req = (isAuth ? state.auth : state.global).key(state.id).schedule(jobOptions, request, options);
+  if (isGraphQL) {
+    const res = await req;
+    if (res.data.errors != null && res.data.errors.some((error) => error.type === "RATE_LIMITED")) {
+      const error = Object.assign(new Error("GraphQL Rate Limit Exceeded"), {
+        response: res,
+        data: res.data
+      });
+      throw error;
+    }
+  }
+  return req;
+}
+function isAuthRequest(method, pathname) {
+  return method === "PATCH" && // https://docs.github.com/en/rest/apps/apps?apiVersion=2022-11-28#create-a-scoped-access-token
+  /^\/applications\/[^/]+\/token\/scoped$/.test(pathname) || method === "POST" && // https://docs.github.com/en/rest/apps/oauth-applications?apiVersion=2022-11-28#reset-a-token
+  (/^\/applications\/[^/]+\/token$/.test(pathname) || // https://docs.github.com/en/rest/apps/apps?apiVersion=2022-11-28#create-an-installation-access-token-for-an-app
+  /^\/app\/installations\/[^/]+\/access_tokens$/.test(pathname) || // https://docs.github.com/en/apps/oauth-apps/building-oauth-apps/authorizing-oauth-apps
+  pathname === "/login/oauth/access_token");
+}
+
+// pkg/dist-src/generated/triggers-notification-paths.js
+var triggers_notification_paths_default = [
+  "/orgs/{org}/invitations",
+  "/orgs/{org}/invitations/{invitation_id}",
+  "/orgs/{org}/teams/{team_slug}/discussions",
+  "/orgs/{org}/teams/{team_slug}/discussions/{discussion_number}/comments",
+  "/repos/{owner}/{repo}/collaborators/{username}",
+  "/repos/{owner}/{repo}/commits/{commit_sha}/comments",
+  "/repos/{owner}/{repo}/issues",
+  "/repos/{owner}/{repo}/issues/{issue_number}/comments",
+  "/repos/{owner}/{repo}/issues/{issue_number}/sub_issue",
+  "/repos/{owner}/{repo}/issues/{issue_number}/sub_issues/priority",
+  "/repos/{owner}/{repo}/pulls",
+  "/repos/{owner}/{repo}/pulls/{pull_number}/comments",
+  "/repos/{owner}/{repo}/pulls/{pull_number}/comments/{comment_id}/replies",
+  "/repos/{owner}/{repo}/pulls/{pull_number}/merge",
+  "/repos/{owner}/{repo}/pulls/{pull_number}/requested_reviewers",
+  "/repos/{owner}/{repo}/pulls/{pull_number}/reviews",
+  "/repos/{owner}/{repo}/releases",
+  "/teams/{team_id}/discussions",
+  "/teams/{team_id}/discussions/{discussion_number}/comments"
+];
+
+// pkg/dist-src/route-matcher.js
+function routeMatcher(paths) {
+  const regexes = paths.map(
+    (path) => path.split("/").map((c) => c.startsWith("{") ? "(?:.+?)" : c).join("/")
+  );
+  const regex2 = `^(?:${regexes.map((r) => `(?:${r})`).join("|")})[^/]*$`;
+  return new RegExp(regex2, "i");
+}
+
+// pkg/dist-src/index.js
+var regex = routeMatcher(triggers_notification_paths_default);
+var triggersNotification = regex.test.bind(regex);
+var groups = {};
+var createGroups = function(Bottleneck, common) {
+  groups.global = new Bottleneck.Group({
+    id: "octokit-global",
+    maxConcurrent: 10,
+    ...common
+  });
+  groups.auth = new Bottleneck.Group({
+    id: "octokit-auth",
+    maxConcurrent: 1,
+    ...common
+  });
+  groups.search = new Bottleneck.Group({
+    id: "octokit-search",
+    maxConcurrent: 1,
+    minTime: 2e3,
+    ...common
+  });
+  groups.write = new Bottleneck.Group({
+    id: "octokit-write",
+    maxConcurrent: 1,
+    minTime: 1e3,
+    ...common
+  });
+  groups.notifications = new Bottleneck.Group({
+    id: "octokit-notifications",
+    maxConcurrent: 1,
+    minTime: 3e3,
+    ...common
+  });
+};
+function throttling(octokit, octokitOptions) {
+  const {
+    enabled = true,
+    Bottleneck = light,
+    id = "no-id",
+    timeout = 1e3 * 60 * 2,
+    // Redis TTL: 2 minutes
+    connection
+  } = octokitOptions.throttle || {};
+  if (!enabled) {
+    return {};
+  }
+  const common = { timeout };
+  if (typeof connection !== "undefined") {
+    common.connection = connection;
+  }
+  const state = Object.assign(
+    {
+      clustering: connection != null,
+      triggersNotification,
+      fallbackSecondaryRateRetryAfter: 60,
+      retryAfterBaseValue: 1e3,
+      id
+    },
+    octokitOptions.throttle
+  );
+  if (typeof state.onSecondaryRateLimit !== "function" || typeof state.onRateLimit !== "function") {
+    throw new Error(`octokit/plugin-throttling error:
+        You must pass the onSecondaryRateLimit and onRateLimit error handlers.
+        See https://octokit.github.io/rest.js/#throttling
+
+        const octokit = new Octokit({
+          throttle: {
+            onSecondaryRateLimit: (retryAfter, options) => {/* ... */},
+            onRateLimit: (retryAfter, options) => {/* ... */}
+          }
+        })
+    `);
+  }
+  let initialized = false;
+  const initializeBottleneck = () => {
+    if (initialized) {
+      return;
+    }
+    initialized = true;
+    if (groups.global == null) {
+      createGroups(Bottleneck, common);
+    }
+    state.global = state.global ?? groups.global;
+    state.auth = state.auth ?? groups.auth;
+    state.search = state.search ?? groups.search;
+    state.write = state.write ?? groups.write;
+    state.notifications = state.notifications ?? groups.notifications;
+    state.retryLimiter = state.retryLimiter ?? new Bottleneck();
+    const events = {};
+    const emitter = new Bottleneck.Events(events);
+    events.on("secondary-limit", state.onSecondaryRateLimit);
+    events.on("rate-limit", state.onRateLimit);
+    events.on(
+      "error",
+      (e) => octokit.log.warn("Error in throttling-plugin limit handler", e)
+    );
+    state.retryLimiter.on("failed", async function(error, info) {
+      const [state2, request, options] = info.args;
+      const { pathname } = new URL(options.url, "http://github.test");
+      const shouldRetryGraphQL = pathname.startsWith("/graphql") && error.status !== 401;
+      if (!(shouldRetryGraphQL || error.status === 403 || error.status === 429)) {
+        return;
+      }
+      const retryCount = ~~request.retryCount;
+      request.retryCount = retryCount;
+      options.request.retryCount = retryCount;
+      const { wantRetry, retryAfter = 0 } = await (async function() {
+        if (/\bsecondary rate\b/i.test(error.message)) {
+          const retryAfter2 = Number(error.response.headers["retry-after"]) || state2.fallbackSecondaryRateRetryAfter;
+          const wantRetry2 = await emitter.trigger(
+            "secondary-limit",
+            retryAfter2,
+            options,
+            octokit,
+            retryCount
+          );
+          return { wantRetry: wantRetry2, retryAfter: retryAfter2 };
+        }
+        if (error.response.headers != null && error.response.headers["x-ratelimit-remaining"] === "0" || (error.response.data?.errors ?? []).some(
+          (error2) => error2.type === "RATE_LIMITED"
+        )) {
+          const rateLimitReset = new Date(
+            ~~error.response.headers["x-ratelimit-reset"] * 1e3
+          ).getTime();
+          const retryAfter2 = Math.max(
+            // Add one second so we retry _after_ the reset time
+            // https://docs.github.com/en/rest/overview/resources-in-the-rest-api?apiVersion=2022-11-28#exceeding-the-rate-limit
+            Math.ceil((rateLimitReset - Date.now()) / 1e3) + 1,
+            0
+          );
+          const wantRetry2 = await emitter.trigger(
+            "rate-limit",
+            retryAfter2,
+            options,
+            octokit,
+            retryCount
+          );
+          return { wantRetry: wantRetry2, retryAfter: retryAfter2 };
+        }
+        return {};
+      })();
+      if (wantRetry) {
+        request.retryCount++;
+        return retryAfter * state2.retryAfterBaseValue;
+      }
+    });
+  };
+  octokit.hook.wrap("request", (request, options) => {
+    initializeBottleneck();
+    return dist_bundle_wrapRequest(state, request, options);
+  });
+  return {};
+}
+throttling.VERSION = plugin_throttling_dist_bundle_VERSION;
+throttling.triggersNotification = triggersNotification;
+
+
+;// CONCATENATED MODULE: ./lib/action/log.js
+/**
+ * Every message the Action writes to the runner log goes through `logText`, and every write goes
+ * through `runnerLog` (never `core.info` and friends directly).
+ *
+ * The runner reads each line of a step's output as a workflow command when it starts, after
+ * leading whitespace, with `::` or `##[` (`::error title=…::`, `::add-mask::`, `::stop-commands::`).
+ * Payload text (a tag, a build name, a job name, an error GitHub echoes back) therefore must never
+ * begin a line: `logText` makes every message one line by writing line breaks and every other
+ * control or invisible character as a visible escape (`\n`, `\r`, `\t`, `\u2028`, `\u202e`…), and
+ * a message that would itself begin like a command gets a leading backslash.
+ */
+
+
+const UNSAFE = new RegExp(`${INVISIBLE.source}|[\\u2028\\u2029]`, 'gu');
+const NAMED = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+function escapeChar(c) {
+    const named = NAMED[c];
+    if (named)
+        return named;
+    const code = c.codePointAt(0) ?? 0;
+    return code > 0xffff ? `\\u{${code.toString(16)}}` : `\\u${code.toString(16).padStart(4, '0')}`;
+}
+/** One safe log line: no line break, no control or invisible character, never the start of a workflow command. */
+function logText(text) {
+    return text.replace(UNSAFE, escapeChar).replace(/^(\s*)(::|##\[)/, '$1\\$2');
+}
+/** The runner's log, every message through `logText`. */
+const runnerLog = {
+    info: (m) => info(logText(m)),
+    notice: (m) => notice(logText(m)),
+    warning: (m) => warning(logText(m)),
+    error: (m) => error(logText(m)),
+    setFailed: (m) => setFailed(logText(m)),
+};
+
 ;// CONCATENATED MODULE: ./lib/action/github.js
 /**
  * The thin I/O shell: every GitHub call this action makes, behind one small interface, so the
@@ -48554,58 +50579,135 @@ function getOctokit(token, options, ...additionalPlugins) {
 
 
 
-function statusOf(error) {
-    const s = error?.status;
-    return typeof s === 'number' ? s : null;
-}
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+
+
+
+/** GitHub's own unit for every wait of the retry policy: one second. */
+const GITHUB_WAIT_UNIT_MS = 1000;
+/** Retries after the first attempt, for 5xx (plugin-retry) and rate limits (plugin-throttling) alike. */
+const API_RETRIES = 3;
+/** A rate limit that asks for a longer wait (in GitHub's seconds) fails the step instead of waiting. */
+const MAX_RATE_LIMIT_WAIT_S = 600;
+const CHECK_RUN_CREATE = { method: 'POST', url: '/repos/{owner}/{repo}/check-runs' };
+/** How many attempts the request behind an error took (set by `attemptsAndCreateLookup`). */
+const attemptsOf = new WeakMap();
 /**
- * How long to wait before retrying, or null to give up: 5xx, 429 and rate-limit 403s are retried,
- * honouring `retry-after` and `x-ratelimit-reset` (capped at 60 s), else 1 s, 2 s, 4 s.
+ * The innermost request hook, inside plugin-retry and plugin-throttling, so it sees every attempt:
+ *  - it counts the attempts of each request, for the error message;
+ *  - creating a check run is not idempotent: a 5xx (or a dropped connection) can come after GitHub
+ *    created it, so before a retry of `POST /check-runs` it lists the commit's check runs with that
+ *    name and, when one with the same `external_id` exists, updates that run instead of creating a
+ *    second one.
  */
-function retryDelayMs(error, attempt, nowMs, baseMs = 1000) {
-    const status = statusOf(error);
-    const headers = error?.response?.headers ?? {};
-    const rateLimited = status === 429 || (status === 403 && (headers['retry-after'] !== undefined || String(headers['x-ratelimit-remaining']) === '0'));
-    if (!(status !== null && status >= 500) && !rateLimited)
-        return null;
-    const retryAfter = Number(headers['retry-after']);
-    if (headers['retry-after'] !== undefined && Number.isFinite(retryAfter))
-        return Math.min(60_000, Math.max(0, retryAfter * 1000));
-    const reset = Number(headers['x-ratelimit-reset']);
-    if (rateLimited && Number.isFinite(reset))
-        return Math.min(60_000, Math.max(0, reset * 1000 - nowMs));
-    return baseMs * 2 ** attempt;
-}
-function createOctokit(token, maxRetries = 3) {
-    const octokit = getOctokit(token, { userAgent: 'sauce-github-bridge' });
+function attemptsAndCreateLookup(octokit) {
     octokit.hook.wrap('request', async (request, options) => {
-        for (let attempt = 0;; attempt++) {
-            try {
-                return await request(options);
-            }
-            catch (error) {
-                const delay = attempt < maxRetries ? retryDelayMs(error, attempt, Date.now()) : null;
-                if (delay === null) {
-                    const status = statusOf(error);
-                    const sent = error?.request?.url;
-                    let path = String(options.url);
-                    try {
-                        if (sent)
-                            path = new URL(sent).pathname;
-                    }
-                    catch {
-                        // keep the template
-                    }
-                    const what = `${options.method} ${path}`;
-                    const tries = attempt + 1;
-                    throw new GitHubApiError(`GitHub API ${what} failed${status !== null ? ` with HTTP ${status}` : ''}${tries > 1 ? ` after ${tries} attempts` : ''}: ${error.message}`, status);
+        const opts = options;
+        const attempt = (attemptsOf.get(opts) ?? 0) + 1;
+        attemptsOf.set(opts, attempt);
+        try {
+            if (attempt > 1 && opts.method === CHECK_RUN_CREATE.method && opts.url === CHECK_RUN_CREATE.url) {
+                const created = await findCreatedRun(octokit.request, opts);
+                if (created !== null) {
+                    // The run is there: write this create's content to it. Its annotations are left out, since
+                    // the attempt that created the run sent them already (GitHub appends annotations).
+                    const { method: _m, url: _u, baseUrl: _b, headers: _h, mediaType: _t, request: _r, head_sha: _s, output, ...body } = opts;
+                    const { annotations: _a, ...outputWithout } = (output ?? {});
+                    const patch = { ...body, ...(output !== undefined ? { output: outputWithout } : {}), check_run_id: created };
+                    return await octokit.request('PATCH /repos/{owner}/{repo}/check-runs/{check_run_id}', patch);
                 }
-                await sleep(delay);
             }
+            return await request(options);
+        }
+        catch (error) {
+            if (typeof error === 'object' && error !== null)
+                attemptsOf.set(error, attempt);
+            throw error;
         }
     });
-    return octokit;
+    return {};
+}
+/** The newest check run on `head_sha` with the create's name and external_id, or null. */
+async function findCreatedRun(request, opts) {
+    const res = await request('GET /repos/{owner}/{repo}/commits/{ref}/check-runs', {
+        owner: String(opts['owner']),
+        repo: String(opts['repo']),
+        ref: String(opts['head_sha']),
+        check_name: String(opts['name']),
+        filter: 'all',
+        per_page: 100,
+    });
+    const ids = res.data.check_runs.filter((r) => r.external_id === opts['external_id']).map((r) => Number(r.id));
+    return ids.length > 0 ? Math.max(...ids) : null;
+}
+/** Octokit's own messages (deprecations, plugin warnings) reach the log through `logText` too. */
+const octokitLog = {
+    debug: () => { },
+    info: () => { },
+    warn: (message) => runnerLog.info(`Octokit: ${message}`),
+    error: (message) => runnerLog.info(`Octokit: ${message}`),
+};
+/**
+ * The Octokit the Action uses: @actions/github's, with one retry policy, the libraries':
+ * @octokit/plugin-retry retries 5xx (3 times, after 1, 4 and 9 units), @octokit/plugin-throttling
+ * waits out primary and secondary rate limits (a 403 or 429 whose headers or message say so, even
+ * without a `retry-after`) and spaces writes; a check run create is looked up before it is retried.
+ */
+function createOctokit(token, settings = {}) {
+    const unit = settings.waitUnitMs ?? GITHUB_WAIT_UNIT_MS;
+    const onLimit = (kind) => (retryAfterS, options, _octokit, retryCount) => {
+        const retry = retryCount < API_RETRIES && retryAfterS <= MAX_RATE_LIMIT_WAIT_S;
+        runnerLog.info(`GitHub ${kind} on ${options.method} ${options.url}: ` +
+            (retry ? `waiting ${(retryAfterS * unit) / 1000} s, then retry ${retryCount + 1} of ${API_RETRIES}.` : 'giving up.'));
+        return retry;
+    };
+    return getOctokit(token, {
+        userAgent: 'sauce-github-bridge',
+        log: octokitLog,
+        ...(settings.baseUrl !== undefined ? { baseUrl: settings.baseUrl } : {}),
+        // 429 is the throttling plugin's (it honours retry-after); the rest of 4xx is final.
+        retry: { retries: API_RETRIES, retryAfterBaseValue: unit, doNotRetry: [400, 401, 403, 404, 410, 422, 429, 451] },
+        throttle: {
+            retryAfterBaseValue: unit,
+            write: new light.Group({ maxConcurrent: 1, minTime: unit }),
+            onRateLimit: onLimit('rate limit'),
+            onSecondaryRateLimit: onLimit('secondary rate limit'),
+        },
+    }, attemptsAndCreateLookup, retry, throttling);
+}
+/**
+ * A failed call as a GitHubApiError: method, path, HTTP status and attempts in the message, and
+ * on a 403 "not accessible by integration" the permissions the workflow must grant.
+ */
+function toGitHubApiError(error, route) {
+    if (error instanceof GitHubApiError)
+        return error;
+    const e = (typeof error === 'object' && error !== null ? error : {});
+    const status = typeof e.status === 'number' ? e.status : null;
+    let what = route;
+    if (e.request?.method && e.request.url) {
+        try {
+            what = `${e.request.method} ${new URL(e.request.url).pathname}`;
+        }
+        catch {
+            // keep the route
+        }
+    }
+    const tries = (typeof error === 'object' && error !== null ? attemptsOf.get(error) : undefined) ?? 1;
+    const message = typeof e.message === 'string' ? e.message : String(error);
+    const hint = status === 403 && /not accessible by integration/i.test(message)
+        ? ' (the token lacks a permission: the workflow needs statuses: write, checks: write, pull-requests: read and contents: read)'
+        : '';
+    return new GitHubApiError(`GitHub API ${what} failed${status !== null ? ` with HTTP ${status}` : ''}${tries > 1 ? ` after ${tries} attempts` : ''}: ${message}${hint}`, status);
+}
+/** Run one API call; a failure becomes a GitHubApiError. */
+async function call(route, fn) {
+    try {
+        return await fn();
+    }
+    catch (error) {
+        throw toGitHubApiError(error, route);
+    }
 }
 class GitHubApi {
     octokit;
@@ -48622,12 +50724,7 @@ class GitHubApi {
     }
     async resolveCommit(ref) {
         try {
-            const res = await this.octokit.request('GET /repos/{owner}/{repo}/commits/{ref}', {
-                owner: this.owner,
-                repo: this.repo,
-                ref,
-                per_page: 1,
-            });
+            const res = await call('GET /repos/{owner}/{repo}/commits/{ref}', () => this.octokit.request('GET /repos/{owner}/{repo}/commits/{ref}', { owner: this.owner, repo: this.repo, ref, per_page: 1 }));
             const data = res.data;
             if (typeof data === 'string' && /^[0-9a-f]{40}$/i.test(data.trim()))
                 return data.trim().toLowerCase();
@@ -48635,7 +50732,7 @@ class GitHubApi {
             return typeof sha === 'string' ? sha.toLowerCase() : null;
         }
         catch (error) {
-            const s = statusOf(error);
+            const s = error.status;
             if (s === 404 || s === 422 || s === 409)
                 return null;
             throw error;
@@ -48643,11 +50740,11 @@ class GitHubApi {
     }
     async pullHead(number) {
         try {
-            const res = await this.octokit.rest.pulls.get({ owner: this.owner, repo: this.repo, pull_number: number });
+            const res = await call('GET /repos/{owner}/{repo}/pulls/{pull_number}', () => this.octokit.rest.pulls.get({ owner: this.owner, repo: this.repo, pull_number: number }));
             return { sha: res.data.head.sha, state: res.data.state };
         }
         catch (error) {
-            if (statusOf(error) === 404)
+            if (error.status === 404)
                 return null;
             throw error;
         }
@@ -48655,7 +50752,7 @@ class GitHubApi {
     async openPullMerges() {
         const map = new Map();
         for (let page = 1; page <= 10; page++) {
-            const res = await this.octokit.rest.pulls.list({ owner: this.owner, repo: this.repo, state: 'open', per_page: 100, page });
+            const res = await call('GET /repos/{owner}/{repo}/pulls', () => this.octokit.rest.pulls.list({ owner: this.owner, repo: this.repo, state: 'open', per_page: 100, page }));
             for (const pr of res.data) {
                 if (pr.merge_commit_sha)
                     map.set(pr.merge_commit_sha.toLowerCase(), { head: pr.head.sha.toLowerCase(), number: pr.number });
@@ -48668,7 +50765,7 @@ class GitHubApi {
     async listCheckRuns(sha, name) {
         const out = [];
         for (let page = 1; page <= 20; page++) {
-            const res = await this.octokit.rest.checks.listForRef({
+            const res = await call('GET /repos/{owner}/{repo}/commits/{ref}/check-runs', () => this.octokit.rest.checks.listForRef({
                 owner: this.owner,
                 repo: this.repo,
                 ref: sha,
@@ -48676,7 +50773,7 @@ class GitHubApi {
                 page,
                 filter: 'all',
                 ...(name !== undefined ? { check_name: name } : {}),
-            });
+            }));
             out.push(...res.data.check_runs);
             if (res.data.check_runs.length < 100 || out.length >= res.data.total_count)
                 break;
@@ -48684,28 +50781,28 @@ class GitHubApi {
         return out;
     }
     async createCheckRun(sha, body) {
-        const res = await this.octokit.rest.checks.create({
+        const res = await call('POST /repos/{owner}/{repo}/check-runs', () => this.octokit.rest.checks.create({
             owner: this.owner,
             repo: this.repo,
             head_sha: sha,
             ...body,
             ...(body.status === 'completed' ? { completed_at: new Date().toISOString() } : {}),
             output: { ...body.output, annotations: body.output.annotations ? [...body.output.annotations] : undefined },
-        });
+        }));
         return res.data;
     }
     async updateCheckRun(id, body) {
-        const res = await this.octokit.rest.checks.update({
+        const res = await call('PATCH /repos/{owner}/{repo}/check-runs/{check_run_id}', () => this.octokit.rest.checks.update({
             owner: this.owner,
             repo: this.repo,
             check_run_id: id,
             ...body,
             ...(body.status === 'completed' ? { completed_at: new Date().toISOString() } : {}),
-        });
+        }));
         return res.data;
     }
     async createStatus(sha, body) {
-        await this.octokit.rest.repos.createCommitStatus({ owner: this.owner, repo: this.repo, sha, ...body });
+        await call('POST /repos/{owner}/{repo}/statuses/{sha}', () => this.octokit.rest.repos.createCommitStatus({ owner: this.owner, repo: this.repo, sha, ...body }));
     }
 }
 /** Logs what it would write; never touches the network. Reads find nothing. */
@@ -48769,6 +50866,7 @@ const INPUT_DEFAULTS = {
     'fail-on-missing-commit': 'false',
     'dry-run': 'false',
     'confirm-delay-ms': '1000',
+    'api-wait-unit-ms': '1000',
 };
 const TRUE = ['true', 'True', 'TRUE'];
 const FALSE = ['false', 'False', 'FALSE'];
@@ -48816,6 +50914,12 @@ function parseInputs(getInput) {
         confirmDelayMs = Number(delayText);
     else
         errors.push(`input confirm-delay-ms: expected a whole number of milliseconds, got ${JSON.stringify(delayText)}`);
+    const unitText = read('api-wait-unit-ms');
+    let apiWaitUnitMs = 1000;
+    if (/^\d{1,5}$/.test(unitText) && Number(unitText) <= 60_000)
+        apiWaitUnitMs = Number(unitText);
+    else
+        errors.push(`input api-wait-unit-ms: expected a whole number of milliseconds up to 60000, got ${JSON.stringify(unitText)}`);
     const payload = read('payload');
     const sha = read('sha');
     const inputs = {
@@ -48832,6 +50936,7 @@ function parseInputs(getInput) {
         failOnMissingCommit: bool('fail-on-missing-commit'),
         dryRun: bool('dry-run'),
         confirmDelayMs,
+        apiWaitUnitMs,
     };
     return errors.length > 0 ? { ok: false, errors } : { ok: true, inputs };
 }
@@ -48858,6 +50963,11 @@ const relayedEventSchema = looseObject({
     received_at: schemas_string().optional(),
     /** The relay route that accepted it. */
     route: schemas_string().optional(),
+    /**
+     * Text fields the relay shortened so the event fits one dispatch: the field name as in the Sauce
+     * payload and its original UTF-8 size. The payload's value then ends with the relay's marker.
+     */
+    truncated: array(object({ field: schemas_string().min(1), bytes: schemas_number().int().nonnegative() })).optional(),
 });
 const envelopeSchema = looseObject({
     version: literal(ENVELOPE_VERSION),
@@ -49096,12 +51206,19 @@ function envelopeEntry(payload, meta, maxBytes = ENTRY_MAX_BYTES) {
  * Where the events come from, validated: the payload is the trust boundary.
  *
  * Accepted shapes (for `client_payload` and for the `payload` input alike):
- *  - the relay envelope `{ version: 1, events: [{ payload, id?, received_at?, route? }] }`;
+ *  - the relay envelope `{ version: 1, events: [{ payload, id?, received_at?, route?, truncated? }] }`;
  *  - one raw Sauce event (a hand-made `curl` dispatch);
  *  - an array whose items are raw Sauce events or envelope items (`payload` input only in practice).
  */
 
 
+
+/**
+ * The envelope with its items unchecked: each item is checked on its own (`parseItem`), so one
+ * malformed item (say, a bad `truncated` list) is rejected with its field named and the others are
+ * still written.
+ */
+const envelopeShape = envelopeSchema.extend({ events: array(unknown()) });
 function payload_isRecord(value) {
     return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
@@ -49120,6 +51237,7 @@ function parseItem(item, index) {
     let deliveryId = null;
     let receivedAt = null;
     let route = null;
+    let truncated = [];
     if (payload_isRecord(item) && looksRelayed(item)) {
         const relayed = relayedEventSchema.safeParse(item);
         if (!relayed.success) {
@@ -49132,13 +51250,14 @@ function parseItem(item, index) {
         deliveryId = relayed.data.id ?? null;
         receivedAt = parseTime(relayed.data.received_at);
         route = relayed.data.route ?? null;
+        truncated = relayed.data.truncated ?? [];
     }
     const parsed = parseSauceEvent(payload);
     if (!parsed.ok) {
         const prefix = payload === item ? '' : 'payload.';
         return { index, issues: parsed.issues.map((i) => ({ field: prefix + i.field, message: i.message })) };
     }
-    return { index, event: parsed.event, deliveryId, receivedAt, route };
+    return { index, event: parsed.event, deliveryId, receivedAt, route, truncated };
 }
 function collect(items, shape) {
     const events = [];
@@ -49159,7 +51278,7 @@ function extractEvents(value) {
     if (!payload_isRecord(value))
         return { ok: false, error: 'expected a JSON object or array of Sauce Labs events' };
     if ('events' in value || 'version' in value) {
-        const env = envelopeSchema.safeParse(value);
+        const env = envelopeShape.safeParse(value);
         if (!env.success) {
             if (value['version'] !== ENVELOPE_VERSION) {
                 return { ok: false, error: `unsupported envelope version ${JSON.stringify(value['version'] ?? null)}: this action reads version ${ENVELOPE_VERSION}` };
@@ -49217,9 +51336,11 @@ const ICON = { success: '✅', failure: '❌', error: '⚠️', pending: '⏳' }
 function renderStepSummary(report, opts) {
     let md = `## Sauce Labs results${opts.dryRun ? ' (dry run: nothing was written)' : ''}\n\n`;
     if (report.targets.length > 0) {
-        md += '| | Check / status context | Commit | Result | Written |\n|---|---|---|---|---|\n';
+        // In a dry run nothing is written: the column says what a real run would write.
+        md += `| | Check / status context | Commit | Result | ${opts.dryRun ? 'Would write' : 'Written'} |\n|---|---|---|---|---|\n`;
         for (const t of report.targets) {
-            md += `| ${ICON[t.state]} | ${escapeMd(t.name)} | \`${t.sha.slice(0, 7)}\` | ${escapeMd(t.description)} | ${t.written ? 'yes' : 'no (already up to date)'} |\n`;
+            const done = opts.dryRun ? t.wouldWrite : t.written;
+            md += `| ${ICON[t.state]} | ${escapeMd(t.name)} | \`${t.sha.slice(0, 7)}\` | ${escapeMd(t.description)} | ${done ? 'yes' : 'no (already up to date)'} |\n`;
         }
         md += '\n';
         for (const t of report.targets.filter((x) => x.kind !== 'job')) {
@@ -49227,7 +51348,7 @@ function renderStepSummary(report, opts) {
         }
     }
     else {
-        md += '_No status or check run was written._\n\n';
+        md += `_No status or check run ${opts.dryRun ? 'would be' : 'was'} written._\n\n`;
     }
     const problems = [
         ...report.unresolved.map((u) => `Event #${u.index}: ${u.message}`),
@@ -49253,6 +51374,7 @@ function renderStepSummary(report, opts) {
 
 
 
+
 function readEventFile(path) {
     if (!path)
         return undefined;
@@ -49268,44 +51390,46 @@ async function run(env = process.env) {
         await main(env);
     }
     catch (error) {
-        setFailed(error instanceof Error ? error.message : String(error));
+        runnerLog.setFailed(error instanceof Error ? error.message : String(error));
     }
 }
 async function main(env) {
     const parsed = parseInputs((name) => getInput(name));
     if (!parsed.ok) {
-        setFailed(`Invalid inputs:\n${parsed.errors.join('\n')}`);
+        runnerLog.setFailed(`Invalid inputs: ${parsed.errors.join('; ')}`);
         return;
     }
     const inputs = parsed.inputs;
     const repository = env.GITHUB_REPOSITORY ?? '';
     if (!/^[^/\s]+\/[^/\s]+$/.test(repository)) {
-        setFailed(`GITHUB_REPOSITORY must be owner/repo (the runner sets it), got ${JSON.stringify(repository)}`);
+        runnerLog.setFailed(`GITHUB_REPOSITORY must be owner/repo (the runner sets it), got ${JSON.stringify(repository)}`);
         return;
     }
     const source = selectSource(inputs.payload, env.GITHUB_EVENT_NAME, inputs.payload === null ? readEventFile(env.GITHUB_EVENT_PATH) : undefined);
     if (!source.result.ok) {
-        setFailed(`${source.where}: ${source.result.error}`);
+        runnerLog.setFailed(`${source.where}: ${source.result.error}`);
         return;
     }
     const { events, rejected, shape } = source.result.value;
     const rejectedText = rejected.map((r) => `${source.where} event #${r.index} rejected: ${describeIssues(r.issues)}`);
     for (const line of rejectedText)
-        error(line);
-    info(`Read ${events.length} Sauce Labs event(s) from ${source.where} (${shape}).`);
+        runnerLog.error(line);
+    runnerLog.info(`Read ${events.length} Sauce Labs event(s) from ${source.where} (${shape}).`);
     if (!inputs.dryRun && inputs.token === '') {
-        setFailed('github-token is empty: pass ${{ github.token }} (the default) or a token with statuses: write and checks: write, or set dry-run: true');
+        runnerLog.setFailed('github-token is empty: pass ${{ github.token }} (the default) or a token with statuses: write, checks: write, pull-requests: read and contents: read, or set dry-run: true');
         return;
     }
-    const api = inputs.dryRun ? new DryRunApi((line) => info(line)) : new GitHubApi(createOctokit(inputs.token), repository);
+    const api = inputs.dryRun
+        ? new DryRunApi((line) => runnerLog.info(line))
+        : new GitHubApi(createOctokit(inputs.token, { waitUnitMs: inputs.apiWaitUnitMs }), repository);
     const report = await runEngine(events, {
         api,
         inputs,
         repository,
-        log: { info: (m) => info(m), warning: (m) => warning(m) },
+        log: runnerLog,
     });
     for (const u of report.unresolved)
-        warning(u.message);
+        runnerLog.warning(u.message);
     const ids = [...new Set(report.targets.map((t) => t.checkRunId).filter((id) => id !== null))];
     setOutput('sha', report.shas[0] ?? '');
     setOutput('shas', JSON.stringify(report.shas));
@@ -49323,15 +51447,17 @@ async function main(env) {
         description: t.description,
         check_run_id: t.checkRunId,
         written: t.written,
+        would_write: t.wouldWrite,
+        dry_run: inputs.dryRun,
     }))));
     if (env.GITHUB_STEP_SUMMARY) {
         await summary.addRaw(renderStepSummary(report, { dryRun: inputs.dryRun, rejected: rejectedText })).write();
     }
     if (rejected.length > 0) {
-        setFailed(`${rejected.length} event(s) failed validation (see the errors above); the other ${events.length} were processed.`);
+        runnerLog.setFailed(`${rejected.length} event(s) failed validation (see the errors above); the other ${events.length} were processed.`);
     }
     else if (report.unresolved.length > 0 && inputs.failOnMissingCommit) {
-        setFailed(`${report.unresolved.length} event(s) had no commit and fail-on-missing-commit is true.`);
+        runnerLog.setFailed(`${report.unresolved.length} event(s) had no commit and fail-on-missing-commit is true.`);
     }
 }
 

@@ -53,6 +53,7 @@ try {
   if (res.status !== 0) problems.push(`exited with ${res.status}${res.signal ? ` (signal ${res.signal})` : ''}`);
   if (!/\[dry-run\] would (create check run|set commit status)/.test(res.stdout ?? '')) problems.push('did not log any dry-run write');
   if (!output.includes('9fceb02d0ae598e95dc970b74767f19372d61af8')) problems.push('did not set the sha output');
+  if (!output.includes('"written":false,"would_write":true,"dry_run":true')) problems.push('the results output does not say what a dry run would write');
   if (!readFileSync(summaryPath, 'utf8').includes('dry run')) problems.push('did not write the job summary');
   if (problems.length > 0) {
     console.error(`smoke-action: FAILED: ${problems.join('; ')}`);

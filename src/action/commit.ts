@@ -5,6 +5,7 @@
  *  5. `branch_name`, `branch` or `ci:ref:` (the branch head).
  * The shell resolves the candidates in this order and takes the first that resolves.
  */
+import { visibleLine } from '../github/limits.js';
 import type { SauceEvent } from '../sauce/event.js';
 
 export type CandidateKind = 'sha' | 'short-sha' | 'ref' | 'branch' | 'pull';
@@ -112,7 +113,7 @@ export function missingCommitMessage(event: SauceEvent, tried: readonly Candidat
  */
 export function stableLabel(text: string | null, shortShas: readonly (string | null)[] = []): string | null {
   if (!text) return null;
-  let out = text.replace(/(?:\b(?:sha|commit|rev)\s*[-:=@#]?\s*)?(?<![0-9a-z])[0-9a-f]{40}(?![0-9a-z])/gi, ' ');
+  let out = visibleLine(text).replace(/(?:\b(?:sha|commit|rev)\s*[-:=@#]?\s*)?(?<![0-9a-z])[0-9a-f]{40}(?![0-9a-z])/gi, ' ');
   for (const s of shortShas) {
     if (!s || !SHORT_SHA.test(s)) continue;
     out = out.replace(new RegExp(`(?:\\b(?:sha|commit|rev)\\s*[-:=@#]?\\s*)?(?<![0-9a-z])${s}[0-9a-f]*(?![0-9a-z])`, 'gi'), ' ');

@@ -4,7 +4,7 @@
  * and keeps them few: each ref is resolved once, open PRs are listed once, check runs are read
  * once per commit, and a whole batch for one build is one aggregate write.
  */
-import { chunk, contextName, statusDescription, truncateChars } from '../github/limits.js';
+import { annotationMessage, annotationTitle, checkTitle, chunk, contextName, externalId, statusDescription } from '../github/limits.js';
 import type { JobEvent, VisualEvent } from '../sauce/event.js';
 import { jobUrl, safeSauceUrl } from '../sauce/urls.js';
 import { commitCandidates, missingCommitMessage, stableLabel, type Candidate } from './commit.js';
@@ -12,9 +12,9 @@ import { GitHubApiError } from './errors.js';
 import type { Annotation, Api, CheckRun, CheckRunBody } from './github.js';
 import type { ActionInputs } from './inputs.js';
 import { jobOutcome, jobResult, visualOutcome, worstState, type CommitState, type Conclusion } from './mapping.js';
-import type { IncomingEvent } from './payload.js';
+import type { IncomingEvent, TruncatedField } from './payload.js';
 import { renderAggregate, renderJob, renderVisual } from './render.js';
-import { decodeState, encodeState, jobsContain, mergeJobs, mergeVisual, type JobRecord, type VisualRecord } from './state.js';
+import { decodeState, encodeState, jobsContain, mergeJobs, mergeVisual, visualBuildsOldestFirst, type JobRecord, type VisualRecord } from './state.js';
 
 export interface Log {
   info(message: string): void;
@@ -38,7 +38,9 @@ export interface TargetReport {
   readonly conclusion: Conclusion | null;
   readonly description: string;
   readonly checkRunId: number | null;
-  /** False when GitHub already showed this (a duplicate delivery): nothing was written. */
+  /** GitHub did not show this yet, so it needs a write (false for a duplicate delivery). */
+  readonly wouldWrite: boolean;
+  /** A write was sent: `wouldWrite`, and not a dry run. */
   readonly written: boolean;
   /** The check run summary markdown, reused for the job summary. */
   readonly summary: string;
@@ -56,6 +58,16 @@ export interface EngineReport {
 }
 
 const ANNOTATION_PATH = '.github';
+
+/** Every annotation this Action writes: on the repository, not a line of code; title and message within GitHub's limits. */
+function annotation(level: Annotation['annotation_level'], title: string, message: string): Annotation {
+  return { path: ANNOTATION_PATH, start_line: 1, end_line: 1, annotation_level: level, title: annotationTitle(title), message: annotationMessage(message) };
+}
+
+/** The failure annotation of a failed or errored job (on its own check run and on the aggregate). */
+function failureAnnotation(j: JobRecord, message: string): Annotation {
+  return annotation('failure', `${jobOutcome(jobResult(j.status, j.passed)).description}: ${j.name ?? j.id}`, message);
+}
 const defaultSleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 function browserLabel(e: JobEvent): string | null {
@@ -67,7 +79,7 @@ function osLabel(e: JobEvent): string | null {
   return e.osVersion ? `${e.osName} ${e.osVersion}` : e.osName;
 }
 
-export function toJobRecord(e: JobEvent, receivedAt: number | null): JobRecord {
+export function toJobRecord(e: JobEvent, receivedAt: number | null, truncated: readonly TruncatedField[] = []): JobRecord {
   return {
     id: e.id,
     family: e.family,
@@ -82,6 +94,7 @@ export function toJobRecord(e: JobEvent, receivedAt: number | null): JobRecord {
     receivedAt,
     checkRunId: null,
     annotated: false,
+    truncated,
   };
 }
 
@@ -98,23 +111,30 @@ export function toVisualRecord(e: VisualEvent, receivedAt: number | null): Visua
   };
 }
 
-/** The Sauce build as a name part, with the commit cut out so the name is stable across commits. */
-export function jobBuildLabel(e: JobEvent): string {
+/**
+ * The name part for events without a Sauce build (or Visual project and build name). A build's
+ * label never stands in for "no build": a build literally named "jobs" is `… / jobs`, and jobs
+ * without a build are `… / (no build)` (before, both were `… / jobs` and shared one aggregate).
+ */
+export const NO_BUILD_LABEL = '(no build)';
+
+/** The Sauce build as a name part, with the commit cut out so the name is stable across commits; null without a build. */
+export function jobBuildLabel(e: JobEvent): string | null {
   const shortShas = [e.sauceTags.shortSha, e.commitId && /^[0-9a-f]{7,40}$/i.test(e.commitId) ? e.commitId.slice(0, 7) : null];
-  return stableLabel(e.build, shortShas) ?? 'jobs';
+  return stableLabel(e.build, shortShas);
 }
 
-export function aggregateName(inputs: Pick<ActionInputs, 'checkName' | 'contextPrefix'>, buildLabel: string): string {
-  return contextName(inputs.checkName.replaceAll('{prefix}', inputs.contextPrefix).replaceAll('{build}', buildLabel));
+export function aggregateName(inputs: Pick<ActionInputs, 'checkName' | 'contextPrefix'>, buildLabel: string | null): string {
+  return contextName(inputs.checkName.replaceAll('{prefix}', inputs.contextPrefix).replaceAll('{build}', buildLabel ?? NO_BUILD_LABEL));
 }
 
-export function jobCheckName(inputs: Pick<ActionInputs, 'contextPrefix'>, buildLabel: string, r: JobRecord): string {
+export function jobCheckName(inputs: Pick<ActionInputs, 'contextPrefix'>, buildLabel: string | null, r: JobRecord): string {
   const where = [r.device ?? r.browser, r.os].filter((x): x is string => !!x).join(', ');
-  return contextName(`${inputs.contextPrefix} / ${buildLabel} / ${r.name ?? r.id}${where ? ` (${where})` : ''}`);
+  return contextName(`${inputs.contextPrefix} / ${buildLabel ?? NO_BUILD_LABEL} / ${r.name ?? r.id}${where ? ` (${where})` : ''}`);
 }
 
 export function visualName(inputs: Pick<ActionInputs, 'contextPrefix'>, e: Pick<VisualEvent, 'project' | 'buildName'>): string {
-  const label = e.project ?? stableLabel(e.buildName) ?? 'build';
+  const label = stableLabel(e.project) === null ? (stableLabel(e.buildName) ?? NO_BUILD_LABEL) : e.project;
   return contextName(`${inputs.contextPrefix} Visual / ${label}`);
 }
 
@@ -278,7 +298,7 @@ export async function runEngine(events: readonly IncomingEvent[], deps: EngineDe
       continue;
     }
     shas.push(sha);
-    const jobGroups = new Map<string, { label: string; events: IncomingEvent[] }>();
+    const jobGroups = new Map<string, { label: string | null; events: IncomingEvent[] }>();
     const visualGroups = new Map<string, IncomingEvent[]>();
     for (const { ev } of hereLocated) {
       const name = nameOf(ev);
@@ -291,7 +311,13 @@ export async function runEngine(events: readonly IncomingEvent[], deps: EngineDe
       }
     }
     for (const [name, g] of jobGroups) targets.push(...(await processJobs(sha, name, g.label, g.events, index, deps, sleep, warnings)));
-    for (const [name, evs] of visualGroups) targets.push(await processVisual(sha, name, evs, index, deps, sleep, warnings));
+    // One Visual context can carry several builds (a re-run on the same commit): each is written to
+    // its own check run, oldest first, so the status ends on the newest build.
+    for (const [name, evs] of visualGroups) {
+      for (const build of visualBuildsOldestFirst(evs, (ev) => toVisualRecord(ev.event as VisualEvent, ev.receivedAt))) {
+        targets.push(await processVisual(sha, name, build, index, deps, sleep, warnings));
+      }
+    }
   }
 
   for (const w of warnings) log.warning(w);
@@ -348,7 +374,7 @@ async function writeConfirmed<S>(
 async function processJobs(
   sha: string,
   name: string,
-  label: string,
+  label: string | null,
   events: readonly IncomingEvent[],
   index: CheckRunIndex,
   deps: EngineDeps,
@@ -368,7 +394,7 @@ async function processJobs(
   // The latest incoming record per job, and the event it came from (for error text).
   const incoming = mergeJobs(
     [],
-    events.map((ev) => toJobRecord(ev.event as JobEvent, ev.receivedAt)),
+    events.map((ev) => toJobRecord(ev.event as JobEvent, ev.receivedAt, ev.truncated)),
   ).jobs;
   const detail = new Map<string, JobEvent>();
   for (const ev of events) {
@@ -382,18 +408,18 @@ async function processJobs(
   const merged = mergeJobs(stored, incoming);
   const changed = new Set(merged.changed);
   const render = (jobs: readonly JobRecord[]): CheckRunBody => {
-    const view = renderAggregate(jobs, { build: label === 'jobs' ? null : label, jobUrl: urlOf });
+    const view = renderAggregate(jobs, { build: label, jobUrl: urlOf });
     return {
       name,
-      external_id: `sauce-jobs:${label}`.slice(0, 255),
+      external_id: externalId(`sauce-jobs:${label ?? NO_BUILD_LABEL}`),
       status: 'completed',
       conclusion: view.outcome.conclusion,
-      output: { title: truncateChars(view.title, 255), summary: view.summary, text: encodeState({ kind: 'jobs', jobs }) },
+      output: { title: checkTitle(view.title), summary: view.summary, text: encodeState({ kind: 'jobs', jobs }) },
     };
   };
 
   if (changed.size === 0 && existing.length > 0) {
-    const view = renderAggregate(merged.jobs, { build: label === 'jobs' ? null : label, jobUrl: urlOf });
+    const view = renderAggregate(merged.jobs, { build: label, jobUrl: urlOf });
     const run = newest(existing);
     out.push({
       kind: 'jobs',
@@ -403,6 +429,7 @@ async function processJobs(
       conclusion: view.outcome.conclusion,
       description: view.outcome.description,
       checkRunId: run?.id ?? null,
+      wouldWrite: false,
       written: false,
       summary: view.summary,
     });
@@ -428,20 +455,17 @@ async function processJobs(
     const e = detail.get(j.id) ?? null;
     if (jobRunNames.has(j.id)) {
       const runName = jobRunNames.get(j.id)!;
-      const view = renderJob({ record: j, error: e?.error ?? null, exception: e?.exception ?? null, build: label === 'jobs' ? null : label, url: urlOf(j.id) });
+      const view = renderJob({
+        record: j,
+        error: e?.error ?? null,
+        exception: e?.exception ?? null,
+        build: label,
+        url: urlOf(j.id),
+      });
       const prior = j.checkRunId !== null ? [{ id: j.checkRunId, name: runName }] : index.get(runName).filter((r) => r.external_id === `sauce-job:${j.id}`);
       const annotations: Annotation[] =
         failing && prior.length === 0
-          ? [
-              {
-                path: ANNOTATION_PATH,
-                start_line: 1,
-                end_line: 1,
-                annotation_level: 'failure',
-                title: truncateChars(`${outcome.description}: ${j.name ?? j.id}`, 255),
-                message: truncateChars([e?.error, e?.exception].filter(Boolean).join('\n\n') || `Sauce job ${outcome.description}. ${urlOf(j.id)}`, 4000),
-              },
-            ]
+          ? [failureAnnotation(j, [e?.error, e?.exception].filter(Boolean).join('\n\n') || `Sauce job ${outcome.description}. ${urlOf(j.id)}`)]
           : [];
       const run = await writeRun(
         api,
@@ -452,7 +476,7 @@ async function processJobs(
           external_id: `sauce-job:${j.id}`,
           status: 'completed',
           conclusion: outcome.conclusion,
-          output: { title: truncateChars(view.title, 255), summary: view.summary },
+          output: { title: checkTitle(view.title), summary: view.summary },
         },
         annotations,
       );
@@ -465,7 +489,8 @@ async function processJobs(
         conclusion: outcome.conclusion,
         description: outcome.description,
         checkRunId: run.id > 0 ? run.id : null,
-        written: true,
+        wouldWrite: true,
+        written: !api.dryRun,
         summary: view.summary,
       });
       if (run.id > 0) rec = { ...rec, checkRunId: run.id };
@@ -479,14 +504,7 @@ async function processJobs(
     const result = jobResult(j.status, j.passed);
     if ((result === 'failed' || result === 'errored') && !j.annotated) {
       const e = detail.get(j.id);
-      annotations.push({
-        path: ANNOTATION_PATH,
-        start_line: 1,
-        end_line: 1,
-        annotation_level: 'failure',
-        title: truncateChars(`${jobOutcome(result).description}: ${j.name ?? j.id}`, 255),
-        message: truncateChars(`${[j.browser ?? j.device, j.os].filter(Boolean).join(', ')} — ${urlOf(j.id)}${e?.error ? `\n${e.error}` : ''}`, 4000),
-      });
+      annotations.push(failureAnnotation(j, `${[j.browser ?? j.device, j.os].filter(Boolean).join(', ')} — ${urlOf(j.id)}${e?.error ? `\n${e.error}` : ''}`));
       return { ...j, annotated: true };
     }
     return j;
@@ -505,7 +523,7 @@ async function processJobs(
     warnings.push(
       `Check run "${name}" on ${sha} was changed by a concurrent run twice while this run wrote it; the next event for this commit will merge again.`,
     );
-  const view = renderAggregate(state, { build: label === 'jobs' ? null : label, jobUrl: urlOf });
+  const view = renderAggregate(state, { build: label, jobUrl: urlOf });
   const o = view.outcome;
   await api.createStatus(sha, {
     context: name,
@@ -532,12 +550,14 @@ async function processJobs(
     conclusion: o.conclusion,
     description: o.description,
     checkRunId: run.id > 0 ? run.id : null,
-    written: true,
+    wouldWrite: true,
+    written: !api.dryRun,
     summary: view.summary,
   });
   return out;
 }
 
+/** The events of one Visual build on one status context: its check run, then the status. */
 async function processVisual(
   sha: string,
   name: string,
@@ -574,7 +594,7 @@ async function processVisual(
       external_id: externalId,
       status: o.checkStatus,
       ...(o.conclusion ? { conclusion: o.conclusion } : {}),
-      output: { title: truncateChars(view.title, 255), summary: view.summary, text: encodeState({ kind: 'visual', build: v }) },
+      output: { title: checkTitle(view.title), summary: view.summary, text: encodeState({ kind: 'visual', build: v }) },
     };
   };
   if (!merged.changed && existing.length > 0) {
@@ -587,6 +607,7 @@ async function processVisual(
       conclusion: o.conclusion,
       description: o.description,
       checkRunId: newest(existing)?.id ?? null,
+      wouldWrite: false,
       written: false,
       summary: renderVisual(build, o).summary,
     };
@@ -595,14 +616,7 @@ async function processVisual(
   const s = build.summary;
   const annotations: Annotation[] = [];
   const note = (level: Annotation['annotation_level'], title: string, message: string): void => {
-    annotations.push({
-      path: ANNOTATION_PATH,
-      start_line: 1,
-      end_line: 1,
-      annotation_level: level,
-      title,
-      message: `${message}${build.buildUrl ? ` ${build.buildUrl}` : ''}`,
-    });
+    annotations.push(annotation(level, title, `${message}${build.buildUrl ? ` ${build.buildUrl}` : ''}`));
   };
   if (o.checkStatus === 'completed') {
     if (s.unapproved > 0)
@@ -642,7 +656,8 @@ async function processVisual(
     conclusion: fo.conclusion,
     description: fo.description,
     checkRunId: result.run.id > 0 ? result.run.id : null,
-    written: true,
+    wouldWrite: true,
+    written: !api.dryRun,
     summary: renderVisual(result.state, fo).summary,
   };
 }

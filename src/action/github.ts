@@ -3,7 +3,11 @@
  * engine can run against the real API, a test double or the dry-run logger alike.
  */
 import { getOctokit } from '@actions/github';
+import { retry } from '@octokit/plugin-retry';
+import { throttling } from '@octokit/plugin-throttling';
+import Bottleneck from 'bottleneck/light.js';
 import { GitHubApiError } from './errors.js';
+import { runnerLog } from './log.js';
 import type { CommitState } from './mapping.js';
 
 export interface CheckRunOutput {
@@ -69,64 +73,174 @@ export { GitHubApiError };
 
 type Octokit = ReturnType<typeof getOctokit>;
 
-interface RequestErrorLike {
-  status?: number;
-  message?: string;
-  response?: { headers?: Record<string, string | number | undefined>; data?: unknown };
+/** GitHub's own unit for every wait of the retry policy: one second. */
+export const GITHUB_WAIT_UNIT_MS = 1000;
+/** Retries after the first attempt, for 5xx (plugin-retry) and rate limits (plugin-throttling) alike. */
+export const API_RETRIES = 3;
+/** A rate limit that asks for a longer wait (in GitHub's seconds) fails the step instead of waiting. */
+export const MAX_RATE_LIMIT_WAIT_S = 600;
+
+export interface OctokitSettings {
+  /** The API root; default GITHUB_API_URL, as the runner sets it. */
+  readonly baseUrl?: string;
+  /**
+   * The unit of every wait, in ms (GITHUB_WAIT_UNIT_MS, one second, in production): plugin-retry
+   * waits 1, 4 and 9 units before its retries, plugin-throttling waits the seconds GitHub asks for
+   * (60 after a secondary rate limit that names none) and spaces writes 1 unit apart.
+   */
+  readonly waitUnitMs?: number;
 }
 
-function statusOf(error: unknown): number | null {
-  const s = (error as RequestErrorLike)?.status;
-  return typeof s === 'number' ? s : null;
-}
+const CHECK_RUN_CREATE = { method: 'POST', url: '/repos/{owner}/{repo}/check-runs' } as const;
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+/** How many attempts the request behind an error took (set by `attemptsAndCreateLookup`). */
+const attemptsOf = new WeakMap<object, number>();
+
+interface EndpointOptionsLike {
+  readonly method: string;
+  readonly url: string;
+  readonly [key: string]: unknown;
+}
 
 /**
- * How long to wait before retrying, or null to give up: 5xx, 429 and rate-limit 403s are retried,
- * honouring `retry-after` and `x-ratelimit-reset` (capped at 60 s), else 1 s, 2 s, 4 s.
+ * The innermost request hook, inside plugin-retry and plugin-throttling, so it sees every attempt:
+ *  - it counts the attempts of each request, for the error message;
+ *  - creating a check run is not idempotent: a 5xx (or a dropped connection) can come after GitHub
+ *    created it, so before a retry of `POST /check-runs` it lists the commit's check runs with that
+ *    name and, when one with the same `external_id` exists, updates that run instead of creating a
+ *    second one.
  */
-export function retryDelayMs(error: unknown, attempt: number, nowMs: number, baseMs = 1000): number | null {
-  const status = statusOf(error);
-  const headers = (error as RequestErrorLike)?.response?.headers ?? {};
-  const rateLimited = status === 429 || (status === 403 && (headers['retry-after'] !== undefined || String(headers['x-ratelimit-remaining']) === '0'));
-  if (!(status !== null && status >= 500) && !rateLimited) return null;
-  const retryAfter = Number(headers['retry-after']);
-  if (headers['retry-after'] !== undefined && Number.isFinite(retryAfter)) return Math.min(60_000, Math.max(0, retryAfter * 1000));
-  const reset = Number(headers['x-ratelimit-reset']);
-  if (rateLimited && Number.isFinite(reset)) return Math.min(60_000, Math.max(0, reset * 1000 - nowMs));
-  return baseMs * 2 ** attempt;
-}
-
-export function createOctokit(token: string, maxRetries = 3): Octokit {
-  const octokit = getOctokit(token, { userAgent: 'sauce-github-bridge' });
+function attemptsAndCreateLookup(octokit: { hook: Octokit['hook']; request: Octokit['request'] }): Record<string, never> {
   octokit.hook.wrap('request', async (request, options) => {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return await request(options);
-      } catch (error) {
-        const delay = attempt < maxRetries ? retryDelayMs(error, attempt, Date.now()) : null;
-        if (delay === null) {
-          const status = statusOf(error);
-          const sent = (error as { request?: { url?: string } })?.request?.url;
-          let path = String(options.url);
-          try {
-            if (sent) path = new URL(sent).pathname;
-          } catch {
-            // keep the template
-          }
-          const what = `${options.method} ${path}`;
-          const tries = attempt + 1;
-          throw new GitHubApiError(
-            `GitHub API ${what} failed${status !== null ? ` with HTTP ${status}` : ''}${tries > 1 ? ` after ${tries} attempts` : ''}: ${(error as Error).message}`,
-            status,
+    const opts = options as unknown as EndpointOptionsLike;
+    const attempt = (attemptsOf.get(opts) ?? 0) + 1;
+    attemptsOf.set(opts, attempt);
+    try {
+      if (attempt > 1 && opts.method === CHECK_RUN_CREATE.method && opts.url === CHECK_RUN_CREATE.url) {
+        const created = await findCreatedRun(octokit.request, opts);
+        if (created !== null) {
+          // The run is there: write this create's content to it. Its annotations are left out, since
+          // the attempt that created the run sent them already (GitHub appends annotations).
+          const { method: _m, url: _u, baseUrl: _b, headers: _h, mediaType: _t, request: _r, head_sha: _s, output, ...body } = opts;
+          const { annotations: _a, ...outputWithout } = (output ?? {}) as Record<string, unknown>;
+          const patch = { ...body, ...(output !== undefined ? { output: outputWithout } : {}), check_run_id: created };
+          return await octokit.request(
+            'PATCH /repos/{owner}/{repo}/check-runs/{check_run_id}',
+            patch as unknown as { owner: string; repo: string; check_run_id: number },
           );
         }
-        await sleep(delay);
       }
+      return await request(options);
+    } catch (error) {
+      if (typeof error === 'object' && error !== null) attemptsOf.set(error, attempt);
+      throw error;
     }
   });
-  return octokit;
+  return {};
+}
+
+/** The newest check run on `head_sha` with the create's name and external_id, or null. */
+async function findCreatedRun(request: Octokit['request'], opts: EndpointOptionsLike): Promise<number | null> {
+  const res = await request('GET /repos/{owner}/{repo}/commits/{ref}/check-runs', {
+    owner: String(opts['owner']),
+    repo: String(opts['repo']),
+    ref: String(opts['head_sha']),
+    check_name: String(opts['name']),
+    filter: 'all',
+    per_page: 100,
+  });
+  const ids = res.data.check_runs.filter((r) => r.external_id === opts['external_id']).map((r) => Number(r.id));
+  return ids.length > 0 ? Math.max(...ids) : null;
+}
+
+/** Octokit's own messages (deprecations, plugin warnings) reach the log through `logText` too. */
+const octokitLog = {
+  debug: (): void => {},
+  info: (): void => {},
+  warn: (message: string): void => runnerLog.info(`Octokit: ${message}`),
+  error: (message: string): void => runnerLog.info(`Octokit: ${message}`),
+};
+
+/**
+ * The Octokit the Action uses: @actions/github's, with one retry policy, the libraries':
+ * @octokit/plugin-retry retries 5xx (3 times, after 1, 4 and 9 units), @octokit/plugin-throttling
+ * waits out primary and secondary rate limits (a 403 or 429 whose headers or message say so, even
+ * without a `retry-after`) and spaces writes; a check run create is looked up before it is retried.
+ */
+export function createOctokit(token: string, settings: OctokitSettings = {}): Octokit {
+  const unit = settings.waitUnitMs ?? GITHUB_WAIT_UNIT_MS;
+  const onLimit =
+    (kind: string) =>
+    (retryAfterS: number, options: { method: string; url: string }, _octokit: unknown, retryCount: number): boolean => {
+      const retry = retryCount < API_RETRIES && retryAfterS <= MAX_RATE_LIMIT_WAIT_S;
+      runnerLog.info(
+        `GitHub ${kind} on ${options.method} ${options.url}: ` +
+          (retry ? `waiting ${(retryAfterS * unit) / 1000} s, then retry ${retryCount + 1} of ${API_RETRIES}.` : 'giving up.'),
+      );
+      return retry;
+    };
+  return getOctokit(
+    token,
+    {
+      userAgent: 'sauce-github-bridge',
+      log: octokitLog,
+      ...(settings.baseUrl !== undefined ? { baseUrl: settings.baseUrl } : {}),
+      // 429 is the throttling plugin's (it honours retry-after); the rest of 4xx is final.
+      retry: { retries: API_RETRIES, retryAfterBaseValue: unit, doNotRetry: [400, 401, 403, 404, 410, 422, 429, 451] },
+      throttle: {
+        retryAfterBaseValue: unit,
+        write: new Bottleneck.Group({ maxConcurrent: 1, minTime: unit }),
+        onRateLimit: onLimit('rate limit'),
+        onSecondaryRateLimit: onLimit('secondary rate limit'),
+      },
+    },
+    attemptsAndCreateLookup,
+    retry,
+    throttling,
+  );
+}
+
+interface RequestErrorLike {
+  readonly status?: unknown;
+  readonly message?: unknown;
+  readonly request?: { readonly method?: string; readonly url?: string };
+}
+
+/**
+ * A failed call as a GitHubApiError: method, path, HTTP status and attempts in the message, and
+ * on a 403 "not accessible by integration" the permissions the workflow must grant.
+ */
+export function toGitHubApiError(error: unknown, route: string): GitHubApiError {
+  if (error instanceof GitHubApiError) return error;
+  const e = (typeof error === 'object' && error !== null ? error : {}) as RequestErrorLike;
+  const status = typeof e.status === 'number' ? e.status : null;
+  let what = route;
+  if (e.request?.method && e.request.url) {
+    try {
+      what = `${e.request.method} ${new URL(e.request.url).pathname}`;
+    } catch {
+      // keep the route
+    }
+  }
+  const tries = (typeof error === 'object' && error !== null ? attemptsOf.get(error) : undefined) ?? 1;
+  const message = typeof e.message === 'string' ? e.message : String(error);
+  const hint =
+    status === 403 && /not accessible by integration/i.test(message)
+      ? ' (the token lacks a permission: the workflow needs statuses: write, checks: write, pull-requests: read and contents: read)'
+      : '';
+  return new GitHubApiError(
+    `GitHub API ${what} failed${status !== null ? ` with HTTP ${status}` : ''}${tries > 1 ? ` after ${tries} attempts` : ''}: ${message}${hint}`,
+    status,
+  );
+}
+
+/** Run one API call; a failure becomes a GitHubApiError. */
+async function call<T>(route: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (error) {
+    throw toGitHubApiError(error, route);
+  }
 }
 
 export class GitHubApi implements Api {
@@ -146,18 +260,15 @@ export class GitHubApi implements Api {
 
   async resolveCommit(ref: string): Promise<string | null> {
     try {
-      const res = await this.octokit.request('GET /repos/{owner}/{repo}/commits/{ref}', {
-        owner: this.owner,
-        repo: this.repo,
-        ref,
-        per_page: 1,
-      });
+      const res = await call('GET /repos/{owner}/{repo}/commits/{ref}', () =>
+        this.octokit.request('GET /repos/{owner}/{repo}/commits/{ref}', { owner: this.owner, repo: this.repo, ref, per_page: 1 }),
+      );
       const data: unknown = res.data;
       if (typeof data === 'string' && /^[0-9a-f]{40}$/i.test(data.trim())) return data.trim().toLowerCase();
       const sha = (data as { sha?: unknown })?.sha;
       return typeof sha === 'string' ? sha.toLowerCase() : null;
     } catch (error) {
-      const s = statusOf(error);
+      const s = (error as GitHubApiError).status;
       if (s === 404 || s === 422 || s === 409) return null;
       throw error;
     }
@@ -165,10 +276,12 @@ export class GitHubApi implements Api {
 
   async pullHead(number: number): Promise<{ sha: string; state: string } | null> {
     try {
-      const res = await this.octokit.rest.pulls.get({ owner: this.owner, repo: this.repo, pull_number: number });
+      const res = await call('GET /repos/{owner}/{repo}/pulls/{pull_number}', () =>
+        this.octokit.rest.pulls.get({ owner: this.owner, repo: this.repo, pull_number: number }),
+      );
       return { sha: res.data.head.sha, state: res.data.state };
     } catch (error) {
-      if (statusOf(error) === 404) return null;
+      if ((error as GitHubApiError).status === 404) return null;
       throw error;
     }
   }
@@ -176,7 +289,9 @@ export class GitHubApi implements Api {
   async openPullMerges(): Promise<Map<string, { head: string; number: number }>> {
     const map = new Map<string, { head: string; number: number }>();
     for (let page = 1; page <= 10; page++) {
-      const res = await this.octokit.rest.pulls.list({ owner: this.owner, repo: this.repo, state: 'open', per_page: 100, page });
+      const res = await call('GET /repos/{owner}/{repo}/pulls', () =>
+        this.octokit.rest.pulls.list({ owner: this.owner, repo: this.repo, state: 'open', per_page: 100, page }),
+      );
       for (const pr of res.data) {
         if (pr.merge_commit_sha) map.set(pr.merge_commit_sha.toLowerCase(), { head: pr.head.sha.toLowerCase(), number: pr.number });
       }
@@ -188,15 +303,17 @@ export class GitHubApi implements Api {
   async listCheckRuns(sha: string, name?: string): Promise<CheckRun[]> {
     const out: CheckRun[] = [];
     for (let page = 1; page <= 20; page++) {
-      const res = await this.octokit.rest.checks.listForRef({
-        owner: this.owner,
-        repo: this.repo,
-        ref: sha,
-        per_page: 100,
-        page,
-        filter: 'all',
-        ...(name !== undefined ? { check_name: name } : {}),
-      });
+      const res = await call('GET /repos/{owner}/{repo}/commits/{ref}/check-runs', () =>
+        this.octokit.rest.checks.listForRef({
+          owner: this.owner,
+          repo: this.repo,
+          ref: sha,
+          per_page: 100,
+          page,
+          filter: 'all',
+          ...(name !== undefined ? { check_name: name } : {}),
+        }),
+      );
       out.push(...(res.data.check_runs as CheckRun[]));
       if (res.data.check_runs.length < 100 || out.length >= res.data.total_count) break;
     }
@@ -204,30 +321,36 @@ export class GitHubApi implements Api {
   }
 
   async createCheckRun(sha: string, body: CheckRunBody): Promise<CheckRun> {
-    const res = await this.octokit.rest.checks.create({
-      owner: this.owner,
-      repo: this.repo,
-      head_sha: sha,
-      ...body,
-      ...(body.status === 'completed' ? { completed_at: new Date().toISOString() } : {}),
-      output: { ...body.output, annotations: body.output.annotations ? [...body.output.annotations] : undefined },
-    } as Parameters<Octokit['rest']['checks']['create']>[0]);
+    const res = await call('POST /repos/{owner}/{repo}/check-runs', () =>
+      this.octokit.rest.checks.create({
+        owner: this.owner,
+        repo: this.repo,
+        head_sha: sha,
+        ...body,
+        ...(body.status === 'completed' ? { completed_at: new Date().toISOString() } : {}),
+        output: { ...body.output, annotations: body.output.annotations ? [...body.output.annotations] : undefined },
+      } as Parameters<Octokit['rest']['checks']['create']>[0]),
+    );
     return res.data as CheckRun;
   }
 
   async updateCheckRun(id: number, body: Partial<CheckRunBody>): Promise<CheckRun> {
-    const res = await this.octokit.rest.checks.update({
-      owner: this.owner,
-      repo: this.repo,
-      check_run_id: id,
-      ...body,
-      ...(body.status === 'completed' ? { completed_at: new Date().toISOString() } : {}),
-    } as Parameters<Octokit['rest']['checks']['update']>[0]);
+    const res = await call('PATCH /repos/{owner}/{repo}/check-runs/{check_run_id}', () =>
+      this.octokit.rest.checks.update({
+        owner: this.owner,
+        repo: this.repo,
+        check_run_id: id,
+        ...body,
+        ...(body.status === 'completed' ? { completed_at: new Date().toISOString() } : {}),
+      } as Parameters<Octokit['rest']['checks']['update']>[0]),
+    );
     return res.data as CheckRun;
   }
 
   async createStatus(sha: string, body: StatusBody): Promise<void> {
-    await this.octokit.rest.repos.createCommitStatus({ owner: this.owner, repo: this.repo, sha, ...body });
+    await call('POST /repos/{owner}/{repo}/statuses/{sha}', () =>
+      this.octokit.rest.repos.createCommitStatus({ owner: this.owner, repo: this.repo, sha, ...body }),
+    );
   }
 }
 

@@ -8,6 +8,7 @@ import { describeIssues } from '../sauce/event.js';
 import { overallState, runEngine } from './engine.js';
 import { createOctokit, DryRunApi, GitHubApi, type Api } from './github.js';
 import { parseInputs } from './inputs.js';
+import { runnerLog as log } from './log.js';
 import { selectSource } from './payload.js';
 import { renderStepSummary } from './step-summary.js';
 
@@ -24,45 +25,49 @@ export async function run(env: NodeJS.ProcessEnv = process.env): Promise<void> {
   try {
     await main(env);
   } catch (error) {
-    core.setFailed(error instanceof Error ? error.message : String(error));
+    log.setFailed(error instanceof Error ? error.message : String(error));
   }
 }
 
 async function main(env: NodeJS.ProcessEnv): Promise<void> {
   const parsed = parseInputs((name) => core.getInput(name));
   if (!parsed.ok) {
-    core.setFailed(`Invalid inputs:\n${parsed.errors.join('\n')}`);
+    log.setFailed(`Invalid inputs: ${parsed.errors.join('; ')}`);
     return;
   }
   const inputs = parsed.inputs;
   const repository = env.GITHUB_REPOSITORY ?? '';
   if (!/^[^/\s]+\/[^/\s]+$/.test(repository)) {
-    core.setFailed(`GITHUB_REPOSITORY must be owner/repo (the runner sets it), got ${JSON.stringify(repository)}`);
+    log.setFailed(`GITHUB_REPOSITORY must be owner/repo (the runner sets it), got ${JSON.stringify(repository)}`);
     return;
   }
 
   const source = selectSource(inputs.payload, env.GITHUB_EVENT_NAME, inputs.payload === null ? readEventFile(env.GITHUB_EVENT_PATH) : undefined);
   if (!source.result.ok) {
-    core.setFailed(`${source.where}: ${source.result.error}`);
+    log.setFailed(`${source.where}: ${source.result.error}`);
     return;
   }
   const { events, rejected, shape } = source.result.value;
   const rejectedText = rejected.map((r) => `${source.where} event #${r.index} rejected: ${describeIssues(r.issues)}`);
-  for (const line of rejectedText) core.error(line);
-  core.info(`Read ${events.length} Sauce Labs event(s) from ${source.where} (${shape}).`);
+  for (const line of rejectedText) log.error(line);
+  log.info(`Read ${events.length} Sauce Labs event(s) from ${source.where} (${shape}).`);
 
   if (!inputs.dryRun && inputs.token === '') {
-    core.setFailed('github-token is empty: pass ${{ github.token }} (the default) or a token with statuses: write and checks: write, or set dry-run: true');
+    log.setFailed(
+      'github-token is empty: pass ${{ github.token }} (the default) or a token with statuses: write, checks: write, pull-requests: read and contents: read, or set dry-run: true',
+    );
     return;
   }
-  const api: Api = inputs.dryRun ? new DryRunApi((line) => core.info(line)) : new GitHubApi(createOctokit(inputs.token), repository);
+  const api: Api = inputs.dryRun
+    ? new DryRunApi((line) => log.info(line))
+    : new GitHubApi(createOctokit(inputs.token, { waitUnitMs: inputs.apiWaitUnitMs }), repository);
   const report = await runEngine(events, {
     api,
     inputs,
     repository,
-    log: { info: (m) => core.info(m), warning: (m) => core.warning(m) },
+    log,
   });
-  for (const u of report.unresolved) core.warning(u.message);
+  for (const u of report.unresolved) log.warning(u.message);
 
   const ids = [...new Set(report.targets.map((t) => t.checkRunId).filter((id): id is number => id !== null))];
   core.setOutput('sha', report.shas[0] ?? '');
@@ -84,6 +89,8 @@ async function main(env: NodeJS.ProcessEnv): Promise<void> {
         description: t.description,
         check_run_id: t.checkRunId,
         written: t.written,
+        would_write: t.wouldWrite,
+        dry_run: inputs.dryRun,
       })),
     ),
   );
@@ -93,8 +100,8 @@ async function main(env: NodeJS.ProcessEnv): Promise<void> {
   }
 
   if (rejected.length > 0) {
-    core.setFailed(`${rejected.length} event(s) failed validation (see the errors above); the other ${events.length} were processed.`);
+    log.setFailed(`${rejected.length} event(s) failed validation (see the errors above); the other ${events.length} were processed.`);
   } else if (report.unresolved.length > 0 && inputs.failOnMissingCommit) {
-    core.setFailed(`${report.unresolved.length} event(s) had no commit and fail-on-missing-commit is true.`);
+    log.setFailed(`${report.unresolved.length} event(s) had no commit and fail-on-missing-commit is true.`);
   }
 }

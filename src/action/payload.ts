@@ -2,11 +2,12 @@
  * Where the events come from, validated: the payload is the trust boundary.
  *
  * Accepted shapes (for `client_payload` and for the `payload` input alike):
- *  - the relay envelope `{ version: 1, events: [{ payload, id?, received_at?, route? }] }`;
+ *  - the relay envelope `{ version: 1, events: [{ payload, id?, received_at?, route?, truncated? }] }`;
  *  - one raw Sauce event (a hand-made `curl` dispatch);
  *  - an array whose items are raw Sauce events or envelope items (`payload` input only in practice).
  */
-import { ENVELOPE_VERSION, envelopeSchema, relayedEventSchema } from '../sauce/envelope.js';
+import { z } from 'zod';
+import { ENVELOPE_VERSION, envelopeSchema, relayedEventSchema, type RelayedEvent } from '../sauce/envelope.js';
 import { describeIssues, parseSauceEvent, type FieldIssue, type SauceEvent } from '../sauce/event.js';
 
 export interface IncomingEvent {
@@ -18,7 +19,12 @@ export interface IncomingEvent {
   /** When the relay received it (epoch ms), when relayed; orders events that carry no time. */
   readonly receivedAt: number | null;
   readonly route: string | null;
+  /** Text fields the relay cut to fit one dispatch (empty when none or not relayed). */
+  readonly truncated: readonly TruncatedField[];
 }
+
+/** A payload field the relay shortened, with its original size in UTF-8 bytes. */
+export type TruncatedField = NonNullable<RelayedEvent['truncated']>[number];
 
 export interface RejectedEvent {
   readonly index: number;
@@ -32,6 +38,13 @@ export interface Extraction {
 }
 
 export type ExtractResult = { readonly ok: true; readonly value: Extraction } | { readonly ok: false; readonly error: string };
+
+/**
+ * The envelope with its items unchecked: each item is checked on its own (`parseItem`), so one
+ * malformed item (say, a bad `truncated` list) is rejected with its field named and the others are
+ * still written.
+ */
+const envelopeShape = envelopeSchema.extend({ events: z.array(z.unknown()) });
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -53,6 +66,7 @@ function parseItem(item: unknown, index: number): IncomingEvent | RejectedEvent 
   let deliveryId: string | null = null;
   let receivedAt: number | null = null;
   let route: string | null = null;
+  let truncated: readonly TruncatedField[] = [];
   if (isRecord(item) && looksRelayed(item)) {
     const relayed = relayedEventSchema.safeParse(item);
     if (!relayed.success) {
@@ -65,13 +79,14 @@ function parseItem(item: unknown, index: number): IncomingEvent | RejectedEvent 
     deliveryId = relayed.data.id ?? null;
     receivedAt = parseTime(relayed.data.received_at);
     route = relayed.data.route ?? null;
+    truncated = relayed.data.truncated ?? [];
   }
   const parsed = parseSauceEvent(payload);
   if (!parsed.ok) {
     const prefix = payload === item ? '' : 'payload.';
     return { index, issues: parsed.issues.map((i) => ({ field: prefix + i.field, message: i.message })) };
   }
-  return { index, event: parsed.event, deliveryId, receivedAt, route };
+  return { index, event: parsed.event, deliveryId, receivedAt, route, truncated };
 }
 
 function collect(items: readonly unknown[], shape: Extraction['shape']): Extraction {
@@ -90,7 +105,7 @@ export function extractEvents(value: unknown): ExtractResult {
   if (Array.isArray(value)) return { ok: true, value: collect(value, 'array') };
   if (!isRecord(value)) return { ok: false, error: 'expected a JSON object or array of Sauce Labs events' };
   if ('events' in value || 'version' in value) {
-    const env = envelopeSchema.safeParse(value);
+    const env = envelopeShape.safeParse(value);
     if (!env.success) {
       if (value['version'] !== ENVELOPE_VERSION) {
         return { ok: false, error: `unsupported envelope version ${JSON.stringify(value['version'] ?? null)}: this action reads version ${ENVELOPE_VERSION}` };

@@ -2,19 +2,18 @@
  * Markdown for check runs and the job summary. Every payload string goes through `escapeMd` (or
  * a code fence longer than any backtick run in it); every link is a Sauce Labs URL.
  */
-import { fitSummary, truncateBytes, CHECK_OUTPUT_MAX_BYTES } from '../github/limits.js';
+import { fitSummary, truncateBytes, visibleLine, visibleText, CHECK_OUTPUT_MAX_BYTES } from '../github/limits.js';
 import { isSauceUrl } from '../sauce/urls.js';
 import { aggregateJobs, jobOutcome, jobResult, type AggregateOutcome, type VisualOutcome } from './mapping.js';
 import type { JobRecord, VisualRecord } from './state.js';
 
 /**
- * Inline-safe text: no HTML, no markdown syntax, no table breaks, no autolinks, one line.
+ * Inline-safe text: no HTML, no markdown syntax, no table breaks, no autolinks, one line, and no
+ * invisible or control characters (`visibleLine`: bidi overrides, zero-width characters...).
  * `|` is escaped (a GFM table cell boundary), backticks, `*`, `_`, `~`, `[`, `]`, `\` too.
  */
 export function escapeMd(text: string): string {
-  return text
-    .replace(/\r\n|\r|\n|\u2028|\u2029/g, ' ')
-    .replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, '')
+  return visibleLine(text)
     .replace(/&/g, '&amp;')
     .replace(/</g, '&lt;')
     .replace(/>/g, '&gt;')
@@ -35,9 +34,9 @@ export function link(text: string, url: string | null): string {
   return href === null ? escapeMd(text) : `[${escapeMd(text)}](${href})`;
 }
 
-/** A fenced code block that the text cannot close. */
+/** A fenced code block that the text cannot close, without invisible or control characters (`visibleText`). */
 export function codeBlock(text: string, maxBytes = 16_000): string {
-  const body = truncateBytes(text.replace(/\r\n?/g, '\n'), maxBytes);
+  const body = truncateBytes(visibleText(text), maxBytes);
   const longest = Math.max(0, ...[...body.matchAll(/`+/g)].map((m) => m[0].length));
   const fence = '`'.repeat(Math.max(3, longest + 1));
   return `${fence}text\n${body}\n${fence}`;
@@ -55,12 +54,20 @@ export function formatDuration(sec: number | null): string {
 
 const RESULT_ORDER = { failed: 0, errored: 1, 'no-result': 2, passed: 3 } as const;
 
+const bytesText = (n: number): string => `${new Intl.NumberFormat('en-US').format(n)} bytes`;
+
+/** `exception (71,234 bytes)`, one per field the relay cut. */
+function cutFields(truncated: JobRecord['truncated']): string {
+  return truncated.map((t) => `${escapeMd(t.field)} (${bytesText(t.bytes)})`).join(', ');
+}
+
 export function jobRow(j: JobRecord, url: string | null): string {
   const outcome = jobOutcome(jobResult(j.status, j.passed));
   const where = j.device ?? j.browser ?? '–';
+  const cut = j.truncated.length > 0 ? ` ✂ cut by the relay: ${cutFields(j.truncated)}` : '';
   const cells = [
     outcome.label,
-    escapeMd(j.name ?? j.id),
+    escapeMd(j.name ?? j.id) + cut,
     escapeMd(where),
     escapeMd(j.os ?? '–'),
     formatDuration(j.durationSec),
@@ -118,6 +125,11 @@ export function renderJob(d: JobDetail): { title: string; summary: string } {
     '| Browser / device | OS | Duration | Sauce status | Job |\n|---|---|---|---|---|\n' +
     `| ${escapeMd(j.device ?? j.browser ?? '–')} | ${escapeMd(j.os ?? '–')} | ${formatDuration(j.durationSec)} | ${escapeMd(j.status)} | ${link('open in Sauce Labs', d.url)} |\n`;
   if (d.build) summary += `\nSauce build: **${escapeMd(d.build)}**\n`;
+  if (j.truncated.length > 0) {
+    summary +=
+      `\n> ✂ **Cut by the relay** so the event fits one repository_dispatch: ${cutFields(j.truncated)} originally.` +
+      ` The full text is on ${link('the job in Sauce Labs', d.url)}.\n`;
+  }
   if (d.error) summary += `\n**Error**\n\n${codeBlock(d.error)}\n`;
   if (d.exception) summary += `\n**Exception**\n\n${codeBlock(d.exception)}\n`;
   return { title: `${outcome.description}: ${name}`, summary: truncateBytes(summary, CHECK_OUTPUT_MAX_BYTES) };

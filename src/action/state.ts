@@ -11,15 +11,17 @@
  * An HTML comment renders as nothing. Inside JSON strings `-`, `<` and `>` are written as
  * `\u002d`, `\u003c`, `\u003e`, so no payload text can close the comment or inject markup.
  * The aggregate check run keeps one record per job (latest by `modification_time`); a Visual
- * check run keeps its build's latest state. Records merge with `mergeJobs`/`mergeVisual`, which
- * are commutative enough that the union of several copies (duplicate check runs from a race,
- * the read-back after a write) converges to the same result.
+ * check run keeps its build's latest state. Records merge with `mergeJobs`/`mergeVisual`: each
+ * keeps the greatest record in a total order (`compareJobs`, `compareVisual`), so merging is
+ * commutative and associative and the union of several copies (duplicate check runs from a race,
+ * the read-back after a write, events in any order) converges to the same result.
  */
 import { z } from 'zod';
 import { JOB_FAMILIES, JOB_STATUSES, VISUAL_STATUSES, type JobFamily, type JobStatus, type VisualStatus } from '../sauce/schema.js';
 import type { VisualSummary } from '../sauce/event.js';
 import { CHECK_OUTPUT_MAX_BYTES, utf8Bytes } from '../github/limits.js';
 import { jobFinality, visualFinality } from './mapping.js';
+import type { TruncatedField } from './payload.js';
 
 export interface JobRecord {
   readonly id: string;
@@ -41,6 +43,8 @@ export interface JobRecord {
   readonly checkRunId: number | null;
   /** A failure annotation was already sent for this job (annotations append, never replace). */
   readonly annotated: boolean;
+  /** Text fields of this record's event that the relay cut to fit one dispatch. */
+  readonly truncated: readonly TruncatedField[];
 }
 
 export interface VisualRecord {
@@ -100,6 +104,10 @@ const wireJob = z.object({
   r: nullableNumber,
   c: nullableNumber,
   a: z.literal(1).optional(),
+  x: z
+    .array(z.object({ f: z.string().min(1), b: z.number().int().nonnegative() }))
+    .optional()
+    .transform((v) => (v ?? []).map((t) => ({ field: t.f, bytes: t.b }))),
 });
 
 const count = z.number().int().nonnegative();
@@ -126,6 +134,7 @@ function jobToWire(j: JobRecord, minimal: boolean): Record<string, unknown> {
     if (j.browser !== null) w['b'] = j.browser;
     if (j.os !== null) w['o'] = j.os;
     if (j.device !== null) w['dv'] = j.device;
+    if (j.truncated.length > 0) w['x'] = j.truncated.map((t) => ({ f: t.field, b: t.bytes }));
   }
   if (j.durationSec !== null) w['d'] = j.durationSec;
   if (j.receivedAt !== null) w['r'] = j.receivedAt;
@@ -199,6 +208,7 @@ export function decodeState(text: string | null | undefined): StoredState | null
       receivedAt: j.r,
       checkRunId: j.c,
       annotated: j.a === 1,
+      truncated: j.x,
     })),
   };
 }
@@ -217,22 +227,40 @@ function jobContentEqual(a: JobRecord, b: JobRecord): boolean {
   );
 }
 
-/** Should `next` replace `current` for the same job? Later modification_time wins, then finality. */
+/** Compare numbers where null (unknown) is below every number. */
+function compareNullable(a: number | null, b: number | null): number {
+  return (a ?? -Infinity) - (b ?? -Infinity) || 0;
+}
+
+/** Text order by UTF-16 code units (not locale), so every machine sorts alike. */
+function compareText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** Every field of a job record but its id and bookkeeping, as one comparable text. */
+function jobContentKey(j: JobRecord): string {
+  return JSON.stringify([j.status, j.passed, j.durationSec, j.name, j.browser, j.os, j.device, j.family, j.truncated]);
+}
+
+/**
+ * A total order on the records of one job: the greater one is the later state. Later
+ * `modification_time` first, then the more final status, then the one with a duration, then the
+ * later relay receive time (unknown is earliest), then, with nothing left to tell them apart, the
+ * smaller content text. Records equal in this order differ at most in bookkeeping.
+ */
+export function compareJobs(a: JobRecord, b: JobRecord): number {
+  return (
+    compareNullable(a.modifiedAt, b.modifiedAt) ||
+    jobFinality(a.status, a.passed) - jobFinality(b.status, b.passed) ||
+    Number(a.durationSec !== null) - Number(b.durationSec !== null) ||
+    compareNullable(a.receivedAt, b.receivedAt) ||
+    compareText(jobContentKey(b), jobContentKey(a))
+  );
+}
+
+/** Should `next` replace `current` for the same job? Only a later state with other content does. */
 export function jobSupersedes(current: JobRecord, next: JobRecord): boolean {
-  if (jobContentEqual(current, next)) return false;
-  const tc = current.modifiedAt ?? -Infinity;
-  const tn = next.modifiedAt ?? -Infinity;
-  if (tn !== tc) return tn > tc;
-  const fc = jobFinality(current.status, current.passed);
-  const fn = jobFinality(next.status, next.passed);
-  if (fn !== fc) return fn > fc;
-  if ((next.durationSec !== null) !== (current.durationSec !== null)) return next.durationSec !== null;
-  if (current.receivedAt !== null && next.receivedAt !== null && next.receivedAt !== current.receivedAt) {
-    return next.receivedAt > current.receivedAt;
-  }
-  // Same time, same finality, no order known: keep the smaller status name, so every merge
-  // order gives the same answer.
-  return JSON.stringify(jobToWire(next, false)) < JSON.stringify(jobToWire(current, false));
+  return !jobContentEqual(current, next) && compareJobs(next, current) > 0;
 }
 
 export interface JobsMerge {
@@ -259,11 +287,17 @@ export function mergeJobs(base: readonly JobRecord[], incoming: readonly JobReco
   return { jobs, changed: [...changed].sort() };
 }
 
+/**
+ * The later of two records of one job (`compareJobs`), with the bookkeeping of both: the newest
+ * per-job check run id, annotated when either was. Commutative and associative, so the result
+ * does not depend on the order records arrive in.
+ */
 function combineJob(a: JobRecord, b: JobRecord): JobRecord {
-  const winner = jobSupersedes(a, b) ? b : a;
+  const winner = compareJobs(b, a) > 0 ? b : a;
+  const ids = [a.checkRunId, b.checkRunId].filter((id): id is number => id !== null);
   return {
     ...winner,
-    checkRunId: a.checkRunId ?? b.checkRunId,
+    checkRunId: ids.length > 0 ? Math.max(...ids) : null,
     annotated: a.annotated || b.annotated,
   };
 }
@@ -278,25 +312,82 @@ function visualContentEqual(a: VisualRecord, b: VisualRecord): boolean {
 }
 
 /**
- * Should `next` replace `current` (same context)? For one build: QUEUED/RUNNING never replace a
- * final state; among equals the later relay receive time wins, else the later delivery.
+ * Among final states with no receive time to order them: a reviewed build (APPROVED, REJECTED)
+ * comes after a compared one (UNAPPROVED, EQUAL, EMPTY, ERRORED); RUNNING after QUEUED.
  */
-export function visualSupersedes(current: VisualRecord, next: VisualRecord): boolean {
-  if (visualContentEqual(current, next)) return false;
-  if (current.buildId === next.buildId) {
-    const fc = visualFinality(current.status);
-    const fn = visualFinality(next.status);
-    if (fn !== fc) return fn > fc;
-  }
-  if (current.receivedAt !== null && next.receivedAt !== null) return next.receivedAt >= current.receivedAt;
-  return true;
+const VISUAL_LIFECYCLE: Readonly<Record<VisualStatus, number>> = {
+  QUEUED: 0,
+  RUNNING: 1,
+  EQUAL: 2,
+  EMPTY: 2,
+  UNAPPROVED: 2,
+  ERRORED: 2,
+  APPROVED: 3,
+  REJECTED: 3,
+};
+/** Last resort between states of one lifecycle step: the worse one for the merge gate wins. */
+const VISUAL_SEVERITY: Readonly<Record<VisualStatus, number>> = {
+  QUEUED: 0,
+  RUNNING: 1,
+  EQUAL: 2,
+  EMPTY: 3,
+  APPROVED: 4,
+  UNAPPROVED: 5,
+  ERRORED: 6,
+  REJECTED: 7,
+};
+const SUMMARY_FIELDS = ['errored', 'rejected', 'unapproved', 'queued', 'approved', 'equal'] as const;
+
+/**
+ * A total order on Visual records: the greater one is the state to show. A final state first
+ * (QUEUED/RUNNING never replace it), then the later relay receive time (unknown is earliest), then
+ * the later lifecycle step, the worse status, the larger counts, and every other field, so that
+ * only identical records compare equal. Merging by it is commutative and associative.
+ */
+export function compareVisual(a: VisualRecord, b: VisualRecord): number {
+  return (
+    visualFinality(a.status) - visualFinality(b.status) ||
+    compareNullable(a.receivedAt, b.receivedAt) ||
+    VISUAL_LIFECYCLE[a.status] - VISUAL_LIFECYCLE[b.status] ||
+    VISUAL_SEVERITY[a.status] - VISUAL_SEVERITY[b.status] ||
+    SUMMARY_FIELDS.reduce((d, f) => d || a.summary[f] - b.summary[f], 0) ||
+    compareText(
+      JSON.stringify([a.buildId, a.buildName, a.buildUrl, a.project, a.branch]),
+      JSON.stringify([b.buildId, b.buildName, b.buildUrl, b.project, b.branch]),
+    )
+  );
 }
 
+/** Should `next` replace `current`? Only a greater state with other content (status, counts) does. */
+export function visualSupersedes(current: VisualRecord, next: VisualRecord): boolean {
+  return !visualContentEqual(current, next) && compareVisual(next, current) > 0;
+}
+
+/** The greatest of `base` and `incoming` (`compareVisual`); changed when its content differs from `base`. */
 export function mergeVisual(base: VisualRecord | null, incoming: readonly VisualRecord[]): { build: VisualRecord | null; changed: boolean } {
   let cur = base;
   for (const v of incoming) {
-    if (cur === null || visualSupersedes(cur, v)) cur = v;
+    if (cur === null || compareVisual(v, cur) > 0) cur = v;
   }
   const changed = cur !== null && (base === null || !visualContentEqual(base, cur));
   return { build: cur, changed };
+}
+
+/**
+ * Items (events) of one Visual status context grouped by build, oldest build first: a build is as
+ * new as its latest receive time (unknown is oldest), ties in build id order. The engine writes
+ * the builds in this order, so the context ends on the newest build whatever the arrival order.
+ */
+export function visualBuildsOldestFirst<T>(items: readonly T[], recordOf: (item: T) => VisualRecord): T[][] {
+  const byBuild = new Map<string, T[]>();
+  for (const item of items) {
+    const id = recordOf(item).buildId;
+    byBuild.set(id, [...(byBuild.get(id) ?? []), item]);
+  }
+  const latest = (group: readonly T[]): number | null =>
+    group.reduce<number | null>((m, item) => {
+      const t = recordOf(item).receivedAt;
+      return t !== null && (m === null || t > m) ? t : m;
+    }, null);
+  return [...byBuild.entries()].sort(([ia, ga], [ib, gb]) => compareNullable(latest(ga), latest(gb)) || compareText(ia, ib)).map(([, group]) => group);
 }

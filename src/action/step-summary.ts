@@ -11,16 +11,18 @@ const ICON = { success: '✅', failure: '❌', error: '⚠️', pending: '⏳' }
 export function renderStepSummary(report: EngineReport, opts: { readonly dryRun: boolean; readonly rejected: readonly string[] }): string {
   let md = `## Sauce Labs results${opts.dryRun ? ' (dry run: nothing was written)' : ''}\n\n`;
   if (report.targets.length > 0) {
-    md += '| | Check / status context | Commit | Result | Written |\n|---|---|---|---|---|\n';
+    // In a dry run nothing is written: the column says what a real run would write.
+    md += `| | Check / status context | Commit | Result | ${opts.dryRun ? 'Would write' : 'Written'} |\n|---|---|---|---|---|\n`;
     for (const t of report.targets) {
-      md += `| ${ICON[t.state]} | ${escapeMd(t.name)} | \`${t.sha.slice(0, 7)}\` | ${escapeMd(t.description)} | ${t.written ? 'yes' : 'no (already up to date)'} |\n`;
+      const done = opts.dryRun ? t.wouldWrite : t.written;
+      md += `| ${ICON[t.state]} | ${escapeMd(t.name)} | \`${t.sha.slice(0, 7)}\` | ${escapeMd(t.description)} | ${done ? 'yes' : 'no (already up to date)'} |\n`;
     }
     md += '\n';
     for (const t of report.targets.filter((x) => x.kind !== 'job')) {
       md += `<details${t.state === 'success' ? '' : ' open'}><summary>${escapeMd(t.name)} on ${t.sha.slice(0, 7)}</summary>\n\n${t.summary}\n</details>\n\n`;
     }
   } else {
-    md += '_No status or check run was written._\n\n';
+    md += `_No status or check run ${opts.dryRun ? 'would be' : 'was'} written._\n\n`;
   }
   const problems = [
     ...report.unresolved.map((u) => `Event #${u.index}: ${u.message}`),

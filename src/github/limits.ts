@@ -19,6 +19,13 @@ export const DISPATCH_MAX_KEYS = 10;
 export const DISPATCH_MAX_PAYLOAD_BYTES = 65_535;
 /** Commit status `context` and check run `name` are kept short; GitHub rejects very long ones. */
 export const CONTEXT_MAX_CHARS = 255;
+/** Check run annotation `title`. */
+export const ANNOTATION_TITLE_MAX_CHARS = 255;
+/**
+ * Check run annotation `message`: GitHub takes up to 64 KB, the Action keeps it short (the per-job
+ * check run carries the full error text).
+ */
+export const ANNOTATION_MESSAGE_MAX_CHARS = 4000;
 
 const ELLIPSIS = '…';
 
@@ -50,16 +57,54 @@ export function truncateBytes(text: string, max: number): string {
   return out + ELLIPSIS;
 }
 
+/**
+ * Characters that draw nothing or change how the text around them is drawn: C0 and C1 controls,
+ * format characters (bidirectional overrides and isolates U+202A–U+202E and U+2066–U+2069, the
+ * marks U+200E, U+200F and U+061C, zero-width spaces and joiners, the byte order mark, tag
+ * characters), the other default-ignorable code points (Hangul fillers, variation selectors, soft
+ * hyphen) and lone surrogates. With them a name can look like another name.
+ */
+export const INVISIBLE = /[\p{Cc}\p{Cf}\p{Default_Ignorable_Code_Point}\p{Cs}]/gu;
+/** Line and paragraph breaks (CR, LF, VT, FF, NEL, U+2028, U+2029) and tabs. */
+const BREAKS = /\r\n|[\n\v\f\r\u0085\u2028\u2029]/g;
+
+/**
+ * Text as one visible line: breaks and every kind of whitespace become one space, invisible and
+ * control characters are removed, the ends are trimmed. Every name, context, title and
+ * description this project writes to GitHub goes through here (via the functions below).
+ */
+export function visibleLine(text: string): string {
+  return text.replace(BREAKS, ' ').replace(/\t/g, ' ').replace(INVISIBLE, '').replace(/\s+/g, ' ').trim();
+}
+
+/** Multi-line text with the same characters removed; line breaks become `\n`, tabs are kept. */
+export function visibleText(text: string): string {
+  return text.replace(BREAKS, '\n').replace(INVISIBLE, (c) => (c === '\n' || c === '\t' ? c : ''));
+}
+
 export function statusDescription(text: string): string {
-  return truncateChars(text.replace(/\s+/g, ' ').trim(), STATUS_DESCRIPTION_MAX_CHARS);
+  return truncateChars(visibleLine(text), STATUS_DESCRIPTION_MAX_CHARS);
 }
 
 export function checkTitle(text: string): string {
-  return truncateChars(text.replace(/\s+/g, ' ').trim(), CHECK_TITLE_MAX_CHARS);
+  return truncateChars(visibleLine(text), CHECK_TITLE_MAX_CHARS);
 }
 
 export function contextName(text: string): string {
-  return truncateChars(text.replace(/\s+/g, ' ').trim(), CONTEXT_MAX_CHARS);
+  return truncateChars(visibleLine(text), CONTEXT_MAX_CHARS);
+}
+
+/** Check run `external_id`: an identifier, cut to CONTEXT_MAX_CHARS code points (no ellipsis), nothing invisible. */
+export function externalId(text: string): string {
+  return Array.from(visibleLine(text)).slice(0, CONTEXT_MAX_CHARS).join('');
+}
+
+export function annotationTitle(text: string): string {
+  return truncateChars(visibleLine(text), ANNOTATION_TITLE_MAX_CHARS);
+}
+
+export function annotationMessage(text: string): string {
+  return truncateChars(visibleText(text).trim(), ANNOTATION_MESSAGE_MAX_CHARS);
 }
 
 export interface SummaryParts {

@@ -21,6 +21,11 @@ export const relayedEventSchema = z.looseObject({
   received_at: z.string().optional(),
   /** The relay route that accepted it. */
   route: z.string().optional(),
+  /**
+   * Text fields the relay shortened so the event fits one dispatch: the field name as in the Sauce
+   * payload and its original UTF-8 size. The payload's value then ends with the relay's marker.
+   */
+  truncated: z.array(z.object({ field: z.string().min(1), bytes: z.number().int().nonnegative() })).optional(),
 });
 export type RelayedEvent = z.infer<typeof relayedEventSchema>;
 

@@ -247,6 +247,17 @@ describe('correct under real delivery', () => {
     expect(double.statuses(REPO, SHA).find((s) => s.context.includes('Visual'))?.target_url).toBeNull();
   });
 
+  test('text the relay cut is shown as cut, with its original size and the link to the full job', async () => {
+    const job: Record<string, unknown> = { ...fixture('job-vdc-failed-boolean.json'), exception: `${'Traceback line\n'.repeat(100)}… [cut by the relay]` };
+    const r = await run({ version: 1, events: [{ payload: job, id: 'e1', truncated: [{ field: 'exception', bytes: 71_234 }] }] });
+    expect(r.code).toBe(0);
+    const perJob = double.checkRuns(REPO).find((c) => c.external_id === `sauce-job:${String(job['id'])}`)!;
+    expect(perJob.output.summary).toContain('✂ **Cut by the relay** so the event fits one repository_dispatch: exception (71,234 bytes) originally.');
+    expect(perJob.output.summary).toContain(`[the job in Sauce Labs](https://app.saucelabs.com/tests/${String(job['id'])})`);
+    const aggregate = double.checkRuns(REPO).find((c) => c.name === 'Sauce Labs / shop-web #1234')!;
+    expect(aggregate.output.summary).toContain('✂ cut by the relay: exception (71,234 bytes)');
+  });
+
   test('a transient 502 is retried; persistent 5xx fails the step with a clear error', async () => {
     double.failNext('POST /repos/{owner}/{repo}/check-runs', [{ status: 502, headers: { 'retry-after': '0' }, body: { message: 'Bad Gateway' } }]);
     const ok = await run(envelope([fixture('job-vdc-passed.json')]));
@@ -260,6 +271,16 @@ describe('correct under real delivery', () => {
     const bad = await run(envelope([fixture('job-vdc-passed.json')]));
     expect(bad.code).not.toBe(0);
     expect(bad.stdout).toMatch(/::error::GitHub API POST \/repos\/acme\/shop\/statuses\/9fceb02\w+ failed with HTTP 500 after 4 attempts/);
+  });
+
+  test('a create answered 502 after GitHub made the run, and a secondary rate limit without headers: one check run, every write done', async () => {
+    double.failNext('POST /repos/{owner}/{repo}/check-runs', [{ status: 502, body: { message: 'Bad Gateway' }, afterHandling: true }]);
+    double.failNext('POST /repos/{owner}/{repo}/statuses/{sha}', [{ status: 403, body: { message: 'You have exceeded a secondary rate limit.' } }]);
+    const r = await run(envelope([fixture('job-vdc-passed.json')]));
+    expect(r.code).toBe(0);
+    expect(double.checkRuns(REPO)).toHaveLength(1);
+    expect(latestStatus('Sauce Labs / shop-web #1234')?.state).toBe('success');
+    expect(r.stdout).toMatch(/GitHub secondary rate limit on POST \/repos\/\{owner\}\/\{repo\}\/statuses\/\{sha\}: waiting 0\.06 s, then retry 1 of 3\./);
   });
 
   test('an event that fails validation names the field and fails the step; the others are still written', async () => {
@@ -298,5 +319,33 @@ describe('correct under real delivery', () => {
     expect(r.code).toBe(0);
     expect(double.requests).toHaveLength(0);
     expect(r.stdout).toContain('[dry-run] would create check run');
+  });
+
+  test('dry-run says what it would write, and that nothing was written', async () => {
+    const r = await run(envelope([fixture('job-vdc-failed-boolean.json'), fixture('visual-approved.json')]), { 'dry-run': 'true' });
+    expect(r.code).toBe(0);
+    const results = JSON.parse(r.outputs['results']!) as Record<string, unknown>[];
+    expect(results.map((x) => [x['kind'], x['written'], x['would_write'], x['dry_run']])).toEqual([
+      ['jobs', false, true, true],
+      ['job', false, true, true],
+      ['visual', false, true, true],
+    ]);
+    expect(JSON.parse(r.outputs['check-run-ids']!)).toEqual([]);
+    expect(r.summary).toContain('(dry run: nothing was written)');
+    expect(r.summary).toContain('| Result | Would write |');
+    expect(r.summary).not.toContain('| Written |');
+    expect(r.summary.split('\n').filter((l) => l.startsWith('| ') && l.endsWith('| yes |'))).toHaveLength(3);
+  });
+
+  test('a real run reports what it wrote, and a duplicate that it needed no write', async () => {
+    const payload = envelope([fixture('job-vdc-passed.json')]);
+    const first = await run(payload);
+    const second = await run(payload);
+    const fields = (r: typeof first) =>
+      (JSON.parse(r.outputs['results']!) as Record<string, unknown>[]).map((x) => [x['written'], x['would_write'], x['dry_run']]);
+    expect(fields(first)).toEqual([[true, true, false]]);
+    expect(fields(second)).toEqual([[false, false, false]]);
+    expect(first.summary).toContain('| Result | Written |');
+    expect(second.summary).toContain('| no (already up to date) |');
   });
 });

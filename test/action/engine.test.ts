@@ -82,7 +82,7 @@ const events = (raws: Record<string, unknown>[]): IncomingEvent[] =>
   raws.map((raw, index) => {
     const p = parseSauceEvent(raw);
     if (!p.ok) throw new Error('bad');
-    return { index, event: p.event, deliveryId: null, receivedAt: null, route: null };
+    return { index, event: p.event, deliveryId: null, receivedAt: null, route: null, truncated: [] };
   });
 const log = { info: () => {}, warning: () => {} };
 const failing = (i: number) => ({ ...fixture('job-vdc-failed-boolean.json'), id: `f${i}`, name: `t${i}` });
@@ -134,6 +134,80 @@ describe('engine', () => {
     expect(report.targets[0]!.description).toBe('3 Sauce Labs jobs: 1 errored, 2 passed');
     expect(api.statuses.at(-1)?.description).toBe('3 Sauce Labs jobs: 1 errored, 2 passed');
     expect(report.warnings).toEqual([]);
+  });
+
+  test('a concurrent run that overwrites both read-backs: the warning, the status from what we wrote, and the next event merges again', async () => {
+    const api = new MemoryApi();
+    await runEngine(events([fixture('job-vdc-passed.json')]), { api, inputs: inputs(), repository: 'acme/shop', log });
+    const agg = api.runs[0]!;
+    const theirs = (id: string) => {
+      const s = decodeState(agg.output.text);
+      if (s?.kind !== 'jobs') throw new Error('x');
+      agg.output = { ...agg.output, text: encodeState({ kind: 'jobs', jobs: [{ ...s.jobs[0]!, id, name: id }] }) };
+    };
+    // The first list is the initial read; the second and third are our two read-backs, each hidden by the other run.
+    let reads = 0;
+    const originalList = api.listCheckRuns.bind(api);
+    api.listCheckRuns = async (sha, name) => {
+      reads += 1;
+      if (reads === 2) theirs('other-1');
+      if (reads === 3) theirs('other-2');
+      return originalList(sha, name);
+    };
+    const warnings: string[] = [];
+    const report = await runEngine(events([fixture('job-vdc-errored.json')]), {
+      api,
+      inputs: inputs({ 'job-check-runs': 'none' }),
+      repository: 'acme/shop',
+      log: { info: () => {}, warning: (m) => warnings.push(m) },
+    });
+    expect(reads).toBe(3);
+    const warning =
+      'Check run "Sauce Labs / shop-web #1234" on 9fceb02d0ae598e95dc970b74767f19372d61af8 was changed by a concurrent run twice while this run wrote it; the next event for this commit will merge again.';
+    expect(report.warnings).toEqual([warning]);
+    expect(warnings).toEqual([warning]);
+    // We wrote twice (the first write, then the merge with other-1); the status shows our last merge.
+    expect(api.calls.filter((c) => c === 'update')).toHaveLength(2);
+    expect(api.statuses.at(-1)?.description).toBe('3 Sauce Labs jobs: 1 errored, 2 passed');
+    expect(report.targets[0]).toMatchObject({ written: true, description: '3 Sauce Labs jobs: 1 errored, 2 passed' });
+    // The next event for the commit reads what is there now (other-2's write; this adversary drops
+    // what it read, a real concurrent run merges it by its own read-back) and merges again.
+    api.listCheckRuns = originalList;
+    await runEngine(events([{ ...fixture('job-vdc-passed.json'), id: 'next', name: 'next' }]), { api, inputs: inputs(), repository: 'acme/shop', log });
+    const state = decodeState(agg.output.text);
+    expect(state?.kind === 'jobs' && state.jobs.map((j) => j.id).sort()).toEqual(['next', 'other-2']);
+  });
+
+  test('a build literally named "jobs" keeps its name; jobs without a build get their own aggregate', async () => {
+    const api = new MemoryApi();
+    const named = { ...fixture('job-vdc-passed.json'), id: 'named', build: 'jobs' };
+    const none = { ...fixture('job-vdc-failed-boolean.json'), id: 'none', build: '' };
+    const report = await runEngine(events([named, none]), { api, inputs: inputs({ 'job-check-runs': 'none' }), repository: 'acme/shop', log });
+    expect(report.targets.map((t) => [t.name, t.description])).toEqual([
+      ['Sauce Labs / jobs', '1 Sauce Labs job: 1 passed'],
+      ['Sauce Labs / (no build)', '1 Sauce Labs job: 1 failed'],
+    ]);
+    const byName = (n: string) => api.runs.find((r) => r.name === n)!;
+    expect(byName('Sauce Labs / jobs').output.summary).toContain('Sauce build: **jobs**');
+    expect(byName('Sauce Labs / jobs').external_id).toBe('sauce-jobs:jobs');
+    expect(byName('Sauce Labs / (no build)').output.summary).not.toContain('Sauce build:');
+  });
+
+  test('two Visual builds of one project in one batch: each gets its check run, the status ends on the newest, in any order', async () => {
+    const visual = fixture('visual-unapproved.json');
+    const older = { ...visual, build_id: 'older', status: 'APPROVED' };
+    const newer = { ...visual, build_id: 'newer', status: 'QUEUED' };
+    for (const order of [
+      [older, newer],
+      [newer, older],
+    ]) {
+      const api = new MemoryApi();
+      const batch = events(order).map((ev) => ({ ...ev, receivedAt: (ev.event as { buildId: string }).buildId === 'newer' ? 20 : 10 }));
+      const report = await runEngine(batch, { api, inputs: inputs(), repository: 'acme/shop', log });
+      expect(api.runs.map((r) => r.external_id).sort()).toEqual(['sauce-visual:newer', 'sauce-visual:older']);
+      expect(report.targets.map((t) => t.state)).toEqual(['success', 'pending']);
+      expect(api.statuses.map((st) => st.state)).toEqual(['success', 'pending']);
+    }
   });
 
   test('two aggregate runs with one name (a create race) are merged into the newest', async () => {

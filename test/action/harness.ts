@@ -65,7 +65,8 @@ export function runAction(opts: RunOptions): Promise<RunResult> {
   writeFileSync(eventPath, JSON.stringify(eventName === 'repository_dispatch' ? { action: 'sauce-labs', client_payload: opts.clientPayload } : { inputs: {} }));
   writeFileSync(outputPath, '');
   writeFileSync(summaryPath, '');
-  const inputs: Record<string, string> = { 'github-token': 'ghs_testtoken', 'confirm-delay-ms': '20', ...opts.inputs };
+  // GitHub's waits in milliseconds instead of seconds: retries and write spacing stay, only faster.
+  const inputs: Record<string, string> = { 'github-token': 'ghs_testtoken', 'confirm-delay-ms': '20', 'api-wait-unit-ms': '1', ...opts.inputs };
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? '',
     GITHUB_ACTIONS: 'true',

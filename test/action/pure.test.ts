@@ -6,9 +6,8 @@ import { extractEvents, extractFromText, selectSource } from '../../src/action/p
 import { classify, commitCandidates, missingCommitMessage, stableLabel } from '../../src/action/commit.js';
 import { aggregateJobs, jobOutcome, jobResult, visualOutcome, worstState } from '../../src/action/mapping.js';
 import { decodeState, encodeState, jobSupersedes, mergeJobs, mergeVisual, type JobRecord, type VisualRecord } from '../../src/action/state.js';
-import { codeBlock, escapeMd, formatDuration, link, renderAggregate, safeHref } from '../../src/action/render.js';
+import { codeBlock, escapeMd, formatDuration, jobRow, link, renderAggregate, renderJob, safeHref } from '../../src/action/render.js';
 import { aggregateName, jobBuildLabel, toJobRecord, visualName } from '../../src/action/engine.js';
-import { retryDelayMs } from '../../src/action/github.js';
 import { fixture } from './harness.js';
 
 const SHA = '9fceb02d0ae598e95dc970b74767f19372d61af8';
@@ -39,6 +38,7 @@ describe('inputs', () => {
       failOnMissingCommit: false,
       dryRun: false,
       confirmDelayMs: 1000,
+      apiWaitUnitMs: 1000,
     });
   });
 
@@ -64,14 +64,28 @@ describe('inputs', () => {
         r.inputs.sha,
       ],
     ).toEqual(['eu-central-1', 'all', true, 'failure', false, true, 'abc1234']);
-    const bad: Record<string, string> = { region: 'mars', 'job-check-runs': 'some', 'job-statuses': 'yes', 'confirm-delay-ms': '-1' };
+    const bad: Record<string, string> = {
+      region: 'mars',
+      'job-check-runs': 'some',
+      'job-statuses': 'yes',
+      'confirm-delay-ms': '-1',
+      'api-wait-unit-ms': '60001',
+    };
     const b = parseInputs((n) => bad[n] ?? '');
     expect(b.ok).toBe(false);
-    if (!b.ok) expect(b.errors.map((e) => e.split(':')[0])).toEqual(['input region', 'input confirm-delay-ms', 'input job-check-runs', 'input job-statuses']);
+    if (!b.ok)
+      expect(b.errors.map((e) => e.split(':')[0])).toEqual([
+        'input region',
+        'input confirm-delay-ms',
+        'input api-wait-unit-ms',
+        'input job-check-runs',
+        'input job-statuses',
+      ]);
   });
 
   test('every input has a default', () => {
     expect(Object.keys(INPUT_DEFAULTS).sort()).toEqual([
+      'api-wait-unit-ms',
       'check-name',
       'confirm-delay-ms',
       'context-prefix',
@@ -105,6 +119,28 @@ describe('payload extraction', () => {
   test('relay metadata is kept', () => {
     const r = extractEvents({ version: 1, events: [{ payload: job, id: 'd1', received_at: '2026-01-01T00:00:00Z', route: 'main' }] });
     expect(r.ok && r.value.events[0]).toMatchObject({ deliveryId: 'd1', receivedAt: Date.parse('2026-01-01T00:00:00Z'), route: 'main', index: 0 });
+  });
+
+  test('fields the relay cut are carried with their original size', () => {
+    const truncated = [
+      { field: 'exception', bytes: 71_234 },
+      { field: 'error', bytes: 70_001 },
+    ];
+    const r = extractEvents({ version: 1, events: [{ payload: job, id: 'd1', truncated }, { payload: job }] });
+    expect(r.ok && r.value.events.map((e) => e.truncated)).toEqual([truncated, []]);
+    const raw = extractEvents(job);
+    expect(raw.ok && raw.value.events[0]!.truncated).toEqual([]);
+  });
+
+  test.each([
+    [[{ field: 'exception', bytes: -1 }], 'truncated.0.bytes'],
+    [[{ field: '', bytes: 5 }], 'truncated.0.field'],
+    [[{ field: 'exception', bytes: 1.5 }], 'truncated.0.bytes'],
+    [{ field: 'exception', bytes: 5 }, 'truncated'],
+  ])('a malformed truncated list %p is rejected, naming %s', (truncated, field) => {
+    const r = extractEvents({ version: 1, events: [{ payload: job, truncated }, { payload: job }] });
+    expect(r.ok && r.value.rejected.map((x) => [x.index, x.issues[0]!.field])).toEqual([[0, field]]);
+    expect(r.ok && r.value.events.map((e) => e.index)).toEqual([1]);
   });
 
   test('invalid items are rejected with the field named; the rest survive', () => {
@@ -210,12 +246,29 @@ describe('finding the commit: every path, in order', () => {
     );
   });
 
+  test.each([
+    ['bidi override', 'shop\u202E-web', 'Sauce Labs / shop-web'],
+    ['isolates and marks', '\u2066shop\u2069\u200E\u061C', 'Sauce Labs / shop'],
+    ['zero-width and NUL', 's\u200Bh\u0000op', 'Sauce Labs / shop'],
+    ['a newline', 'shop\nweb', 'Sauce Labs / shop web'],
+  ])('names carry no invisible or control characters: %s', (_what, build, want) => {
+    const label = jobBuildLabel(JOB({ build }));
+    expect(aggregateName({ checkName: '{prefix} / {build}', contextPrefix: 'Sauce Labs' }, label)).toBe(want);
+    expect(visualName({ contextPrefix: 'Sauce Labs' }, { project: build, buildName: null })).toBe(want.replace('Sauce Labs', 'Sauce Labs Visual'));
+  });
+
   test('stable labels cut the SHA', () => {
     expect(stableLabel(`shop sha-${SHA}`)).toBe('shop');
     expect(stableLabel(`shop-web sha:${SHA}`)).toBe('shop-web');
     expect(stableLabel('build 9fceb02 nightly', ['9fceb02'])).toBe('build nightly');
     expect(stableLabel(SHA)).toBeNull();
-    expect(jobBuildLabel(JOB({ build: '' }))).toBe('jobs');
+    expect(jobBuildLabel(JOB({ build: '' }))).toBeNull();
+    expect(jobBuildLabel(JOB({ build: 'jobs' }))).toBe('jobs');
+    expect(aggregateName({ checkName: '{prefix} / {build}', contextPrefix: 'Sauce Labs' }, null)).toBe('Sauce Labs / (no build)');
+    expect(aggregateName({ checkName: '{prefix} / {build}', contextPrefix: 'Sauce Labs' }, 'jobs')).toBe('Sauce Labs / jobs');
+    expect(visualName({ contextPrefix: 'Sauce Labs' }, { project: null, buildName: null })).toBe('Sauce Labs Visual / (no build)');
+    expect(visualName({ contextPrefix: 'Sauce Labs' }, { project: 'build', buildName: null })).toBe('Sauce Labs Visual / build');
+    expect(visualName({ contextPrefix: 'Sauce Labs' }, { project: '\u202E', buildName: 'web' })).toBe('Sauce Labs Visual / web');
     expect(aggregateName({ checkName: '{prefix} / {build}', contextPrefix: 'Sauce Labs' }, 'shop')).toBe('Sauce Labs / shop');
     expect(aggregateName({ checkName: 'Sauce', contextPrefix: 'x' }, 'shop')).toBe('Sauce');
     expect(visualName({ contextPrefix: 'Sauce Labs' }, { project: null, buildName: `web sha:${SHA}` })).toBe('Sauce Labs Visual / web');
@@ -304,6 +357,13 @@ describe('state kept on GitHub', () => {
     };
     expect(decodeState(encodeState({ kind: 'visual', build: v }))).toEqual({ kind: 'visual', build: v });
   });
+  test('the fields the relay cut survive the round trip (and are absent from the block when none)', () => {
+    const cut = rec({ truncated: [{ field: 'exception', bytes: 71_234 }] });
+    const text = encodeState({ kind: 'jobs', jobs: [cut, rec({ id: 'other' })] });
+    expect(decodeState(text)).toEqual({ kind: 'jobs', jobs: [cut, rec({ id: 'other' })] });
+    expect(text.match(/"x":/g)).toHaveLength(1);
+  });
+
   test.each([
     [null],
     [''],
@@ -354,7 +414,7 @@ describe('state kept on GitHub', () => {
     expect(two.changed).toEqual([]);
   });
 
-  test('Visual: QUEUED never replaces a final state of the same build; a later build does', () => {
+  test('Visual: QUEUED never replaces a final state of the same build; a later final state of another build does', () => {
     const base: VisualRecord = {
       buildId: 'b1',
       buildName: null,
@@ -368,7 +428,9 @@ describe('state kept on GitHub', () => {
     expect(mergeVisual(base, [{ ...base, status: 'QUEUED' }])).toEqual({ build: base, changed: false });
     expect(mergeVisual(base, [{ ...base, status: 'APPROVED' }]).build?.status).toBe('APPROVED');
     expect(mergeVisual({ ...base, receivedAt: 10 }, [{ ...base, status: 'REJECTED', receivedAt: 5 }]).changed).toBe(false);
-    expect(mergeVisual(base, [{ ...base, buildId: 'b2', status: 'QUEUED' }]).build?.buildId).toBe('b2');
+    // Another build's events are grouped apart (visualBuildsOldestFirst); merged with this one, a final state still wins.
+    expect(mergeVisual({ ...base, receivedAt: 10 }, [{ ...base, buildId: 'b2', status: 'EQUAL', receivedAt: 20 }]).build?.buildId).toBe('b2');
+    expect(mergeVisual(base, [{ ...base, buildId: 'b2', status: 'QUEUED' }]).build?.buildId).toBe('b1');
     expect(mergeVisual(null, []).build).toBeNull();
   });
 });
@@ -385,6 +447,11 @@ describe('markdown rendering', () => {
     ['www.evil.example', 'www\u200b.evil.example'],
     ['@team', '@\u200bteam'],
     ['back\\slash', 'back\\\\slash'],
+    ['shop\u202Eweb', 'shopweb'],
+    ['a\u2066b\u2069c\u200Ed\u200Fe\u061Cf', 'abcdef'],
+    ['n\u0000u\u0085l\u009Fl', 'nu ll'],
+    ['zero\u200Bwidth\uFEFF', 'zerowidth'],
+    ['a\u2028b\u2029c', 'a b c'],
   ])('escapeMd(%p)', (input, want) => {
     expect(escapeMd(input)).toBe(want);
   });
@@ -401,6 +468,24 @@ describe('markdown rendering', () => {
     expect(codeBlock('plain')).toBe('```text\nplain\n```');
   });
 
+  test('code blocks keep lines and tabs but lose bidi and other invisible characters', () => {
+    expect(codeBlock('if (a\u202E) {\r\n\treturn\u2066 1;\u2069\u0000\n}')).toBe('```text\nif (a) {\n\treturn 1;\n}\n```');
+  });
+
+  test('a job whose text the relay cut says so, with the original size and the link to the full job', () => {
+    const j = rec({ status: 'FAILED', passed: false, truncated: [{ field: 'exception', bytes: 71_234 }] });
+    const url = 'https://app.saucelabs.com/tests/abc';
+    const view = renderJob({ record: j, error: null, exception: 'Traceback…\n[cut by the relay]', build: null, url });
+    expect(view.summary).toContain(
+      '> ✂ **Cut by the relay** so the event fits one repository_dispatch: exception (71,234 bytes) originally. The full text is on [the job in Sauce Labs](https://app.saucelabs.com/tests/abc).',
+    );
+    expect(jobRow(j, url)).toContain('✂ cut by the relay: exception (71,234 bytes)');
+    expect(renderJob({ record: rec({}), error: null, exception: null, build: null, url }).summary).not.toContain('Cut by the relay');
+    expect(jobRow(rec({}), url)).not.toContain('✂');
+    // The field name comes from the envelope: it is escaped like any payload text.
+    expect(jobRow(rec({ truncated: [{ field: '<b>|x', bytes: 1 }] }), url)).toContain('&lt;b&gt;\\|x (1 bytes)');
+  });
+
   test('durations', () => {
     expect([formatDuration(null), formatDuration(5), formatDuration(126), formatDuration(3700)]).toEqual(['–', '5s', '2m 6s', '1h 1m']);
   });
@@ -414,21 +499,5 @@ describe('markdown rendering', () => {
     expect(view.summary).toMatch(/…and \d+ more not shown/);
     expect(view.summary.split('\n').find((l) => l.startsWith('| ❌'))).toContain('test 1999');
     expect(view.outcome.description).toBe('2000 Sauce Labs jobs: 1 failed, 1999 passed');
-  });
-});
-
-describe('retry policy', () => {
-  const err = (status: number, headers: Record<string, string> = {}) => ({ status, response: { headers } });
-  test.each([
-    [err(500), 0, 1000],
-    [err(502), 2, 4000],
-    [err(503, { 'retry-after': '3' }), 0, 3000],
-    [err(429, { 'retry-after': '999' }), 0, 60_000],
-    [err(403, { 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': '101' }), 0, 1000],
-    [err(403), 0, null],
-    [err(404), 0, null],
-    [err(422), 0, null],
-  ] as const)('%p attempt %i → %p ms', (e, attempt, want) => {
-    expect(retryDelayMs(e, attempt, 100_000)).toBe(want);
   });
 });

@@ -1,5 +1,7 @@
 import { describe, expect, test } from '@jest/globals';
 import {
+  ANNOTATION_MESSAGE_MAX_CHARS,
+  ANNOTATION_TITLE_MAX_CHARS,
   ANNOTATIONS_PER_REQUEST,
   CHECK_OUTPUT_MAX_BYTES,
   CHECK_TITLE_MAX_CHARS,
@@ -7,6 +9,8 @@ import {
   DISPATCH_EVENT_TYPE_MAX_CHARS,
   DISPATCH_MAX_PAYLOAD_BYTES,
   STATUS_DESCRIPTION_MAX_CHARS,
+  annotationMessage,
+  annotationTitle,
   checkTitle,
   chunk,
   contextName,
@@ -18,6 +22,8 @@ import {
   truncateChars,
   utf8Bytes,
   validEventType,
+  visibleLine,
+  visibleText,
 } from '../../src/github/limits.js';
 
 const chars = (s: string): number => Array.from(s).length;
@@ -27,6 +33,8 @@ describe('character limits, at the edge and one past', () => {
     ['statusDescription', statusDescription, STATUS_DESCRIPTION_MAX_CHARS],
     ['checkTitle', checkTitle, CHECK_TITLE_MAX_CHARS],
     ['contextName', contextName, CONTEXT_MAX_CHARS],
+    ['annotationTitle', annotationTitle, ANNOTATION_TITLE_MAX_CHARS],
+    ['annotationMessage', annotationMessage, ANNOTATION_MESSAGE_MAX_CHARS],
   ] as const)('%s', (_name, fn, max) => {
     expect(max).toBeGreaterThan(0);
     const exact = 'a'.repeat(max);
@@ -52,6 +60,50 @@ describe('character limits, at the edge and one past', () => {
   test('truncateChars degenerate sizes', () => {
     expect(truncateChars('abc', 0)).toBe('');
     expect(truncateChars('abc', 1)).toBe('…');
+  });
+});
+
+describe('invisible and control characters never reach a name, context, title or description', () => {
+  // Each row: what a payload may hold → what GitHub gets. A name must not be able to look like another.
+  const rows: readonly (readonly [string, string, string])[] = [
+    ['right-to-left override', 'shop\u202Eweb', 'shopweb'],
+    ['every bidi embedding and override U+202A–U+202E', 'a\u202Ab\u202Bc\u202Cd\u202De\u202Ef', 'abcdef'],
+    ['every bidi isolate U+2066–U+2069', 'a\u2066b\u2067c\u2068d\u2069e', 'abcde'],
+    ['LRM, RLM and the Arabic letter mark', 'a\u200Eb\u200Fc\u061Cd', 'abcd'],
+    ['zero-width space, non-joiner, joiner, word joiner, BOM', 's\u200Bh\u200Co\u200Dp\u2060x\uFEFFy', 'shopxy'],
+    ['NUL and other C0 controls', 'a\u0000b\u0001c\u001Bd\u007Fe', 'abcde'],
+    ['C1 controls (NEL becomes a space)', 'a\u0080b\u0085c\u009Fd', 'ab cd'],
+    ['soft hyphen, Hangul filler, variation selector, Mongolian vowel separator', 'a\u00ADb\u3164c\uFE0Fd\u180Ee', 'abcde'],
+    ['tag characters', 'a\u{E0041}\u{E007F}b', 'ab'],
+    ['a lone surrogate', 'a\uD800b\uDC00c', 'abc'],
+    ['line breaks of every kind become one space', 'a\nb\r\nc\rd\u2028e\u2029f\vg\fh\ti', 'a b c d e f g h i'],
+    ['other whitespace (NBSP, ideographic space) collapses', 'a\u00A0\u00A0b\u3000c', 'a b c'],
+    ['only invisible characters', '\u202E\u200B\u2066', ''],
+    [
+      'visible text is kept as it is',
+      'Sauce Labs / shop-web #1234 (chrome 128, Windows 11) ✅ 日本語 😀',
+      'Sauce Labs / shop-web #1234 (chrome 128, Windows 11) ✅ 日本語 😀',
+    ],
+  ];
+  test.each(rows)('%s', (_what, input, want) => {
+    expect(visibleLine(input)).toBe(want);
+    for (const fn of [statusDescription, checkTitle, contextName, annotationTitle]) expect(fn(input)).toBe(want);
+  });
+
+  test.each(rows)('multi-line text keeps its lines but loses the same characters: %s', (_what, input) => {
+    const out = visibleText(input);
+    expect(out).not.toMatch(/[\u0000-\u0008\u000B-\u001F\u007F-\u009F\u00AD\u061C\u180E\u200B-\u200F\u2028-\u202E\u2060-\u206F\u3164\uFEFF]|\uFE0F/u);
+    expect(out).not.toMatch(/\p{Cs}|[\u{E0000}-\u{E007F}]/u);
+    expect(annotationMessage(input)).toBe(out.trim());
+  });
+
+  test('multi-line text: every break becomes \\n, tabs stay', () => {
+    expect(visibleText('a\r\nb\rc\u2028d\u0085e\tf\u202Eg')).toBe('a\nb\nc\nd\ne\tfg');
+  });
+
+  test('characters are removed before the length is counted', () => {
+    const padded = `${'a'.repeat(STATUS_DESCRIPTION_MAX_CHARS)}${'\u200B'.repeat(50)}`;
+    expect(statusDescription(padded)).toBe('a'.repeat(STATUS_DESCRIPTION_MAX_CHARS));
   });
 });
 

@@ -2,8 +2,9 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/glo
 import { Octokit } from '@octokit/rest';
 import { createAppAuth } from '@octokit/auth-app';
 import { generateKeyPairSync } from 'node:crypto';
-import { startGitHubDouble, type GitHubDouble } from './github-double.js';
+import { ROUTE_PERMISSIONS, permits, startGitHubDouble, type GitHubDouble } from './github-double.js';
 import { loadApiDescription } from './openapi.js';
+import { readmeWorkflowPermissions } from './readme-workflow.js';
 
 const SHA = 'a'.repeat(40);
 const SHA2 = `${'b'.repeat(39)}c`;
@@ -280,6 +281,67 @@ describe('check runs', () => {
   });
 });
 
+describe("the token's permissions", () => {
+  it("default to the README workflow's permissions block", async () => {
+    const readme = readmeWorkflowPermissions();
+    for (const route of Object.keys(ROUTE_PERMISSIONS)) {
+      const [scope, level] = ROUTE_PERMISSIONS[route]!;
+      const have = readme[scope] ?? 'none';
+      expect([route, permits(readme, route)]).toEqual([route, have === 'write' || (level === 'read' && have === 'read')]);
+    }
+    expect(gh.description.operation('GET /repos/{owner}/{repo}/commits/{ref}')).toBeDefined();
+  });
+
+  it.each(Object.entries(ROUTE_PERMISSIONS))('%s needs %p (write implies read; a scope left out is none)', (route, [scope, level]) => {
+    expect(gh.description.operation(route)).toBeDefined();
+    expect(permits({}, route)).toBe(false);
+    expect(permits({ [scope]: 'none' }, route)).toBe(false);
+    expect(permits({ [scope]: 'read' }, route)).toBe(level === 'read');
+    expect(permits({ [scope]: 'write' }, route)).toBe(true);
+    expect(permits({ metadata: 'read', actions: 'write' }, route)).toBe(false);
+    expect(permits(null, route)).toBe(true);
+  });
+
+  it('routes not in the table are not checked (the relay dispatches with its own token)', () => {
+    expect(permits({}, 'POST /repos/{owner}/{repo}/dispatches')).toBe(true);
+    expect(permits({}, 'GET /repos/{owner}/{repo}')).toBe(true);
+  });
+
+  it('answers a call the token may not make 403 "Resource not accessible by integration", as GitHub does, and changes nothing', async () => {
+    gh.setPermissions({ checks: 'read' });
+    const res = await send('POST', `/repos/acme/shop/statuses/${SHA}`, { state: 'success', context: 'c' });
+    expect(res.status).toBe(403);
+    expect(await res.json()).toMatchObject({ message: 'Resource not accessible by integration', status: '403' });
+    expect(await statusOf(octokit.rest.repos.getCommit({ owner: 'acme', repo: 'shop', ref: SHA }))).toBe(403);
+    expect(await statusOf(octokit.rest.checks.listForRef({ owner: 'acme', repo: 'shop', ref: SHA }))).toBe(200);
+    expect(await statusOf(octokit.rest.checks.create({ owner: 'acme', repo: 'shop', name: 'n', head_sha: SHA }))).toBe(403);
+    expect(gh.statuses(REPO, SHA)).toEqual([]);
+    expect(gh.checkRuns(REPO)).toEqual([]);
+    expect(gh.rejections).toEqual([
+      'POST /repos/{owner}/{repo}/statuses/{sha}: the token lacks statuses: write',
+      'GET /repos/{owner}/{repo}/commits/{ref}: the token lacks contents: read',
+      'POST /repos/{owner}/{repo}/check-runs: the token lacks checks: write',
+    ]);
+    expect(gh.violations).toEqual([]);
+    gh.setPermissions(null);
+    expect(await statusOf(octokit.rest.repos.getCommit({ owner: 'acme', repo: 'shop', ref: SHA }))).toBe(200);
+    gh.reset();
+    gh.addCommit(REPO, SHA);
+    expect(await statusOf(octokit.rest.repos.createCommitStatus({ owner: 'acme', repo: 'shop', sha: SHA, state: 'success' }))).toBe(201);
+  });
+
+  it('can start with every call allowed', async () => {
+    const open = await startGitHubDouble({ permissions: null });
+    try {
+      open.addCommit(REPO, SHA);
+      const res = await fetch(`${open.url}/repos/acme/shop/commits/${SHA}/pulls`, { headers: { authorization: 'token t' } });
+      expect(res.status).toBe(200);
+    } finally {
+      await open.close();
+    }
+  });
+});
+
 describe('repository_dispatch', () => {
   it('records event_type and client_payload and answers 204', async () => {
     const res = await octokit.rest.repos.createDispatchEvent({ owner: 'acme', repo: 'shop', event_type: 'sauce-job', client_payload: { job: 'j1' } });
@@ -357,6 +419,13 @@ describe('routing, auth and scripting', () => {
     expect(gh.requests.map((r) => r.status)).toEqual([502, 403, 204]);
     expect(gh.dispatches(REPO)).toHaveLength(1);
     expect(() => gh.failNext('POST /repos/{owner}/{repo}/dispatch', [])).toThrow(/not a route/);
+  });
+
+  it('can answer an error after acting on the request (a response lost on the way back)', async () => {
+    gh.failNext('POST /repos/{owner}/{repo}/check-runs', [{ status: 502, body: { message: 'Bad Gateway' }, afterHandling: true }]);
+    expect(await statusOf(octokit.rest.checks.create({ owner: 'acme', repo: 'shop', name: 'n', head_sha: SHA }))).toBe(502);
+    expect(gh.checkRuns(REPO)).toHaveLength(1);
+    expect(gh.requests.map((r) => r.status)).toEqual([502]);
   });
 
   it('lets an interceptor override answers', async () => {

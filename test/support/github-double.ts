@@ -10,10 +10,19 @@
  *
  * Repositories exist implicitly: any owner/repo is accessible. Commits, branches and pulls only
  * exist once a test adds them.
+ *
+ * The token has permissions, as a workflow's GITHUB_TOKEN does: by default exactly the `permissions:`
+ * block of the README's example workflow (see ./readme-workflow.ts). A call whose permission the token
+ * lacks is answered as GitHub answers it on a private repository, 403 "Resource not accessible by
+ * integration" (see ROUTE_PERMISSIONS; routes not listed there, such as the relay's dispatches with an
+ * App or personal token, are not checked).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { loadApiDescription, type ApiDescription, type RouteMatch } from './openapi.js';
+import { readmeWorkflowPermissions, type PermissionLevel, type TokenPermissions } from './readme-workflow.js';
+
+export type { PermissionLevel, TokenPermissions };
 
 export interface RecordedRequest {
   method: string;
@@ -59,6 +68,11 @@ export interface ScriptedResponse {
   headers?: Record<string, string>;
   body?: unknown;
   delayMs?: number;
+  /**
+   * True: the request is first handled as usual (a check run is created, a status written) and
+   * this answer is sent instead of the real one: GitHub acted, and the client never learnt it.
+   */
+  afterHandling?: boolean;
 }
 export interface PullSpec {
   number: number;
@@ -91,7 +105,9 @@ export interface GitHubDouble {
   failNext(route: string, responses: ScriptedResponse[]): void;
   /** Optional hook run before handling; return a ScriptedResponse to override. */
   setInterceptor(fn: ((req: RecordedRequest) => ScriptedResponse | undefined) | null): void;
-  /** Clears requests, violations, rejections, repository state, queued failNext answers and the interceptor. */
+  /** The token's permissions from now on (`null`: every call allowed); reset() restores the default. */
+  setPermissions(permissions: TokenPermissions | null): void;
+  /** Clears requests, violations, rejections, repository state, queued failNext answers and the interceptor; restores the default permissions. */
   reset(): void;
   countRequests(filter?: (r: RecordedRequest) => boolean): number;
   /** The loaded description (for tests that want to check a route name or the load time). */
@@ -104,6 +120,36 @@ export interface GitHubDoubleOptions {
   requireAuth?: boolean;
   /** Default false: body fields the description does not list are violations (they are typos GitHub would silently drop). */
   allowUnknownBodyFields?: boolean;
+  /** The token's permissions. Default: the README workflow's `permissions:` block. `null`: every call allowed. */
+  permissions?: TokenPermissions | null;
+}
+
+/**
+ * The permission each implemented repository route needs from a workflow token (write implies
+ * read). Scopes a `permissions:` block leaves out are `none`.
+ */
+export const ROUTE_PERMISSIONS: Readonly<Record<string, readonly [scope: string, level: 'read' | 'write']>> = {
+  'POST /repos/{owner}/{repo}/statuses/{sha}': ['statuses', 'write'],
+  'GET /repos/{owner}/{repo}/commits/{ref}/statuses': ['statuses', 'read'],
+  'GET /repos/{owner}/{repo}/commits/{ref}/status': ['statuses', 'read'],
+  'POST /repos/{owner}/{repo}/check-runs': ['checks', 'write'],
+  'PATCH /repos/{owner}/{repo}/check-runs/{check_run_id}': ['checks', 'write'],
+  'GET /repos/{owner}/{repo}/check-runs/{check_run_id}': ['checks', 'read'],
+  'GET /repos/{owner}/{repo}/check-runs/{check_run_id}/annotations': ['checks', 'read'],
+  'GET /repos/{owner}/{repo}/commits/{ref}/check-runs': ['checks', 'read'],
+  'GET /repos/{owner}/{repo}/pulls': ['pull-requests', 'read'],
+  'GET /repos/{owner}/{repo}/pulls/{pull_number}': ['pull-requests', 'read'],
+  'GET /repos/{owner}/{repo}/commits/{commit_sha}/pulls': ['pull-requests', 'read'],
+  'GET /repos/{owner}/{repo}/commits/{ref}': ['contents', 'read'],
+  'GET /repos/{owner}/{repo}/branches/{branch}': ['contents', 'read'],
+};
+
+/** Whether a token with `permissions` may call `route`; routes without an entry are not checked. */
+export function permits(permissions: TokenPermissions | null, route: string): boolean {
+  const need = ROUTE_PERMISSIONS[route];
+  if (permissions === null || !need) return true;
+  const have: PermissionLevel = permissions[need[0]] ?? 'none';
+  return need[1] === 'read' ? have === 'read' || have === 'write' : have === 'write';
 }
 
 // GitHub's rules that the description states only in prose.
@@ -200,7 +246,7 @@ function repoJson(base: string, repo: RepoState): JsonObject {
     name: repo.name,
     full_name: repo.fullName,
     owner: userJson(repo.owner, repo.id + 1_000_000, 'Organization'),
-    private: false,
+    private: true, // so the token's permissions decide every read, as they do on a private repository
     html_url: `https://github.com/${repo.fullName}`,
     url: `${base}/repos/${repo.fullName}`,
     default_branch: repo.defaultBranch,
@@ -378,6 +424,7 @@ class Double implements GitHubDouble {
   private readonly scripted = new Map<string, ScriptedResponse[]>();
   private readonly timers = new Set<NodeJS.Timeout>();
   private interceptor: ((req: RecordedRequest) => ScriptedResponse | undefined) | null = null;
+  private permissions: TokenPermissions | null;
   private nextId = 1;
   private used = 0;
   private readonly resetAt = Math.floor(Date.now() / 1000) + 3600;
@@ -389,6 +436,7 @@ class Double implements GitHubDouble {
     private readonly options: Required<Omit<GitHubDoubleOptions, 'port'>>,
   ) {
     this.handlers = this.routes();
+    this.permissions = options.permissions;
   }
 
   // --- test-facing API ------------------------------------------------------------------------
@@ -464,7 +512,12 @@ class Double implements GitHubDouble {
     this.interceptor = fn;
   }
 
+  setPermissions(permissions: TokenPermissions | null): void {
+    this.permissions = permissions;
+  }
+
   reset(): void {
+    this.permissions = this.options.permissions;
     // Cleared in place: tests may hold on to these arrays.
     this.requests.length = 0;
     this.violations.length = 0;
@@ -505,8 +558,16 @@ class Double implements GitHubDouble {
     const auth = this.authProblem(recorded);
     if (auth) return auth;
     if (problems.length) return error(422, `Invalid request.\n\n${problems.join('\n')}`);
+    if (!permits(this.permissions, recorded.route)) {
+      const [scope, level] = ROUTE_PERMISSIONS[recorded.route]!;
+      return reject(403, 'Resource not accessible by integration', `the token lacks ${scope}: ${level}`);
+    }
     const scripted = this.interceptor?.(recorded) ?? this.scripted.get(recorded.route)?.shift();
     if (scripted) {
+      if (scripted.afterHandling) {
+        const real = this.handle(recorded, match);
+        if (real.rejection) this.rejections.push(`${recorded.route}: ${real.rejection}`);
+      }
       if (scripted.delayMs) await delay(scripted.delayMs, this.timers);
       return { status: scripted.status, body: scripted.body, headers: scripted.headers ?? {} };
     }
@@ -906,7 +967,11 @@ export async function startGitHubDouble(options: GitHubDoubleOptions = {}): Prom
       res.end('{"message":"GitHub double failed"}');
     });
   });
-  double = new Double(description, server, { requireAuth: options.requireAuth ?? true, allowUnknownBodyFields: options.allowUnknownBodyFields ?? false });
+  double = new Double(description, server, {
+    requireAuth: options.requireAuth ?? true,
+    allowUnknownBodyFields: options.allowUnknownBodyFields ?? false,
+    permissions: options.permissions === undefined ? readmeWorkflowPermissions() : options.permissions,
+  });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port ?? 0, '127.0.0.1', () => resolve());
