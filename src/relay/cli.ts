@@ -19,6 +19,7 @@ import { DEFAULTS, describeConfig, loadConfig, redactUrl, withSecrets, type Conf
 import { splitList } from './config/env.js';
 import { createLogger } from './logger.js';
 import { startRelay } from './http/server.js';
+import { selfCommand } from './invocation.js';
 import { signBody } from './http/signature.js';
 import { openSqliteStore } from './outbox/sqlite-store.js';
 import type { EventState, StoredEvent, VisualWatch } from './outbox/store.js';
@@ -121,7 +122,7 @@ async function serve(): Promise<void> {
           '                 for Sauce Labs, set SAUCE_WEBHOOK_SECRET to the webhook security token it shows)',
           '',
           '  Send it a sample event:',
-          `    node lib/relay/cli.js send --sample --url ${webhook} --secret ${generated.secret}`,
+          `    ${selfCommand(process.argv[1] ?? '')} send --sample --url ${webhook} --secret ${generated.secret}`,
           '',
         ].join('\n')}\n`,
       );
