@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { REPO_ROOT, sauceFixture } from '../relay/support/common.js';
 import { ensureBuilt, startRelayProcess, tempDir, type RelayProcess } from '../relay/support/process.js';
 import { signBody } from '../../src/relay/http/signature.js';
+import { freePort } from '../support/ports.js';
 
 const UNIT = join(REPO_ROOT, 'deploy', 'sauce-relay.service');
 const NGINX_CONF = join(REPO_ROOT, 'deploy', 'nginx.conf');
@@ -57,17 +58,6 @@ describe('the README shows the deploy files as they are', () => {
     }
   });
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 interface Answer {
   status: number;

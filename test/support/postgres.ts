@@ -13,9 +13,9 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, chownSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { freePort } from './ports.js';
 
 export interface PostgresServer {
   /** `postgres://…` of a database that belongs to this server (or to this caller, on a shared one). */
@@ -52,17 +52,6 @@ export function postgresAvailable(): boolean {
 /** The one line a test file prints when it skips for want of PostgreSQL. */
 export function skipLine(what: string): string {
   return `${what}: skipped, no PostgreSQL here (install Debian's postgresql package, or set RELAY_TEST_DATABASE_URL=postgres://…); .ci/run installs it`;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 function run(cmd: string, args: string[], asNobody: boolean): Promise<{ code: number | null; output: string }> {
