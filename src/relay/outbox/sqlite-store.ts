@@ -30,9 +30,10 @@ export interface SqliteEventStore extends EventStore, VisualWatchStore {
 
 /**
  * 2: bodies moved to their own table. No release ever wrote schema 1, so there is no migration.
+ * 4: `bodies.extra`, the relay's own facts about an event (NewEvent.extra); added to a schema-2/3 file.
  * 3: the visual_watches table; a schema-2 file gets it (CREATE ... IF NOT EXISTS) and moves to 3.
  */
-const SCHEMA_VERSION = 3;
+const SCHEMA_VERSION = 4;
 const OLDEST_UPGRADABLE = 2;
 
 const SCHEMA = `
@@ -57,7 +58,7 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE INDEX IF NOT EXISTS events_due ON events (state, next_attempt_at);
 -- The raw bodies live apart from the small, often-updated event rows: a claim or a mark then
 -- rewrites pages of ~150-byte rows, not a 2 KB body each time (measured: ingest about +10%, BENCHMARKS.md).
-CREATE TABLE IF NOT EXISTS bodies (seq INTEGER PRIMARY KEY, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS bodies (seq INTEGER PRIMARY KEY, body TEXT NOT NULL, extra TEXT);
 CREATE TRIGGER IF NOT EXISTS events_body_delete AFTER DELETE ON events BEGIN
   DELETE FROM bodies WHERE seq = OLD.seq;
 END;
@@ -108,6 +109,7 @@ interface Row {
   event_type: string;
   /** Filled from `bodies` after the row is read. */
   body: string;
+  extra: string | null;
   body_hash: string;
   received_at: number;
   state: EventState;
@@ -132,6 +134,7 @@ function toEvent(row: Row): StoredEvent {
     attempts: row.attempts,
     nextAttemptAt: row.next_attempt_at,
     lastError: row.last_error,
+    extra: row.extra,
   };
   return row.requeued_at === null ? event : { ...event, requeuedAt: row.requeued_at };
 }
@@ -198,6 +201,9 @@ export function openSqliteStore(dataDir: string, options: SqliteStoreOptions = {
       const version = Number(db.pragma('user_version', { simple: true }));
       refuseUnknownSchema(version, path);
       db.exec(SCHEMA);
+      // Schema 4: a file from before it has bodies without the extra column.
+      const bodyColumns = db.prepare<[], { name: string }>("SELECT name FROM pragma_table_info('bodies')").all();
+      if (!bodyColumns.some((c) => c.name === 'extra')) db.exec('ALTER TABLE bodies ADD COLUMN extra TEXT');
       if (version < SCHEMA_VERSION) db.pragma(`user_version = ${SCHEMA_VERSION}`);
     }).immediate();
   } catch (error) {
@@ -218,8 +224,8 @@ class Store implements SqliteEventStore {
   private readonly findDedup: Database.Statement<[string, string], { event_id: string; first_seen: number }>;
   private readonly putDedup: Database.Statement<[string, string, string, number]>;
   private readonly putEvent: Database.Statement<[string, string, string, string, string, number, number]>;
-  private readonly putBody: Database.Statement<[number | bigint, string]>;
-  private readonly getBody: Database.Statement<[number], { body: string }>;
+  private readonly putBody: Database.Statement<[number | bigint, string, string | null]>;
+  private readonly getBody: Database.Statement<[number], { body: string; extra: string | null }>;
   private readonly claimStmt: Database.Statement<[string, number, number, number, number], Row>;
   private readonly deliveredStmt: Database.Statement<[number, string, string]>;
   private readonly retryStmt: Database.Statement<[number, string, string, string]>;
@@ -246,8 +252,8 @@ class Store implements SqliteEventStore {
       `INSERT INTO dedup (route, body_hash, event_id, first_seen) VALUES (?, ?, ?, ?)
        ON CONFLICT (route, body_hash) DO UPDATE SET event_id = excluded.event_id, first_seen = excluded.first_seen`,
     );
-    this.putBody = db.prepare('INSERT INTO bodies (seq, body) VALUES (?, ?)');
-    this.getBody = db.prepare('SELECT body FROM bodies WHERE seq = ?');
+    this.putBody = db.prepare('INSERT INTO bodies (seq, body, extra) VALUES (?, ?, ?)');
+    this.getBody = db.prepare('SELECT body, extra FROM bodies WHERE seq = ?');
     this.putEvent = db.prepare(
       `INSERT INTO events (id, route, repo, event_type, body_hash, received_at, next_attempt_at, state)
        VALUES (?, ?, ?, ?, ?, ?, ?, 'pending')`,
@@ -306,7 +312,7 @@ class Store implements SqliteEventStore {
       if (seen && event.receivedAt - seen.first_seen < q.dedupWindowMs) return { kind: 'duplicate', id: seen.event_id };
       const id = randomUUID();
       const { lastInsertRowid } = this.putEvent.run(id, event.route, event.repo, event.eventType, event.bodyHash, event.receivedAt, event.receivedAt);
-      this.putBody.run(lastInsertRowid, event.body);
+      this.putBody.run(lastInsertRowid, event.body, event.extra ?? null);
       this.putDedup.run(event.route, event.bodyHash, id, event.receivedAt);
       return { kind: 'stored', id };
     };
@@ -316,7 +322,8 @@ class Store implements SqliteEventStore {
   }
 
   private withBody(row: Row): StoredEvent {
-    return toEvent({ ...row, body: this.getBody.get(row.seq)?.body ?? '' });
+    const stored = this.getBody.get(row.seq);
+    return toEvent({ ...row, body: stored?.body ?? '', extra: stored?.extra ?? null });
   }
 
   insert(event: NewEvent, dedupWindowMs: number): Promise<InsertResult> {

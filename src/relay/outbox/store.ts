@@ -32,6 +32,12 @@ export interface NewEvent {
   readonly bodyHash: string;
   /** Epoch ms when the relay received it. */
   readonly receivedAt: number;
+  /**
+   * What the relay itself knows about the event beside Sauce's body, as a JSON object text (for
+   * example the snapshot diffs a Visual refresh read). Kept apart from `body`, which stays the
+   * bytes Sauce signed; the dispatcher adds it to the event's envelope entry. Absent: none.
+   */
+  readonly extra?: string | null;
 }
 
 export interface StoredEvent extends NewEvent {

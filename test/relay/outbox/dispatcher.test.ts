@@ -61,9 +61,9 @@ function jobBody(n: number, extra: Record<string, unknown> = {}): string {
   );
 }
 
-function newEvent(n: number, overrides: Partial<NewEvent> & { extra?: Record<string, unknown> } = {}): NewEvent {
-  const { extra, ...rest } = overrides;
-  const body = rest.body ?? jobBody(n, extra);
+function newEvent(n: number, overrides: Omit<Partial<NewEvent>, 'extra'> & { fields?: Record<string, unknown> } = {}): NewEvent {
+  const { fields, ...rest } = overrides;
+  const body = rest.body ?? jobBody(n, fields);
   return {
     route: 'default',
     repo: 'acme/shop',
@@ -75,10 +75,10 @@ function newEvent(n: number, overrides: Partial<NewEvent> & { extra?: Record<str
   };
 }
 
-function stored(n: number, overrides: Partial<StoredEvent> & { extra?: Record<string, unknown> } = {}): StoredEvent {
-  const { extra, ...rest } = overrides;
+function stored(n: number, overrides: Omit<Partial<StoredEvent>, 'extra'> & { fields?: Record<string, unknown> } = {}): StoredEvent {
+  const { fields, ...rest } = overrides;
   return {
-    ...newEvent(n, { extra }),
+    ...newEvent(n, { fields }),
     id: `ev-${n}`,
     state: 'pending',
     attempts: 0,
@@ -131,16 +131,16 @@ describe('planDispatches (pure)', () => {
   });
 
   it('splits exactly at the 64 KB edge', () => {
-    const a = stored(1, { extra: { pad: 'a'.repeat(30_000) } });
+    const a = stored(1, { fields: { pad: 'a'.repeat(30_000) } });
     const entryBytes = (e: StoredEvent) => utf8Bytes(JSON.stringify(entryOf(e)));
     // Two entries and their comma in the envelope.
-    const sizeWith = (q: number) => EMPTY_ENVELOPE_BYTES + entryBytes(a) + 1 + entryBytes(stored(2, { extra: { pad: 'b'.repeat(q) } }));
+    const sizeWith = (q: number) => EMPTY_ENVELOPE_BYTES + entryBytes(a) + 1 + entryBytes(stored(2, { fields: { pad: 'b'.repeat(q) } }));
     const fit = DISPATCH_MAX_PAYLOAD_BYTES - sizeWith(0);
     expect(sizeWith(fit)).toBe(DISPATCH_MAX_PAYLOAD_BYTES);
-    const exact = planDispatches([a, stored(2, { extra: { pad: 'b'.repeat(fit) } })]).dispatches;
+    const exact = planDispatches([a, stored(2, { fields: { pad: 'b'.repeat(fit) } })]).dispatches;
     expect(idsOf(exact)).toEqual([['ev-1', 'ev-2']]);
     expect(payloadBytes(exact[0]!.clientPayload)).toBe(DISPATCH_MAX_PAYLOAD_BYTES);
-    const over = planDispatches([a, stored(2, { extra: { pad: 'b'.repeat(fit + 1) } })]).dispatches;
+    const over = planDispatches([a, stored(2, { fields: { pad: 'b'.repeat(fit + 1) } })]).dispatches;
     expect(idsOf(over)).toEqual([['ev-1'], ['ev-2']]);
     for (const d of [...exact, ...over]) {
       expect(payloadBytes(d.clientPayload)).toBeLessThanOrEqual(DISPATCH_MAX_PAYLOAD_BYTES);
@@ -149,7 +149,7 @@ describe('planDispatches (pure)', () => {
   });
 
   it('an event over the limit is shortened and sent, not rejected; unreadable ones are rejected as invalid', () => {
-    const huge = stored(1, { extra: { exception: `Error: boom\n${'    at frame (x.js:1:1)\n'.repeat(3_000)}` } });
+    const huge = stored(1, { fields: { exception: `Error: boom\n${'    at frame (x.js:1:1)\n'.repeat(3_000)}` } });
     const broken = stored(2, { body: '{"truncated": ' });
     const badType = stored(4, { eventType: 'x'.repeat(101) });
     const ok = stored(3);
@@ -414,7 +414,7 @@ describe('Dispatcher (driven clock) against the GitHub double', () => {
     d.start();
     const stack = `TimeoutError: never appeared\n${'    at step (webpack:///src/pay.ts:10:5)\n'.repeat(2_000)}`;
     expect(utf8Bytes(stack)).toBeGreaterThan(70_000);
-    const [huge] = await insert(d, [newEvent(1, { extra: { exception: stack, status: 'FAILED', passed: 0 } })]);
+    const [huge] = await insert(d, [newEvent(1, { fields: { exception: stack, status: 'FAILED', passed: 0 } })]);
     clock.jump(-61_000);
     const [old] = await insert(d, [newEvent(2)]);
     clock.jump(61_000);

@@ -87,9 +87,25 @@ describe('openSqliteStore', () => {
     expect(await store.listVisualWatches(10)).toHaveLength(1);
   });
 
+  it("keeps the relay's extra facts beside the body, and upgrades a schema-3 file to hold them", async () => {
+    const { id: before } = await store.insert(event(1), DAY);
+    await store.close();
+    const db = new Database(join(dir, 'data', 'relay.db'));
+    db.exec('ALTER TABLE bodies DROP COLUMN extra');
+    db.pragma('user_version = 3');
+    db.close();
+    store = openSqliteStore(join(dir, 'data'));
+    const extra = JSON.stringify({ visual: { diffs: [{ status: 'UNAPPROVED', name: 'cart' }] } });
+    const { id: after } = await store.insert({ ...event(2), extra }, DAY);
+    const byId = new Map((await store.list('pending', 10)).map((e) => [e.id, e]));
+    expect(byId.get(before)?.extra).toBeNull();
+    expect(byId.get(after)?.extra).toBe(extra);
+    expect(byId.get(after)?.body).toBe(event(2).body);
+  });
+
   it.each([
     [1, /pre-release schema \(1\)/],
-    [4, /newer relay \(schema 4\)/],
+    [5, /newer relay \(schema 5\)/],
   ])('refuses a schema-%d file with a message that says what to do', async (version, message) => {
     await store.close();
     const db = new Database(join(dir, 'data', 'relay.db'));
@@ -97,7 +113,7 @@ describe('openSqliteStore', () => {
     db.close();
     expect(() => openSqliteStore(join(dir, 'data'))).toThrow(message);
     const fix = new Database(join(dir, 'data', 'relay.db'));
-    fix.pragma('user_version = 3');
+    fix.pragma('user_version = 4');
     fix.close();
     store = openSqliteStore(join(dir, 'data'));
   });
@@ -111,10 +127,10 @@ describe('openSqliteStore', () => {
     db.pragma('journal_mode = DELETE');
     db.exec('CREATE TABLE from_the_future (x INTEGER)');
     db.exec('DROP TABLE visual_watches');
-    db.pragma('user_version = 4');
+    db.pragma('user_version = 5');
     db.close();
     const before = readFileSync(file);
-    expect(() => openSqliteStore(newer)).toThrow(/newer relay \(schema 4\)/);
+    expect(() => openSqliteStore(newer)).toThrow(/newer relay \(schema 5\)/);
     expect(readFileSync(file).equals(before)).toBe(true);
     expect(existsSync(`${file}-wal`)).toBe(false);
     const after = new Database(file, { readonly: true });
@@ -194,7 +210,7 @@ describe('insert and dedup', () => {
     const result = await store.insert(e, DAY);
     expect(result.kind).toBe('stored');
     const [stored] = await store.list('pending', 10);
-    expect(stored).toEqual({ ...e, id: result.id, state: 'pending', attempts: 0, nextAttemptAt: e.receivedAt, lastError: null });
+    expect(stored).toEqual({ ...e, id: result.id, state: 'pending', attempts: 0, nextAttemptAt: e.receivedAt, lastError: null, extra: null });
   });
 
   it('answers a duplicate (same route and body hash) within the window with the original id', async () => {
