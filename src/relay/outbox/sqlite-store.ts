@@ -18,8 +18,8 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { randomUUID } from 'node:crypto';
 import Database from 'better-sqlite3';
+import { v7 as uuidV7 } from 'uuid';
 import type { EventState, EventStore, InsertResult, NewEvent, NewVisualWatch, StoreStats, StoredEvent, VisualWatch, VisualWatchStore } from './store.js';
 
 export interface SqliteStoreOptions {
@@ -351,7 +351,9 @@ class Store implements SqliteEventStore {
       const { event } = q;
       const seen = this.findDedup.get(event.route, event.bodyHash);
       if (seen && event.receivedAt - seen.first_seen < q.dedupWindowMs) return { kind: 'duplicate', id: seen.event_id };
-      const id = randomUUID();
+      // UUIDv7: time-ordered, so the UNIQUE index on id grows at its end (one page per commit)
+      // instead of taking a random page per event, as a random UUID's would.
+      const id = uuidV7();
       const { lastInsertRowid } = this.putEvent.run(id, event.route, event.repo, event.eventType, event.bodyHash, event.receivedAt, event.receivedAt);
       this.putBody.run(lastInsertRowid, event.body, event.extra ?? null);
       this.putDedup.run(event.route, event.bodyHash, id, event.receivedAt);

@@ -339,6 +339,13 @@ describe('batched commits', () => {
     }
   });
 
+  it('names events with time-ordered UUIDs (v7), so the id index grows at its end', async () => {
+    const ids: string[] = [];
+    for (let n = 0; n < 50; n += 1) ids.push((await store.insert(event(n), DAY)).id);
+    for (const id of ids) expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect([...ids].sort()).toEqual(ids);
+  });
+
   it('close() commits what was queued, then refuses new inserts', async () => {
     const pending = store.insert(event(1), DAY);
     await store.close();
