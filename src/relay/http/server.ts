@@ -26,7 +26,7 @@ import { safeEqualText } from './signature.js';
 import { createLogger, type Logger } from '../logger.js';
 import { createMetrics, type RelayMetrics } from '../metrics.js';
 import { openSqliteStore } from '../outbox/sqlite-store.js';
-import type { EventStore, VisualWatchStore } from '../outbox/store.js';
+import type { EventStore, StoreReadiness, VisualWatchStore } from '../outbox/store.js';
 import { VisualRefresher } from '../visual/visual-refresh.js';
 
 export interface RelayServerOptions {
@@ -262,16 +262,18 @@ export function createRelayServer(options: RelayServerOptions): RelayServer {
     }
   }
 
+  /** 200 when the store takes writes; else 503 with the reason (typed code, and words for people). */
   async function readyz(res: ServerResponse, close: boolean): Promise<void> {
-    let ok = !stopping;
-    if (ok && store) {
+    let state: StoreReadiness = stopping ? { ready: false, code: 'closed', reason: 'the relay is stopping' } : { ready: true };
+    if (state.ready && store) {
       try {
-        ok = await store.writable();
-      } catch {
-        ok = false;
+        state = await store.readiness();
+      } catch (err) {
+        state = { ready: false, code: 'unreachable', reason: err instanceof Error ? err.message : String(err) };
       }
     }
-    send(res, jsonResponse(ok ? 200 : 503, { ready: ok }), close);
+    if (state.ready) send(res, jsonResponse(200, { ready: true }), close);
+    else send(res, jsonResponse(503, { ready: false, code: state.code, reason: state.reason }, { 'retry-after': retryAfter }), close);
   }
 
   async function scrape(req: IncomingMessage, res: ServerResponse, close: boolean): Promise<void> {
