@@ -25,6 +25,7 @@ import { createHandler, jsonResponse, type RelayHandler, type RelayResponse } fr
 import { safeEqualText } from './signature.js';
 import { createLogger, type Logger } from '../logger.js';
 import { createMetrics, type RelayMetrics } from '../metrics.js';
+import { openPostgresStore } from '../outbox/postgres-store.js';
 import { openSqliteStore } from '../outbox/sqlite-store.js';
 import type { EventStore, StoreReadiness, VisualWatchStore } from '../outbox/store.js';
 import { VisualRefresher } from '../visual/visual-refresh.js';
@@ -362,15 +363,28 @@ function createVisualRefresher(
   });
 }
 
+/**
+ * The store the configuration names: PostgreSQL (shared by every instance) with a database URL,
+ * else the SQLite file in the data directory. A database connection that drops is logged and
+ * replaced on the next query; meanwhile ingest answers 503 and /readyz says why.
+ */
+async function openConfiguredStore(config: RelayConfig, logger: Logger): Promise<EventStore> {
+  if (config.databaseUrl === null) {
+    mkdirSync(config.dataDir, { recursive: true });
+    return openSqliteStore(config.dataDir);
+  }
+  const store = await openPostgresStore(config.databaseUrl, {
+    onError: (err) => logger.warn({ err: err.message }, 'database connection lost; the next query opens a new one'),
+  });
+  logger.info({ database: store.where }, 'outbox on PostgreSQL');
+  return store;
+}
+
 /** Open the store, start the dispatcher and listen. Used by `sauce-relay serve` and the tests. */
 export async function startRelay(config: RelayConfig, deps: StartRelayDeps = {}): Promise<RunningRelay> {
   const logger = deps.logger ?? createLogger({ level: config.logLevel });
   const metrics = deps.metrics ?? createMetrics();
-  let store = deps.store;
-  if (!store) {
-    mkdirSync(config.dataDir, { recursive: true });
-    store = openSqliteStore(config.dataDir);
-  }
+  const store = deps.store ?? (await openConfiguredStore(config, logger));
   const client = createDispatchClient({
     token: config.github.token ?? undefined,
     appId: config.github.appId ?? undefined,
