@@ -360,7 +360,7 @@ class PostgresStore implements PostgresEventStore {
     const run = async (client: pg.Pool | pg.PoolClient, indexes: number[]) => {
       const items = indexes.map((i) => batch[i]!);
       const e = items.map((q) => q.event);
-      const { rows } = await client.query<{ route: string; body_hash: string; event_id: string }>(INSERT_ROUND, [
+      const { rows } = await client.query<{ route: string; body_hash: string; event_id: string }>({ name: 'relay_insert', text: INSERT_ROUND }, [
         items.map((q) => q.id),
         e.map((x) => x.route),
         e.map((x) => x.repo),
@@ -409,7 +409,7 @@ class PostgresStore implements PostgresEventStore {
     try {
       await client.query('BEGIN');
       await client.query('SELECT pg_advisory_xact_lock($1, $2)', [LOCK_CLASS, LOCK_CLAIM]);
-      const { rows } = await client.query<Row>(CLAIM, [owner, now + leaseMs, now, n]);
+      const { rows } = await client.query<Row>({ name: 'relay_claim', text: CLAIM }, [owner, now + leaseMs, now, n]);
       await client.query('COMMIT');
       return rows.map(toEvent).sort(byReceipt);
     } catch (error) {

@@ -1,0 +1,324 @@
+/**
+ * The PostgreSQL section of `npm run bench` (bench/run.ts starts it): the shared store against
+ * row 2 and the SQLite relay, in the same run and on the same request stream.
+ *
+ * - Ingest: row 2 (HMAC + JSON.parse), the relay on SQLite, the relay on PostgreSQL (one instance),
+ *   three instances on the same database (the connections split over them).
+ * - Every relay row also counts what it stored (its /metrics), so a row that answered without
+ *   storing measures nothing and says so.
+ * - Dispatch economy: one build of 200 job events of the fixture's size over three instances.
+ * - The cost of polling: transactions per second the database sees from three idle instances.
+ * - Size on disk per million events (events, bodies, dedup keys, indexes).
+ *
+ * The database is a throwaway server (test/support/postgres.ts) with its default settings: fsync
+ * and synchronous_commit on, on this machine's disk. Without PostgreSQL the section prints one line
+ * and is skipped.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer, request as httpRequest, Agent, type IncomingMessage, type ServerResponse } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+import pg from 'pg';
+import { BENCH_SECRET, jobBody, sign } from './body.js';
+import { postgresAvailable, skipLine, startPostgres, type PostgresServer } from '../test/support/postgres.js';
+
+const ROOT = resolve(fileURLToPath(import.meta.url), '../../..');
+const BUILD = join(ROOT, '.bench-build');
+const CONNECTIONS = 10;
+const runTag = `${Date.now().toString(16)}p`;
+let seq = 0;
+
+interface Proc {
+  readonly url: string;
+  readonly child: ChildProcess;
+  stop(): Promise<void>;
+}
+
+/** Start a server process; `ready` finds its port in what it prints. */
+function start(args: string[], env: Record<string, string>, ready: RegExp): Promise<Proc> {
+  return new Promise((done, fail) => {
+    const child = spawn(process.execPath, args, { cwd: ROOT, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      fail(new Error(`no ready line from ${args.join(' ')}:\n${out.slice(-2000)}`));
+    }, 30_000);
+    const onData = (chunk: Buffer) => {
+      out += chunk.toString();
+      const m = ready.exec(out);
+      if (!m) return;
+      clearTimeout(timer);
+      child.stdout?.removeListener('data', onData);
+      child.stderr?.removeListener('data', onData);
+      child.stdout?.resume();
+      child.stderr?.resume();
+      done({
+        url: `http://127.0.0.1:${m[1]}`,
+        child,
+        stop: () =>
+          new Promise((stopped) => {
+            if (child.exitCode !== null) return stopped();
+            child.once('exit', () => stopped());
+            child.kill('SIGTERM');
+            setTimeout(() => child.kill('SIGKILL'), 5_000).unref();
+          }),
+      });
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onData);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      fail(new Error(`${args.join(' ')} exited ${code}:\n${out.slice(-2000)}`));
+    });
+  });
+}
+
+const relayArgs = ['--max-old-space-size=96', join(ROOT, 'lib/relay/cli.js'), 'serve'];
+const relayReady = /"url":"http:\/\/127\.0\.0\.1:(\d+)"/;
+
+function relayEnv(extra: Record<string, string>): Record<string, string> {
+  return {
+    PORT: '0',
+    RELAY_HOST: '127.0.0.1',
+    SAUCE_WEBHOOK_SECRET: BENCH_SECRET,
+    GITHUB_REPOSITORY: 'acme/shop',
+    // The bench bodies carry fixed 2026 dates: accept them (not "202 filtered, stale") so every answer is a store.
+    RELAY_STALE_AFTER: '3650d',
+    RELAY_DEDUP_WINDOW: '3651d',
+    RELAY_DATA_DIR: mkdtempSync(join(tmpdir(), 'bench-pg-relay-')),
+    ...extra,
+  };
+}
+
+interface Load {
+  readonly rps: number;
+  readonly p50: number;
+  readonly p99: number;
+  readonly codes: Record<string, number>;
+  readonly errors: number;
+}
+
+/** autocannon against each URL at once (the connections split over them); figures summed, latencies of the worst. */
+async function load(urls: string[], seconds: number): Promise<Load> {
+  const codes: Record<string, number> = {};
+  const results = await Promise.all(
+    urls.map((url, i) =>
+      autocannon({
+        url,
+        connections: Math.floor(CONNECTIONS / urls.length) + (i < CONNECTIONS % urls.length ? 1 : 0),
+        duration: seconds,
+        requests: [
+          {
+            method: 'POST',
+            setupRequest: (req: autocannon.Request) => {
+              const body = jobBody(seq++, runTag);
+              return { ...req, method: 'POST', body, headers: { 'content-type': 'application/json', 'saucelabs-sign': sign(body) } };
+            },
+            onResponse: (status: number) => {
+              codes[status] = (codes[status] ?? 0) + 1;
+            },
+          },
+        ],
+      }),
+    ),
+  );
+  return {
+    rps: results.reduce((a, r) => a + r.requests.average, 0),
+    p50: Math.max(...results.map((r) => r.latency.p50)),
+    p99: Math.max(...results.map((r) => r.latency.p99)),
+    codes,
+    errors: results.reduce((a, r) => a + r.errors + r.timeouts, 0),
+  };
+}
+
+/** Events a relay stored, from its /metrics. */
+async function storedBy(url: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  return [...text.matchAll(/^sauce_relay_stored_total\{[^}]*\} (\d+)/gm)].reduce((a, m) => a + Number(m[1]), 0);
+}
+
+async function freshDatabase(admin: pg.Pool, server: PostgresServer, name: string): Promise<string> {
+  await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+  await admin.query(`CREATE DATABASE ${name}`);
+  const url = new URL(server.url);
+  url.pathname = `/${name}`;
+  return url.href;
+}
+
+interface Row {
+  readonly name: string;
+  readonly r: Load;
+  readonly stored: number | null;
+}
+
+function answers(r: Load): string {
+  return (
+    Object.entries(r.codes)
+      .map(([c, n]) => `${c}×${n}`)
+      .join(' ') + (r.errors ? ` errors×${r.errors}` : '')
+  );
+}
+
+export async function postgresBench(options: { smoke: boolean }): Promise<string[]> {
+  if (!postgresAvailable()) return [skipLine('bench/postgres.ts (the PostgreSQL section)')];
+  const seconds = options.smoke ? 2 : 10;
+  const server = await startPostgres();
+  const admin = new pg.Pool({ connectionString: server.url, max: 1 });
+  admin.on('error', () => undefined);
+  const lines: string[] = [];
+  try {
+    const rows: Row[] = [];
+    /** Warm up 1 s, then measure `seconds`, against processes started by `open`. */
+    const measure = async (name: string, open: () => Promise<Proc[]>, relay: boolean) => {
+      const procs = await open();
+      try {
+        const urls = procs.map((p) => (relay ? `${p.url}/webhook` : `${p.url}/`));
+        await load(urls, 1);
+        const before = relay ? (await Promise.all(procs.map((p) => storedBy(p.url)))).reduce((a, b) => a + b, 0) : 0;
+        const r = await load(urls, seconds);
+        const stored = relay ? (await Promise.all(procs.map((p) => storedBy(p.url)))).reduce((a, b) => a + b, 0) - before : null;
+        rows.push({ name, r, stored });
+      } finally {
+        await Promise.all(procs.map((p) => p.stop()));
+      }
+    };
+    await measure(
+      '2. node:http + HMAC verify + JSON.parse (baseline)',
+      async () => [await start([join(BUILD, 'bench/servers/hmac.js')], {}, /listening (\d+)/)],
+      false,
+    );
+    await measure('relay on SQLite (1 process)', async () => [await start(relayArgs, relayEnv({}), relayReady)], true);
+    const one = await freshDatabase(admin, server, 'bench_one');
+    await measure('relay on PostgreSQL, 1 instance', async () => [await start(relayArgs, relayEnv({ RELAY_DATABASE_URL: one }), relayReady)], true);
+    const three = await freshDatabase(admin, server, 'bench_three');
+    await measure(
+      'relay on PostgreSQL, 3 instances (one database)',
+      () => Promise.all([1, 2, 3].map(() => start(relayArgs, relayEnv({ RELAY_DATABASE_URL: three }), relayReady))),
+      true,
+    );
+    const base = rows[0]?.r.rps ?? Number.NaN;
+    lines.push(
+      `${CONNECTIONS} connections in all, ${seconds} s per row after 1 s of warm-up; bodies ${Buffer.byteLength(jobBody(0, runTag))} bytes, distinct and signed; dry-run relays (the dispatcher claims and marks, sends nothing)`,
+      '',
+      '| row | req/s | ×row 2 | p50 ms | p99 ms | answers | stored |',
+      '|---|---:|---:|---:|---:|---|---:|',
+    );
+    for (const { name, r, stored } of rows) {
+      lines.push(`| ${name} | ${r.rps.toFixed(0)} | ${(r.rps / base).toFixed(2)} | ${r.p50} | ${r.p99} | ${answers(r)} | ${stored ?? '–'} |`);
+      const accepted = (r.codes[202] ?? 0) + (r.codes[200] ?? 0);
+      if (stored !== null && stored < (r.codes[202] ?? 0)) lines.push(`| ⚠ ${name}: ${r.codes[202]} answered 202 but ${stored} stored |`);
+      if (accepted === 0) lines.push(`| ⚠ ${name}: no 202: this row measures nothing |`);
+    }
+
+    // Size on disk, from the three-instance database (every event it took, delivered in dry-run).
+    const size = await new pg.Pool({ connectionString: three, max: 1 });
+    try {
+      const [r] = (
+        await size.query<{ events: number; bytes: number }>(
+          `SELECT (SELECT count(*) FROM relay_events)::float8 AS events,
+                  (pg_total_relation_size('relay_events') + pg_total_relation_size('relay_bodies') + pg_total_relation_size('relay_dedup'))::float8 AS bytes`,
+        )
+      ).rows;
+      if (r && r.events > 0) {
+        lines.push(
+          '',
+          `size: ${r.events} events (rows, bodies of ${Buffer.byteLength(jobBody(0, runTag))} bytes, dedup keys, indexes) take ${(r.bytes / 2 ** 20).toFixed(1)} MiB: ` +
+            `${(((r.bytes / r.events) * 1e6) / 2 ** 30).toFixed(2)} GiB per million events`,
+        );
+      }
+    } finally {
+      await size.end();
+    }
+
+    lines.push('', ...(await economy(admin, server, options.smoke)));
+  } finally {
+    await admin.end();
+    await server.close();
+  }
+  return lines;
+}
+
+/** A fixture-size job event (~0.9 KB) of one build, distinct per seq. */
+function fixtureJobBody(n: number): string {
+  const base = JSON.parse(readFileSync(join(ROOT, 'test/fixtures/sauce/job-vdc-passed.json'), 'utf8')) as Record<string, unknown>;
+  return JSON.stringify({ ...base, id: `${runTag}${n.toString(16).padStart(16, '0')}`.slice(-32) });
+}
+
+/** 200 job events of one build over three instances, round-robin, to a loopback dispatch endpoint; then idle polling. */
+async function economy(admin: pg.Pool, server: PostgresServer, smoke: boolean): Promise<string[]> {
+  let dispatches = 0;
+  let delivered = 0;
+  const stub = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      if (req.method === 'POST' && /\/dispatches$/.test(req.url ?? '')) {
+        dispatches += 1;
+        delivered += (JSON.parse(Buffer.concat(chunks).toString('utf8')) as { client_payload: { events: unknown[] } }).client_payload.events.length;
+        res.writeHead(204);
+        res.end();
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end('{}');
+    });
+  });
+  await new Promise<void>((done) => stub.listen(0, '127.0.0.1', done));
+  const api = `http://127.0.0.1:${(stub.address() as { port: number }).port}`;
+  const url = await freshDatabase(admin, server, 'bench_economy');
+  const env = relayEnv({ RELAY_DATABASE_URL: url, GITHUB_TOKEN: 'bench-token', GITHUB_API_URL: api });
+  const procs = await Promise.all([1, 2, 3].map(() => start(relayArgs, env, relayReady)));
+  const agent = new Agent({ keepAlive: true, maxSockets: 4 });
+  const events = 200;
+  let bytes = 0;
+  let idleTps = Number.NaN;
+  try {
+    for (let i = 0; i < events; i++) {
+      const body = fixtureJobBody(seq++);
+      bytes += Buffer.byteLength(body);
+      const target = new URL(procs[i % procs.length]!.url);
+      await new Promise<void>((done, fail) => {
+        const req = httpRequest(
+          {
+            host: target.hostname,
+            port: target.port,
+            path: '/webhook',
+            method: 'POST',
+            agent,
+            headers: { 'content-type': 'application/json', 'saucelabs-sign': sign(body) },
+          },
+          (res) => {
+            res.resume();
+            res.on('end', () => done());
+          },
+        );
+        req.on('error', fail);
+        req.end(body);
+      });
+    }
+    const deadline = Date.now() + 30_000;
+    while (delivered < events && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    // Idle: what three instances' polling costs the database.
+    const commits = async () =>
+      Number((await admin.query<{ n: string }>(`SELECT xact_commit::text AS n FROM pg_stat_database WHERE datname = 'bench_economy'`)).rows[0]?.n ?? 0);
+    await new Promise((r) => setTimeout(r, 1_500));
+    const idleSeconds = smoke ? 3 : 10;
+    const before = await commits();
+    await new Promise((r) => setTimeout(r, idleSeconds * 1_000));
+    // pg_stat_database is updated when sessions report, about every second: a long window keeps the error small.
+    idleTps = ((await commits()) - before) / idleSeconds;
+  } finally {
+    agent.destroy();
+    await Promise.all(procs.map((p) => p.stop()));
+    stub.close();
+  }
+  return [
+    '| 3 instances, one database | value | note |',
+    '|---|---:|---|',
+    `| dispatches for one build of ${events} job events (${(bytes / events).toFixed(0)} bytes each), round-robin | ${dispatches} | floor (bytes ÷ 64 KB) ${Math.ceil(bytes / 65_535)}; ${delivered} events delivered; target ≤ 3 |`,
+    `| database transactions per second, three idle instances | ${idleTps.toFixed(1)} | each polls once a second: a claim and a stats read |`,
+  ];
+}
