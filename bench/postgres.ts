@@ -15,7 +15,7 @@
  * and is skipped.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { createServer, request as httpRequest, Agent, type IncomingMessage, type ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -79,7 +79,11 @@ function start(args: string[], env: Record<string, string>, ready: RegExp): Prom
 const relayArgs = ['--max-old-space-size=96', join(ROOT, 'lib/relay/cli.js'), 'serve'];
 const relayReady = /"url":"http:\/\/127\.0\.0\.1:(\d+)"/;
 
+const dataDirs: string[] = [];
+
 function relayEnv(extra: Record<string, string>): Record<string, string> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'bench-pg-relay-'));
+  dataDirs.push(dataDir);
   return {
     PORT: '0',
     RELAY_HOST: '127.0.0.1',
@@ -88,7 +92,7 @@ function relayEnv(extra: Record<string, string>): Record<string, string> {
     // The bench bodies carry fixed 2026 dates: accept them (not "202 filtered, stale") so every answer is a store.
     RELAY_STALE_AFTER: '3650d',
     RELAY_DEDUP_WINDOW: '3651d',
-    RELAY_DATA_DIR: mkdtempSync(join(tmpdir(), 'bench-pg-relay-')),
+    RELAY_DATA_DIR: dataDir,
     ...extra,
   };
 }
@@ -134,6 +138,41 @@ async function load(urls: string[], seconds: number): Promise<Load> {
   };
 }
 
+/** CPU time (user + system) a process has used, in ms (/proc; clock ticks of 10 ms). */
+function cpuMs(pid: number): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return 0;
+  }
+}
+
+/** The server's processes: the postmaster listening on `port` and its children (one backend per connection). */
+function postgresPids(port: string): number[] {
+  const all = readdirSync('/proc').filter((d) => /^\d+$/.test(d));
+  const cmd = (pid: string) => {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    } catch {
+      return [];
+    }
+  };
+  const master = all.find((pid) => {
+    const args = cmd(pid);
+    return args.some((a) => a.endsWith('postgres')) && args.join(' ').includes(`-p ${port} `);
+  });
+  if (!master) return [];
+  const children = all.filter((pid) => {
+    try {
+      return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[1] === master;
+    } catch {
+      return false;
+    }
+  });
+  return [master, ...children].map(Number);
+}
+
 /** Events a relay stored, from its /metrics. */
 async function storedBy(url: string): Promise<number> {
   const text = await (await fetch(`${url}/metrics`)).text();
@@ -152,6 +191,9 @@ interface Row {
   readonly name: string;
   readonly r: Load;
   readonly stored: number | null;
+  /** CPU ms per stored event: the relay processes, and the database server. */
+  readonly relayCpu: number | null;
+  readonly dbCpu: number | null;
 }
 
 function answers(r: Load): string {
@@ -178,9 +220,15 @@ export async function postgresBench(options: { smoke: boolean }): Promise<string
         const urls = procs.map((p) => (relay ? `${p.url}/webhook` : `${p.url}/`));
         await load(urls, 1);
         const before = relay ? (await Promise.all(procs.map((p) => storedBy(p.url)))).reduce((a, b) => a + b, 0) : 0;
+        // Backends of connections opened during the run are missed; the pools open theirs at start and during warm-up.
+        const dbPids = postgresPids(new URL(server.url).port);
+        const cpu = () => ({ relay: procs.reduce((a, p) => a + cpuMs(p.child.pid ?? 0), 0), db: dbPids.reduce((a, pid) => a + cpuMs(pid), 0) });
+        const cpu0 = cpu();
         const r = await load(urls, seconds);
+        const cpu1 = cpu();
         const stored = relay ? (await Promise.all(procs.map((p) => storedBy(p.url)))).reduce((a, b) => a + b, 0) - before : null;
-        rows.push({ name, r, stored });
+        const per = (ms: number) => (stored ? ms / stored : null);
+        rows.push({ name, r, stored, relayCpu: per(cpu1.relay - cpu0.relay), dbCpu: name.includes('PostgreSQL') ? per(cpu1.db - cpu0.db) : null });
       } finally {
         await Promise.all(procs.map((p) => p.stop()));
       }
@@ -203,11 +251,14 @@ export async function postgresBench(options: { smoke: boolean }): Promise<string
     lines.push(
       `${CONNECTIONS} connections in all, ${seconds} s per row after 1 s of warm-up; bodies ${Buffer.byteLength(jobBody(0, runTag))} bytes, distinct and signed; dry-run relays (the dispatcher claims and marks, sends nothing)`,
       '',
-      '| row | req/s | ×row 2 | p50 ms | p99 ms | answers | stored |',
-      '|---|---:|---:|---:|---:|---|---:|',
+      '| row | req/s | ×row 2 | p50 ms | p99 ms | answers | stored | relay CPU ms/event | database CPU ms/event |',
+      '|---|---:|---:|---:|---:|---|---:|---:|---:|',
     );
-    for (const { name, r, stored } of rows) {
-      lines.push(`| ${name} | ${r.rps.toFixed(0)} | ${(r.rps / base).toFixed(2)} | ${r.p50} | ${r.p99} | ${answers(r)} | ${stored ?? '–'} |`);
+    const ms = (v: number | null) => (v === null ? '–' : v.toFixed(2));
+    for (const { name, r, stored, relayCpu, dbCpu } of rows) {
+      lines.push(
+        `| ${name} | ${r.rps.toFixed(0)} | ${(r.rps / base).toFixed(2)} | ${r.p50} | ${r.p99} | ${answers(r)} | ${stored ?? '–'} | ${ms(relayCpu)} | ${ms(dbCpu)} |`,
+      );
       const accepted = (r.codes[202] ?? 0) + (r.codes[200] ?? 0);
       if (stored !== null && stored < (r.codes[202] ?? 0)) lines.push(`| ⚠ ${name}: ${r.codes[202]} answered 202 but ${stored} stored |`);
       if (accepted === 0) lines.push(`| ⚠ ${name}: no 202: this row measures nothing |`);
@@ -237,6 +288,7 @@ export async function postgresBench(options: { smoke: boolean }): Promise<string
   } finally {
     await admin.end();
     await server.close();
+    for (const d of dataDirs.splice(0)) rmSync(d, { recursive: true, force: true });
   }
   return lines;
 }
