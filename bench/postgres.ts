@@ -22,6 +22,8 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import pg from 'pg';
+import { createHash } from 'node:crypto';
+import { openPostgresStore } from '../src/relay/outbox/postgres-store.js';
 import { BENCH_SECRET, jobBody, sign } from './body.js';
 import { postgresAvailable, skipLine, startPostgres, type PostgresServer } from '../test/support/postgres.js';
 
@@ -284,6 +286,7 @@ export async function postgresBench(options: { smoke: boolean }): Promise<string
       await size.end();
     }
 
+    lines.push(await fixtureSize(admin, server, options.smoke ? 2_000 : 20_000));
     lines.push('', ...(await economy(admin, server, options.smoke)));
   } finally {
     await admin.end();
@@ -291,6 +294,55 @@ export async function postgresBench(options: { smoke: boolean }): Promise<string
     for (const d of dataDirs.splice(0)) rmSync(d, { recursive: true, force: true });
   }
   return lines;
+}
+
+/** Size per million events of the fixture's size: `n` stored through the store itself, then marked delivered. */
+async function fixtureSize(admin: pg.Pool, server: PostgresServer, n: number): Promise<string> {
+  const url = await freshDatabase(admin, server, 'bench_size');
+  const store = await openPostgresStore(url);
+  let bytes = 0;
+  try {
+    for (let i = 0; i < n; i += 500) {
+      const bodies = Array.from({ length: Math.min(500, n - i) }, () => fixtureJobBody(seq++));
+      bytes += bodies.reduce((a, b) => a + Buffer.byteLength(b), 0);
+      await Promise.all(
+        bodies.map((body) =>
+          store.insert(
+            {
+              route: 'default',
+              repo: 'acme/shop',
+              eventType: 'saucelabs',
+              body,
+              bodyHash: createHash('sha256').update(body).digest('hex'),
+              receivedAt: Date.now(),
+            },
+            86_400_000,
+          ),
+        ),
+      );
+      const claimed = await store.claim('bench', Date.now(), 60_000, 500);
+      await store.markDelivered(
+        'bench',
+        claimed.map((e) => e.id),
+        Date.now(),
+      );
+    }
+  } finally {
+    await store.close();
+  }
+  const size = new pg.Pool({ connectionString: url, max: 1 });
+  try {
+    const total = Number(
+      (
+        await size.query<{ b: string }>(
+          `SELECT (pg_total_relation_size('relay_events') + pg_total_relation_size('relay_bodies') + pg_total_relation_size('relay_dedup'))::text AS b`,
+        )
+      ).rows[0]?.b,
+    );
+    return `size: ${n} delivered events of the fixture's size (${(bytes / n).toFixed(0)} bytes) take ${(total / 2 ** 20).toFixed(1)} MiB: ${(((total / n) * 1e6) / 2 ** 30).toFixed(2)} GiB per million events`;
+  } finally {
+    await size.end();
+  }
 }
 
 /** A fixture-size job event (~0.9 KB) of one build, distinct per seq. */
