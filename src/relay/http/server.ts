@@ -25,6 +25,7 @@ import { createHandler, jsonResponse, type RelayHandler, type RelayResponse } fr
 import { safeEqualText } from './signature.js';
 import { createLogger, type Logger } from '../logger.js';
 import { createMetrics, type RelayMetrics } from '../metrics.js';
+import { shownDatabaseUrl } from '../config/url.js';
 import { openPostgresStore } from '../outbox/postgres-store.js';
 import { openSqliteStore } from '../outbox/sqlite-store.js';
 import type { EventStore, StoreReadiness, VisualWatchStore } from '../outbox/store.js';
@@ -373,8 +374,11 @@ async function openConfiguredStore(config: RelayConfig, logger: Logger): Promise
     mkdirSync(config.dataDir, { recursive: true });
     return openSqliteStore(config.dataDir);
   }
+  const where = shownDatabaseUrl(config.databaseUrl);
   const store = await openPostgresStore(config.databaseUrl, {
     onError: (err) => logger.warn({ err: err.message }, 'database connection lost; the next query opens a new one'),
+  }).catch((err: unknown) => {
+    throw new Error(`cannot open the outbox in ${where}: ${err instanceof Error ? err.message : String(err)}`);
   });
   logger.info({ database: store.where }, 'outbox on PostgreSQL');
   return store;
