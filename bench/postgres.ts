@@ -196,6 +196,8 @@ interface Row {
   /** CPU ms per stored event: the relay processes, and the database server. */
   readonly relayCpu: number | null;
   readonly dbCpu: number | null;
+  /** Database commits per stored event (inserts, claims, marks, polls): how well inserts were batched. */
+  readonly commits: number | null;
 }
 
 function answers(r: Load): string {
@@ -216,7 +218,10 @@ export async function postgresBench(options: { smoke: boolean }): Promise<string
   try {
     const rows: Row[] = [];
     /** Warm up 1 s, then measure `seconds`, against processes started by `open`. */
-    const measure = async (name: string, open: () => Promise<Proc[]>, relay: boolean) => {
+    /** Transactions committed in `database` so far (pg_stat_database: reported by each session about once a second). */
+    const commits = async (database: string) =>
+      Number((await admin.query<{ n: string }>('SELECT xact_commit::text AS n FROM pg_stat_database WHERE datname = $1', [database])).rows[0]?.n ?? 0);
+    const measure = async (name: string, open: () => Promise<Proc[]>, relay: boolean, database?: string) => {
       const procs = await open();
       try {
         const urls = procs.map((p) => (relay ? `${p.url}/webhook` : `${p.url}/`));
@@ -225,12 +230,22 @@ export async function postgresBench(options: { smoke: boolean }): Promise<string
         // Backends of connections opened during the run are missed; the pools open theirs at start and during warm-up.
         const dbPids = postgresPids(new URL(server.url).port);
         const cpu = () => ({ relay: procs.reduce((a, p) => a + cpuMs(p.child.pid ?? 0), 0), db: dbPids.reduce((a, pid) => a + cpuMs(pid), 0) });
+        const commits0 = database ? await commits(database) : 0;
         const cpu0 = cpu();
         const r = await load(urls, seconds);
         const cpu1 = cpu();
         const stored = relay ? (await Promise.all(procs.map((p) => storedBy(p.url)))).reduce((a, b) => a + b, 0) - before : null;
-        const per = (ms: number) => (stored ? ms / stored : null);
-        rows.push({ name, r, stored, relayCpu: per(cpu1.relay - cpu0.relay), dbCpu: name.includes('PostgreSQL') ? per(cpu1.db - cpu0.db) : null });
+        await new Promise((done) => setTimeout(done, database ? 1_500 : 0));
+        const commits1 = database ? await commits(database) : 0;
+        const per = (n: number) => (stored ? n / stored : null);
+        rows.push({
+          name,
+          r,
+          stored,
+          relayCpu: per(cpu1.relay - cpu0.relay),
+          dbCpu: database ? per(cpu1.db - cpu0.db) : null,
+          commits: database ? per(commits1 - commits0) : null,
+        });
       } finally {
         await Promise.all(procs.map((p) => p.stop()));
       }
@@ -242,24 +257,30 @@ export async function postgresBench(options: { smoke: boolean }): Promise<string
     );
     await measure('relay on SQLite (1 process)', async () => [await start(relayArgs, relayEnv({}), relayReady)], true);
     const one = await freshDatabase(admin, server, 'bench_one');
-    await measure('relay on PostgreSQL, 1 instance', async () => [await start(relayArgs, relayEnv({ RELAY_DATABASE_URL: one }), relayReady)], true);
+    await measure(
+      'relay on PostgreSQL, 1 instance',
+      async () => [await start(relayArgs, relayEnv({ RELAY_DATABASE_URL: one }), relayReady)],
+      true,
+      'bench_one',
+    );
     const three = await freshDatabase(admin, server, 'bench_three');
     await measure(
       'relay on PostgreSQL, 3 instances (one database)',
       () => Promise.all([1, 2, 3].map(() => start(relayArgs, relayEnv({ RELAY_DATABASE_URL: three }), relayReady))),
       true,
+      'bench_three',
     );
     const base = rows[0]?.r.rps ?? Number.NaN;
     lines.push(
       `${CONNECTIONS} connections in all, ${seconds} s per row after 1 s of warm-up; bodies ${Buffer.byteLength(jobBody(0, runTag))} bytes, distinct and signed; dry-run relays (the dispatcher claims and marks, sends nothing)`,
       '',
-      '| row | req/s | ×row 2 | p50 ms | p99 ms | answers | stored | relay CPU ms/event | database CPU ms/event |',
-      '|---|---:|---:|---:|---:|---|---:|---:|---:|',
+      '| row | req/s | ×row 2 | p50 ms | p99 ms | answers | stored | relay CPU ms/event | database CPU ms/event | commits/event |',
+      '|---|---:|---:|---:|---:|---|---:|---:|---:|---:|',
     );
     const ms = (v: number | null) => (v === null ? '–' : v.toFixed(2));
-    for (const { name, r, stored, relayCpu, dbCpu } of rows) {
+    for (const { name, r, stored, relayCpu, dbCpu, commits: perEvent } of rows) {
       lines.push(
-        `| ${name} | ${r.rps.toFixed(0)} | ${(r.rps / base).toFixed(2)} | ${r.p50} | ${r.p99} | ${answers(r)} | ${stored ?? '–'} | ${ms(relayCpu)} | ${ms(dbCpu)} |`,
+        `| ${name} | ${r.rps.toFixed(0)} | ${(r.rps / base).toFixed(2)} | ${r.p50} | ${r.p99} | ${answers(r)} | ${stored ?? '–'} | ${ms(relayCpu)} | ${ms(dbCpu)} | ${ms(perEvent)} |`,
       );
       const accepted = (r.codes[202] ?? 0) + (r.codes[200] ?? 0);
       if (stored !== null && stored < (r.codes[202] ?? 0)) lines.push(`| ⚠ ${name}: ${r.codes[202]} answered 202 but ${stored} stored |`);
