@@ -20,7 +20,7 @@ import pg from 'pg';
 import { envelopeSchema } from '../../../src/sauce/envelope.js';
 import { signBody } from '../../../src/relay/http/signature.js';
 import { startGitHubDouble, type GitHubDouble } from '../../support/github-double.js';
-import { postgresAvailable, skipLine, startPostgres, type PostgresServer } from '../../support/postgres.js';
+import { postgresAvailable, startPostgres, type PostgresServer } from '../../support/postgres.js';
 import { REPO_ROOT, sauceFixture, waitFor } from '../support/common.js';
 import { ensureBuilt, postSigned, request, startRelayProcess, type HttpAnswer, type RelayProcess } from '../support/process.js';
 
@@ -32,7 +32,7 @@ const DISPATCH = 'POST /repos/{owner}/{repo}/dispatches';
 const EVENTS = Math.max(300, Number(process.env.CHAOS_EVENTS ?? 300));
 const SENDERS = 12;
 
-if (!postgresAvailable()) console.log(skipLine('test/relay/outbox/chaos.test.ts (three relays on PostgreSQL: kill -9, database restart, dispatch economy)'));
+// Without PostgreSQL these are skipped; postgres-store.test.ts prints the one line that says so.
 
 /** A distinct job event of one build (own id and modification_time), the fixture's size (~0.9 KB). */
 function jobEvent(id: string): Buffer {

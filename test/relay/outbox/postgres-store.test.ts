@@ -31,7 +31,11 @@ describe('pendingMigrations (pure)', () => {
   });
 });
 
-if (!postgresAvailable()) console.log(skipLine('test/relay/outbox/postgres-store.test.ts (the PostgreSQL store)'));
+// The one line a run without PostgreSQL shows (Jest prints nothing from a file whose tests are all
+// skipped, such as chaos.test.ts): it names every test that needs the server.
+if (!postgresAvailable()) {
+  console.log(skipLine('the PostgreSQL tests (test/relay/outbox/postgres-store.test.ts, test/relay/outbox/chaos.test.ts, test/support/postgres.test.ts)'));
+}
 
 const withPostgres = postgresAvailable() ? describe : describe.skip;
 
