@@ -246,7 +246,7 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
       .catch((error: unknown) => options.onError?.(error instanceof Error ? error : new Error(String(error))));
   });
   try {
-    await migrate(pool);
+    await migrate(pool, options.onError);
   } catch (error) {
     await pool.end().catch(() => undefined);
     throw error;
@@ -254,53 +254,79 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
   return new PostgresStore(pool, shownDatabaseUrl(url), options);
 }
 
-/** Bring the schema up to date, one relay at a time (a session advisory lock). */
-async function migrate(pool: pg.Pool): Promise<void> {
+/**
+ * Run `fn` on a connection of its own, then give it back (closed instead when it broke). While it
+ * is checked out, a connection that dies emits 'error' with nobody listening, which would crash
+ * the process: the error goes to `onError` (the query in flight is rejected with it as well).
+ */
+async function withClient<T>(pool: pg.Pool, onError: ((error: Error) => void) | undefined, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
   let broken = false;
-  try {
-    await client.query('SELECT pg_advisory_lock($1, $2)', [LOCK_CLASS, LOCK_MIGRATE]);
-    try {
-      // Nothing is written to a database that is up to date (it may be read-only: a standby).
-      const [found] = (await client.query<{ exists: boolean }>("SELECT to_regclass('relay_migrations') IS NOT NULL AS exists")).rows;
-      let current = 0;
-      if (found?.exists) current = (await client.query<{ v: number | null }>('SELECT max(version) AS v FROM relay_migrations')).rows[0]?.v ?? 0;
-      const plan = pendingMigrations(current);
-      if (!plan.ok) throw new Error(plan.reason);
-      if (plan.todo.length > 0 && !found?.exists) {
-        await client.query(
-          'CREATE TABLE relay_migrations (version integer PRIMARY KEY, description text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())',
-        );
-      }
-      for (const m of plan.todo) {
-        await client.query('BEGIN');
-        try {
-          await client.query(m.sql);
-          await client.query('INSERT INTO relay_migrations (version, description) VALUES ($1, $2)', [m.version, m.description]);
-          await client.query('COMMIT');
-        } catch (error) {
-          await client.query('ROLLBACK').catch(() => undefined);
-          throw new Error(`schema migration ${m.version} (${m.description}) failed: ${error instanceof Error ? error.message : String(error)}`);
-        }
-      }
-    } finally {
-      await client.query('SELECT pg_advisory_unlock($1, $2)', [LOCK_CLASS, LOCK_MIGRATE]).catch(() => {
-        broken = true;
-      });
-    }
-  } catch (error) {
+  const onClientError = (error: Error) => {
     broken = true;
+    onError?.(error);
+  };
+  client.on('error', onClientError);
+  try {
+    return await fn(client);
+  } catch (error) {
+    broken ||= !(await client.query('ROLLBACK').then(
+      () => true,
+      () => false,
+    ));
     throw error;
   } finally {
-    // A connection whose unlock may not have run is closed, which drops the lock with it.
+    client.removeListener('error', onClientError);
     client.release(broken);
   }
+}
+
+/** One transaction on a connection of its own (see `withClient`). */
+function inTransaction<T>(pool: pg.Pool, onError: ((error: Error) => void) | undefined, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  return withClient(pool, onError, async (client) => {
+    await client.query('BEGIN');
+    const result = await fn(client);
+    await client.query('COMMIT');
+    return result;
+  });
+}
+
+/** Bring the schema up to date, one relay at a time (a session advisory lock). */
+async function migrate(pool: pg.Pool, onError: ((error: Error) => void) | undefined): Promise<void> {
+  await withClient(pool, onError, async (client) => {
+    // A session lock: released by the unlock below, or with the connection if that cannot run
+    // (withClient closes a connection whose work failed).
+    await client.query('SELECT pg_advisory_lock($1, $2)', [LOCK_CLASS, LOCK_MIGRATE]);
+    // Nothing is written to a database that is up to date (it may be read-only: a standby).
+    const [found] = (await client.query<{ exists: boolean }>("SELECT to_regclass('relay_migrations') IS NOT NULL AS exists")).rows;
+    let current = 0;
+    if (found?.exists) current = (await client.query<{ v: number | null }>('SELECT max(version) AS v FROM relay_migrations')).rows[0]?.v ?? 0;
+    const plan = pendingMigrations(current);
+    if (!plan.ok) throw new Error(plan.reason);
+    if (plan.todo.length > 0 && !found?.exists) {
+      await client.query(
+        'CREATE TABLE relay_migrations (version integer PRIMARY KEY, description text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())',
+      );
+    }
+    for (const m of plan.todo) {
+      await client.query('BEGIN');
+      try {
+        await client.query(m.sql);
+        await client.query('INSERT INTO relay_migrations (version, description) VALUES ($1, $2)', [m.version, m.description]);
+        await client.query('COMMIT');
+      } catch (error) {
+        throw new Error(`schema migration ${m.version} (${m.description}) failed: ${error instanceof Error ? error.message : String(error)}`);
+      }
+    }
+    await client.query('SELECT pg_advisory_unlock($1, $2)', [LOCK_CLASS, LOCK_MIGRATE]);
+  });
 }
 
 class PostgresStore implements PostgresEventStore {
   readonly where: string;
   private readonly pool: pg.Pool;
   private readonly maxInFlight: number;
+  private readonly onError: ((error: Error) => void) | undefined;
   private queue: Queued[] = [];
   private flushScheduled = false;
   private inFlight = new Set<Promise<void>>();
@@ -311,6 +337,7 @@ class PostgresStore implements PostgresEventStore {
     this.pool = pool;
     this.where = where;
     this.maxInFlight = Math.max(1, options.maxBatchesInFlight ?? 4);
+    this.onError = options.onError;
   }
 
   insert(event: NewEvent, dedupWindowMs: number): Promise<InsertResult> {
@@ -383,44 +410,20 @@ class PostgresStore implements PostgresEventStore {
       await run(this.pool, rounds[0]!);
       return results;
     }
-    const client = await this.pool.connect();
-    let broken = false;
-    try {
-      await client.query('BEGIN');
+    await inTransaction(this.pool, this.onError, async (client) => {
       for (const round of rounds) await run(client, round);
-      await client.query('COMMIT');
-      return results;
-    } catch (error) {
-      broken = !(await client.query('ROLLBACK').then(
-        () => true,
-        () => false,
-      ));
-      throw error;
-    } finally {
-      client.release(broken);
-    }
+    });
+    return results;
   }
 
   async claim(owner: string, now: number, leaseMs: number, limit: number): Promise<StoredEvent[]> {
     const n = Math.max(0, Math.floor(limit));
     if (n === 0) return [];
-    const client = await this.pool.connect();
-    let broken = false;
-    try {
-      await client.query('BEGIN');
+    const rows = await inTransaction(this.pool, this.onError, async (client) => {
       await client.query('SELECT pg_advisory_xact_lock($1, $2)', [LOCK_CLASS, LOCK_CLAIM]);
-      const { rows } = await client.query<Row>({ name: 'relay_claim', text: CLAIM }, [owner, now + leaseMs, now, n]);
-      await client.query('COMMIT');
-      return rows.map(toEvent).sort(byReceipt);
-    } catch (error) {
-      broken = !(await client.query('ROLLBACK').then(
-        () => true,
-        () => false,
-      ));
-      throw error;
-    } finally {
-      client.release(broken);
-    }
+      return (await client.query<Row>({ name: 'relay_claim', text: CLAIM }, [owner, now + leaseMs, now, n])).rows;
+    });
+    return rows.map(toEvent).sort(byReceipt);
   }
 
   async markDelivered(owner: string, ids: readonly string[], now: number): Promise<number> {

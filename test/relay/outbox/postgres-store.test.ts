@@ -57,11 +57,14 @@ withPostgres('PostgreSQL store', () => {
 
   const dropAll = () => sql(`DROP TABLE IF EXISTS relay_events, relay_bodies, relay_dedup, relay_counters, relay_visual_watches, relay_migrations`);
 
+  /** Empty every relay table (the schema stays). */
+  async function truncate(): Promise<void> {
+    const [exists] = await sql(`SELECT to_regclass('relay_events') IS NOT NULL AS e`);
+    if (exists?.e) await sql(`TRUNCATE relay_events, relay_bodies, relay_dedup, relay_visual_watches; UPDATE relay_counters SET n = 0`);
+  }
+
   describeStoreContract('PostgreSQL', () => ({
-    async reset() {
-      const [exists] = await sql(`SELECT to_regclass('relay_events') IS NOT NULL AS e`);
-      if (exists?.e) await sql(`TRUNCATE relay_events, relay_bodies, relay_dedup, relay_visual_watches; UPDATE relay_counters SET n = 0`);
-    },
+    reset: truncate,
     open: () => openPostgresStore(server.url, { maxConnections: 4 }),
   }));
 
@@ -122,6 +125,34 @@ withPostgres('PostgreSQL store', () => {
         }
       } finally {
         await sql(`ALTER DATABASE postgres RESET default_transaction_read_only`);
+      }
+    });
+
+    it('a connection that dies inside a claim fails that claim, and nothing else (no uncaught error)', async () => {
+      const errors: Error[] = [];
+      const store = await openPostgresStore(server.url, { maxConnections: 2, onError: (e) => errors.push(e) });
+      const holder = await admin.connect();
+      try {
+        await truncate();
+        await store.insert(contractEvent(20), DAY);
+        // Hold the claim lock, so the store's claim waits inside its transaction on a checked-out connection.
+        await holder.query('BEGIN');
+        await holder.query('SELECT pg_advisory_xact_lock($1, $2)', [0x5a0ce, 2]);
+        const claim = store.claim('a', Date.now(), 10_000, 10);
+        let waiting: Record<string, unknown>[] = [];
+        for (let i = 0; i < 200 && waiting.length === 0; i++) {
+          waiting = await sql(`SELECT pid FROM pg_stat_activity WHERE application_name = 'sauce-relay' AND wait_event_type = 'Lock'`);
+          if (waiting.length === 0) await new Promise((r) => setTimeout(r, 25));
+        }
+        expect(waiting).toHaveLength(1);
+        await sql(`SELECT pg_terminate_backend(${Number(waiting[0]!.pid)})`);
+        await expect(claim).rejects.toThrow(/terminat/);
+        await holder.query('ROLLBACK');
+        // The store goes on with a new connection.
+        expect((await store.claim('a', Date.now(), 10_000, 10)).map((e) => e.body)).toEqual([contractEvent(20).body]);
+      } finally {
+        holder.release();
+        await store.close();
       }
     });
 
