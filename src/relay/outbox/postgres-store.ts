@@ -294,8 +294,8 @@ function inTransaction<T>(pool: pg.Pool, onError: ((error: Error) => void) | und
 /** Bring the schema up to date, one relay at a time (a session advisory lock). */
 async function migrate(pool: pg.Pool, onError: ((error: Error) => void) | undefined): Promise<void> {
   await withClient(pool, onError, async (client) => {
-    // A session lock: released by the unlock below, or with the connection if that cannot run
-    // (withClient closes a connection whose work failed).
+    // A session lock: released by the unlock below, or, when a step fails, with the connections
+    // when openPostgresStore closes the pool.
     await client.query('SELECT pg_advisory_lock($1, $2)', [LOCK_CLASS, LOCK_MIGRATE]);
     // Nothing is written to a database that is up to date (it may be read-only: a standby).
     const [found] = (await client.query<{ exists: boolean }>("SELECT to_regclass('relay_migrations') IS NOT NULL AS exists")).rows;
