@@ -210,7 +210,7 @@ function answers(r: Load): string {
 
 export async function postgresBench(options: { smoke: boolean }): Promise<string[]> {
   if (!postgresAvailable()) return [skipLine('bench/postgres.ts (the PostgreSQL section)')];
-  const seconds = options.smoke ? 2 : 10;
+  const seconds = options.smoke ? 1 : 10;
   const server = await startPostgres();
   const admin = new pg.Pool({ connectionString: server.url, max: 1 });
   admin.on('error', () => undefined);
@@ -307,7 +307,7 @@ export async function postgresBench(options: { smoke: boolean }): Promise<string
       await size.end();
     }
 
-    lines.push(await fixtureSize(admin, server, options.smoke ? 2_000 : 20_000));
+    lines.push(await fixtureSize(admin, server, options.smoke ? 500 : 20_000));
     lines.push('', ...(await economy(admin, server, options.smoke)));
   } finally {
     await admin.end();
@@ -430,7 +430,7 @@ async function economy(admin: pg.Pool, server: PostgresServer, smoke: boolean): 
     const commits = async () =>
       Number((await admin.query<{ n: string }>(`SELECT xact_commit::text AS n FROM pg_stat_database WHERE datname = 'bench_economy'`)).rows[0]?.n ?? 0);
     await new Promise((r) => setTimeout(r, 1_500));
-    const idleSeconds = smoke ? 3 : 10;
+    const idleSeconds = smoke ? 2 : 10;
     const before = await commits();
     await new Promise((r) => setTimeout(r, idleSeconds * 1_000));
     // pg_stat_database is updated when sessions report, about every second: a long window keeps the error small.

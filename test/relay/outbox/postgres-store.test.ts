@@ -68,6 +68,21 @@ withPostgres('PostgreSQL store', () => {
     open: () => openPostgresStore(server.url, { maxConnections: 4 }),
   }));
 
+  describe('group commit', () => {
+    it('inserts that arrive together are stored by one transaction', async () => {
+      await truncate();
+      const store = await openPostgresStore(server.url, { maxConnections: 4 });
+      try {
+        const results = await Promise.all(Array.from({ length: 200 }, (_, i) => store.insert(contractEvent(i), DAY)));
+        expect(results.every((r) => r.kind === 'stored')).toBe(true);
+        // xmin: the transaction that wrote each row.
+        expect(await sql('SELECT count(DISTINCT xmin::text)::int AS n, count(*)::int AS rows FROM relay_events')).toEqual([{ n: 1, rows: 200 }]);
+      } finally {
+        await store.close();
+      }
+    });
+  });
+
   describe('migrations', () => {
     it('three relays starting at once on an empty database: one schema, each migration applied once', async () => {
       await dropAll();
