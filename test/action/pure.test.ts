@@ -38,7 +38,6 @@ describe('inputs', () => {
       failOnMissingCommit: false,
       dryRun: false,
       confirmDelayMs: 1000,
-      apiWaitUnitMs: 1000,
     });
   });
 
@@ -69,23 +68,14 @@ describe('inputs', () => {
       'job-check-runs': 'some',
       'job-statuses': 'yes',
       'confirm-delay-ms': '-1',
-      'api-wait-unit-ms': '60001',
     };
     const b = parseInputs((n) => bad[n] ?? '');
     expect(b.ok).toBe(false);
-    if (!b.ok)
-      expect(b.errors.map((e) => e.split(':')[0])).toEqual([
-        'input region',
-        'input confirm-delay-ms',
-        'input api-wait-unit-ms',
-        'input job-check-runs',
-        'input job-statuses',
-      ]);
+    if (!b.ok) expect(b.errors.map((e) => e.split(':')[0])).toEqual(['input region', 'input confirm-delay-ms', 'input job-check-runs', 'input job-statuses']);
   });
 
   test('every input has a default', () => {
     expect(Object.keys(INPUT_DEFAULTS).sort()).toEqual([
-      'api-wait-unit-ms',
       'check-name',
       'confirm-delay-ms',
       'context-prefix',
