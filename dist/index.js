@@ -51415,9 +51415,7 @@ async function main(env) {
         runnerLog.setFailed('github-token is empty: pass ${{ github.token }} (the default) or a token with statuses: write, checks: write, pull-requests: read and contents: read, or set dry-run: true');
         return;
     }
-    const api = inputs.dryRun
-        ? new DryRunApi((line) => runnerLog.info(line))
-        : new GitHubApi(createOctokit(inputs.token), repository);
+    const api = inputs.dryRun ? new DryRunApi((line) => runnerLog.info(line)) : new GitHubApi(createOctokit(inputs.token), repository);
     const report = await runEngine(events, {
         api,
         inputs,
