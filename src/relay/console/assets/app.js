@@ -150,7 +150,7 @@ function commitText(commit) {
 function displayName(item) {
   if (item.event?.name) return item.event.name;
   if (item.event) return `(no name) ${item.event.sauceId}`;
-  return item.type === 'request' ? 'request not stored' : '(not a Sauce event)';
+  return item.type === 'request' ? `${item.outcome.state} request` : '(not a Sauce event)';
 }
 
 // ------------------------------------------------------------------------------------------
@@ -186,6 +186,11 @@ function fillForm(filters) {
   }
 }
 
+/** A list cell: its label (shown on phones) and one wrapper around its content. */
+function cell(label, className, ...children) {
+  return el('td', { className, attrs: { 'data-label': label } }, el('div', {}, ...children));
+}
+
 function row(item) {
   const open = () => window.location.assign(deliveryHash(item.id));
   const tr = el('tr', { attrs: { 'data-id': item.id, 'data-outcome': item.outcome.state } });
@@ -195,26 +200,19 @@ function row(item) {
   });
   const kind = item.event ? KIND_SHORT[item.event.kind] : '—';
   const commit = commitText(item.event?.commit ?? null);
-  const name = el('td', { className: 'name', attrs: { 'data-label': 'Job or build' } }, pageLink(deliveryHash(item.id), displayName(item)));
-  if (item.event?.build) name.append(el('span', { className: 'sub' }, item.event.build));
   tr.append(
-    el('td', { attrs: { 'data-label': 'Received' } }, timeEl(item.receivedAt)),
-    el('td', { attrs: { 'data-label': 'Route' } }, item.route ?? '—'),
-    el('td', { attrs: { 'data-label': 'Kind' } }, kind),
-    name,
-    el('td', { attrs: { 'data-label': 'Sauce' } }, sauceBadge(item.event)),
-    el(
-      'td',
-      { attrs: { 'data-label': 'Commit' } },
-      el('span', { className: 'mono' }, commit ?? '—'),
-      item.repo ? el('span', { className: 'sub' }, `→ ${item.repo}`) : null,
+    cell('Received', '', timeEl(item.receivedAt)),
+    cell('Route', '', item.route ?? '—'),
+    cell('Kind', '', kind),
+    cell(
+      'Job or build',
+      'name',
+      pageLink(deliveryHash(item.id), displayName(item)),
+      item.event?.build ? el('span', { className: 'sub' }, item.event.build) : null,
     ),
-    el(
-      'td',
-      { attrs: { 'data-label': 'Outcome' } },
-      badge(item.outcome.state, OUTCOME_TONE[item.outcome.state]),
-      el('span', { className: 'sub outcome-text' }, outcomeText(item.outcome)),
-    ),
+    cell('Sauce', '', sauceBadge(item.event)),
+    cell('Commit', '', el('span', { className: 'mono' }, commit ?? '—'), item.repo ? el('span', { className: 'sub' }, `→ ${item.repo}`) : null),
+    cell('Outcome', '', badge(item.outcome.state, OUTCOME_TONE[item.outcome.state]), el('span', { className: 'sub outcome-text' }, outcomeText(item.outcome))),
   );
   return tr;
 }
@@ -261,12 +259,13 @@ function section(title, ...content) {
   return el('section', {}, el('h2', {}, title), ...content);
 }
 
-function table(headings, rows) {
+/** A table of text; the columns in `long` may break anywhere (messages, ids). */
+function table(headings, rows, long = []) {
   return el(
     'table',
     { className: 'plain' },
     el('thead', {}, el('tr', {}, ...headings.map((h) => el('th', {}, h)))),
-    el('tbody', {}, ...rows.map((cells) => el('tr', {}, ...cells.map((c) => el('td', {}, c))))),
+    el('tbody', {}, ...rows.map((cells) => el('tr', {}, ...cells.map((c, i) => el('td', { className: long.includes(i) ? 'long' : '' }, c))))),
   );
 }
 
@@ -302,6 +301,7 @@ async function loadDetail(id) {
         title: 'Requeue this event?',
         text: 'It goes back in the queue, due now, and the dispatcher sends it to GitHub again.',
         ok: 'Requeue',
+        name: 'requeue',
         path: `/api/deliveries/${encodeURIComponent(item.id)}/requeue`,
         done: 'Requeued: the dispatcher sends it now.',
       }),
@@ -314,6 +314,7 @@ async function loadDetail(id) {
         title: 'Send this event again?',
         text: 'It goes back in the queue, due now; the Action writes its statuses and check runs again (a newer event of the same job still wins).',
         ok: 'Send again',
+        name: 'resend',
         path: `/api/deliveries/${encodeURIComponent(item.id)}/resend`,
         done: 'Queued: the dispatcher sends it again now.',
       }),
@@ -362,6 +363,7 @@ async function loadDetail(id) {
                 a.message,
                 badge(a.code ? `${a.result} ${a.code}` : a.result, a.result === 'sent' ? 'ok' : a.result === 'retry' ? 'warn' : 'bad'),
               ]),
+              [4],
             ),
       ),
     );
@@ -383,6 +385,7 @@ async function loadDetail(id) {
                   v.error ?? '',
                   v.eventId ? pageLink(deliveryHash(v.eventId), v.eventId) : '',
                 ]),
+                [4, 5],
               ),
         ),
       );
@@ -444,6 +447,7 @@ function requeueRouteAction(route) {
     title: `Requeue every dead event of route ${route}?`,
     text: 'Each goes back in the queue, due now, and the dispatcher sends them to GitHub again.',
     ok: 'Requeue all',
+    name: 'requeue-route',
     path: `/api/routes/${encodeURIComponent(route)}/requeue`,
     done: null,
   };
@@ -469,7 +473,7 @@ function confirmAction(title, text, ok) {
 }
 
 function actionButton(label, tone, action) {
-  const button = el('button', { className: tone, attrs: { type: 'button', 'data-action': action.path.split('/').pop() } }, label);
+  const button = el('button', { className: tone, attrs: { type: 'button', 'data-action': action.name } }, label);
   button.addEventListener('click', () => void runAction(button, action));
   return button;
 }
