@@ -172,7 +172,7 @@ function listen(server: http.Server): Promise<string> {
     await detail.locator('h1', { hasText: HOSTILE_NAME }).waitFor();
     expect(await detail.locator('table.plain').first().textContent()).toContain('Invalid request. <img src=x onerror=alert(3)>');
     expect(await detail.locator('pre.body').textContent()).toContain(HOSTILE_BUILD.replace(/"/g, '\\"'));
-    expect(await page.evaluate(() => (window as unknown as { __pwned?: unknown }).__pwned)).toBeUndefined();
+    expect(await page.evaluate('typeof window.__pwned')).toBe('undefined');
     expect(await page.locator('img[src="x"], script:not([src]), b').count()).toBe(0);
     await shot(page, 'hostile-name');
     expect(watch).toEqual({ errors: [], dialogs: [], cspViolations: [] });
@@ -185,7 +185,7 @@ function listen(server: http.Server): Promise<string> {
     await signIn(page);
     await page.emulateMedia({ colorScheme: 'dark' });
     await rows(page).first().waitFor();
-    const dark = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+    const dark = await page.evaluate('getComputedStyle(document.body).backgroundColor');
     expect(dark).toBe('rgb(15, 18, 22)');
     await shot(page, 'list-dark');
     await page.click(`#deliveries tr[data-id="${seeded.visual}"] td.name a`);
@@ -196,13 +196,13 @@ function listen(server: http.Server): Promise<string> {
     await page.setViewportSize({ width: 390, height: 844 });
     await page.goto(`${url}/console#/`);
     await rows(page).first().waitFor();
-    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+    expect(await page.evaluate<number>('document.documentElement.scrollWidth')).toBeLessThanOrEqual(390);
     // Each cell is labelled on a phone (the table's header is hidden).
     expect(await page.locator('#deliveries thead').isVisible()).toBe(false);
     await shot(page, 'list-phone', false);
     await page.click(`#deliveries tr[data-id="${seeded.retrying}"] td.name a`);
     await page.locator('#detail-view h1').waitFor();
-    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+    expect(await page.evaluate<number>('document.documentElement.scrollWidth')).toBeLessThanOrEqual(390);
     await shot(page, 'detail-phone');
     expect(watch).toEqual({ errors: [], dialogs: [], cspViolations: [] });
     await page.close();
@@ -215,26 +215,19 @@ function listen(server: http.Server): Promise<string> {
     const before = await memory.source.marker();
     const target = `${url}/api/deliveries/${seeded.deadMobile2}/requeue`;
     await page.goto(attackerUrl);
-    const tries = await page.evaluate(
-      async ({ list, target }) => {
-        const read = await fetch(list, { credentials: 'include' }).then(
-          (r) => `read ${r.status}`,
-          () => 'read blocked',
-        );
-        await fetch(target, { method: 'POST', mode: 'no-cors', credentials: 'include', headers: { 'content-type': 'text/plain' }, body: '{}' }).catch(
-          () => null,
-        );
-        const form = document.createElement('form');
-        form.method = 'POST';
-        form.action = target;
-        form.target = 'sink';
-        document.body.append(form);
-        form.submit();
-        await new Promise((r) => setTimeout(r, 500));
-        return read;
-      },
-      { list: `${url}/api/deliveries`, target },
-    );
+    // In the attacker's page (a string: the tests are type-checked without the DOM library).
+    const tries = await page.evaluate(`(async () => {
+      const read = await fetch(${JSON.stringify(`${url}/api/deliveries`)}, { credentials: 'include' }).then((r) => 'read ' + r.status, () => 'read blocked');
+      await fetch(${JSON.stringify(target)}, { method: 'POST', mode: 'no-cors', credentials: 'include', headers: { 'content-type': 'text/plain' }, body: '{}' }).catch(() => null);
+      const form = document.createElement('form');
+      form.method = 'POST';
+      form.action = ${JSON.stringify(target)};
+      form.target = 'sink';
+      document.body.append(form);
+      form.submit();
+      await new Promise((r) => setTimeout(r, 500));
+      return read;
+    })()`);
     expect(tries).toBe('read blocked');
     const refused = () => Promise.resolve(log.records().filter((l) => l.msg === 'console request refused').length);
     expect(await eventually(refused, (n) => n >= 2)).toBeGreaterThanOrEqual(2);

@@ -189,7 +189,7 @@ describe('the API', () => {
         'content-security-policy': CONTENT_SECURITY_POLICY,
         'x-content-type-options': 'nosniff',
         'x-frame-options': 'DENY',
-        'referrer-policy': 'no-referrer',
+        'referrer-policy': 'same-origin',
       });
     }
     expect(CONTENT_SECURITY_POLICY).toBe(
