@@ -110,6 +110,8 @@ function listen(server: http.Server): Promise<string> {
     // Newest first: the duplicate came last.
     expect(await rows(page).first().getAttribute('data-id')).toBe(seeded.duplicate);
     await shot(page, 'list');
+    // The README's picture (docs/console.png is a copy of it): the first screenful.
+    await page.screenshot({ path: join(shots, 'readme.png'), clip: { x: 0, y: 0, width: 1280, height: 720 } });
 
     await page.selectOption('select[name=outcome]', 'dead');
     expect(await count(page, 3)).toBe(3);
