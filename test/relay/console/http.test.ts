@@ -44,7 +44,7 @@ test('sign in over HTTP, then read the API with the cookie', async () => {
 });
 
 test('a body over the cap is refused with 413 before the console reads it', async () => {
-  const big = 'token=' + 'x'.repeat(MAX_CONSOLE_BODY_BYTES);
+  const big = `token=${'x'.repeat(MAX_CONSOLE_BODY_BYTES)}`;
   const r = await fetch(`${url}/console/login`, { method: 'POST', headers: { origin: url, 'content-type': 'application/x-www-form-urlencoded' }, body: big });
   expect(r.status).toBe(413);
   const chunked = await new Promise<number>((resolve, reject) => {
