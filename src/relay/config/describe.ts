@@ -20,6 +20,7 @@ export function describeConfig(config: RelayConfig): Record<string, unknown> {
     maxBufferedBytes: config.maxBufferedBytes,
     staleAfterMs: config.staleAfterMs,
     metrics: config.metricsToken ? 'bearer token' : 'open',
+    console: config.adminToken ? 'on (admin token)' : 'off',
     dryRun: config.dryRun,
     visualRefresh: config.visualRefresh
       ? {

@@ -32,6 +32,7 @@ export const ENV_VARS: readonly EnvVar[] = [
   { name: 'RELAY_MAX_BUFFERED', path: ['max_buffered'] },
   { name: 'RELAY_STALE_AFTER', path: ['stale_after'] },
   { name: 'RELAY_METRICS_TOKEN', path: ['metrics_token'], blankIsError: true },
+  { name: 'RELAY_ADMIN_TOKEN', path: ['admin_token'], blankIsError: true },
   { name: 'LOG_LEVEL', path: ['log_level'] },
   { name: 'GITHUB_TOKEN', path: ['github', 'token'] },
   { name: 'GITHUB_APP_ID', path: ['github', 'app_id'] },

@@ -165,6 +165,7 @@ function combine(fromEnv: Source<EnvSettings>, file: ParsedFile | null, errors: 
     maxBufferedBytes: f.max_buffered ?? e.max_buffered ?? DEFAULTS.maxBufferedBytes,
     staleAfterMs: f.stale_after ?? e.stale_after ?? DEFAULTS.staleAfterMs,
     metricsToken: f.metrics_token ?? e.metrics_token ?? null,
+    adminToken: f.admin_token ?? e.admin_token ?? null,
     logLevel: f.log_level ?? e.log_level ?? null,
   };
   const rules = settingRules(settings, named);

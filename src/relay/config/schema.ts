@@ -9,7 +9,7 @@
 import { z } from 'zod';
 import { validEventType } from '../../github/limits.js';
 import { REGIONS, isRegion } from '../../sauce/urls.js';
-import { FAMILIES, LOG_LEVELS, MIN_URL_TOKEN_CHARS } from './types.js';
+import { FAMILIES, LOG_LEVELS, MIN_ADMIN_TOKEN_CHARS, MIN_URL_TOKEN_CHARS } from './types.js';
 import { ambiguousSizeFix, formatDuration, formatSize, readDuration, readSize } from './units.js';
 import { redactUrl, urlProblem } from './url.js';
 
@@ -151,6 +151,12 @@ const settingsShape = {
   max_buffered: size(1024).optional(),
   stale_after: duration({ min: 1, max: Number.MAX_SAFE_INTEGER }).optional(),
   metrics_token: secretText('put the token GET /metrics must present in it, or leave it out for an open /metrics').optional(),
+  admin_token: secretText('put the delivery console token in it (e.g. openssl rand -hex 24), or leave it out: no console')
+    .refine((v) => v === '' || v.length >= MIN_ADMIN_TOKEN_CHARS, {
+      error: (issue) =>
+        `is ${String(issue.input).length} characters, too short to guard the console: use at least ${MIN_ADMIN_TOKEN_CHARS} random characters (e.g. openssl rand -hex 24), or leave it out: no console`,
+    })
+    .optional(),
   log_level: scalar('a log level')
     .transform((v) => String(v).trim().toLowerCase())
     .pipe(z.enum(LOG_LEVELS, { error: (issue) => `${shown(issue.input)} is not a log level: use one of ${LOG_LEVELS.join(', ')}` }))

@@ -30,6 +30,8 @@ export const DEFAULTS = {
 
 export const FAMILIES = ['vdc', 'rdc', 'visual'] as const satisfies readonly SauceFamily[];
 export const MIN_URL_TOKEN_CHARS = 32;
+/** The console's admin token: at least this many characters (a guessable one would open the console). */
+export const MIN_ADMIN_TOKEN_CHARS = 32;
 
 export interface RouteFilters {
   /** Families relayed; null = all. */
@@ -93,6 +95,8 @@ export interface RelayConfig {
   readonly staleAfterMs: number;
   /** `RELAY_METRICS_TOKEN` / `metrics_token`: when set, GET /metrics needs `Authorization: Bearer <token>`. */
   readonly metricsToken: string | null;
+  /** `RELAY_ADMIN_TOKEN` / `admin_token`: signs in to the delivery console (/console, /api); null = no console. Secret. */
+  readonly adminToken: string | null;
   readonly github: GitHubConfig;
   /** No GitHub credentials: log each dispatch instead of sending it. */
   readonly dryRun: boolean;
