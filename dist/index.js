@@ -2659,7 +2659,7 @@ exports.debug = debug; // for test
 
 
 const Client = __nccwpck_require__(3701)
-const Dispatcher = __nccwpck_require__(883)
+const Dispatcher = __nccwpck_require__(3264)
 const Pool = __nccwpck_require__(628)
 const BalancedPool = __nccwpck_require__(837)
 const Agent = __nccwpck_require__(7405)
@@ -10108,7 +10108,7 @@ module.exports = Client
 
 
 const buffer = __nccwpck_require__(4573)
-const Dispatcher = __nccwpck_require__(883)
+const Dispatcher = __nccwpck_require__(3264)
 const {
   ClientDestroyedError,
   ClientClosedError,
@@ -10317,7 +10317,7 @@ module.exports = DispatcherBase
 
 /***/ }),
 
-/***/ 883:
+/***/ 3264:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
@@ -11322,7 +11322,7 @@ module.exports = ProxyAgent
 
 
 
-const Dispatcher = __nccwpck_require__(883)
+const Dispatcher = __nccwpck_require__(3264)
 const RetryHandler = __nccwpck_require__(7816)
 
 class RetryAgent extends Dispatcher {
@@ -13080,7 +13080,7 @@ const MockClient = __nccwpck_require__(7365)
 const MockPool = __nccwpck_require__(4004)
 const { matchValue, buildMockOptions } = __nccwpck_require__(3397)
 const { InvalidArgumentError, UndiciError } = __nccwpck_require__(8707)
-const Dispatcher = __nccwpck_require__(883)
+const Dispatcher = __nccwpck_require__(3264)
 const Pluralizer = __nccwpck_require__(1529)
 const PendingInterceptorsFormatter = __nccwpck_require__(6142)
 
@@ -28164,7 +28164,7 @@ const { makeRequest } = __nccwpck_require__(9967)
 const { fetching } = __nccwpck_require__(4398)
 const { Headers, getHeadersList } = __nccwpck_require__(660)
 const { getDecodeSplit } = __nccwpck_require__(3168)
-const { WebsocketFrameSend } = __nccwpck_require__(3264)
+const { WebsocketFrameSend } = __nccwpck_require__(8502)
 
 /** @type {import('crypto')} */
 let crypto
@@ -28931,7 +28931,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 3264:
+/***/ 8502:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
@@ -29166,7 +29166,7 @@ const {
   isTextBinaryFrame,
   isContinuationFrame
 } = __nccwpck_require__(8625)
-const { WebsocketFrameSend } = __nccwpck_require__(3264)
+const { WebsocketFrameSend } = __nccwpck_require__(8502)
 const { closeWebSocketConnection } = __nccwpck_require__(6897)
 const { PerMessageDeflate } = __nccwpck_require__(9469)
 const { MessageSizeExceededError } = __nccwpck_require__(8707)
@@ -29685,7 +29685,7 @@ module.exports = {
 
 
 
-const { WebsocketFrameSend } = __nccwpck_require__(3264)
+const { WebsocketFrameSend } = __nccwpck_require__(8502)
 const { opcodes, sendHints } = __nccwpck_require__(736)
 const FixedQueue = __nccwpck_require__(4660)
 
@@ -43937,7 +43937,7 @@ function safeSauceUrl(candidate) {
     return isSauceUrl(candidate) ? new URL(candidate).href : null;
 }
 
-;// CONCATENATED MODULE: ./lib/action/commit.js
+;// CONCATENATED MODULE: ./lib/sauce/commit.js
 /**
  * Finding the commit, as a pure function of the event and the `sha` input:
  *  1. the `sha` input;  2. `commit_id` (a short SHA or ref is resolved);

@@ -7,7 +7,7 @@
 import { annotationMessage, annotationTitle, checkTitle, chunk, contextName, externalId, statusDescription } from '../github/limits.js';
 import type { JobEvent, VisualEvent } from '../sauce/event.js';
 import { jobUrl, safeSauceUrl } from '../sauce/urls.js';
-import { commitCandidates, missingCommitMessage, stableLabel, type Candidate } from './commit.js';
+import { commitCandidates, missingCommitMessage, stableLabel, type Candidate } from '../sauce/commit.js';
 import { GitHubApiError } from './errors.js';
 import type { Annotation, Api, CheckRun, CheckRunBody } from './github.js';
 import type { ActionInputs } from './inputs.js';

@@ -3,7 +3,7 @@ import { parseSauceEvent, type JobEvent, type SauceEvent, type VisualEvent } fro
 import { VISUAL_STATUSES, JOB_STATUSES } from '../../src/sauce/schema.js';
 import { INPUT_DEFAULTS, parseInputs } from '../../src/action/inputs.js';
 import { extractEvents, extractFromText, selectSource } from '../../src/action/payload.js';
-import { classify, commitCandidates, missingCommitMessage, stableLabel } from '../../src/action/commit.js';
+import { classify, commitCandidates, missingCommitMessage, stableLabel } from '../../src/sauce/commit.js';
 import { aggregateJobs, jobOutcome, jobResult, visualOutcome, worstState } from '../../src/action/mapping.js';
 import { decodeState, encodeState, jobSupersedes, mergeJobs, mergeVisual, type JobRecord, type VisualRecord } from '../../src/action/state.js';
 import { codeBlock, escapeMd, formatDuration, jobRow, link, renderAggregate, renderJob, safeHref } from '../../src/action/render.js';

@@ -3,7 +3,7 @@
  * one parser the relay and the Action share (`parseSauceEvent`), and the commit with the Action's
  * own candidate list (`commitCandidates`), so the console never disagrees with either. No I/O.
  */
-import { commitCandidates } from '../../action/commit.js';
+import { commitCandidates } from '../../sauce/commit.js';
 import { parseSauceEvent, type SauceEvent } from '../../sauce/event.js';
 import type { FilterCode, RejectReason } from '../metrics.js';
 import type {

@@ -17,7 +17,7 @@
  * refused requests together.
  */
 import type { FatalCode, RetryCode } from '../../github/answers.js';
-import type { CandidateKind } from '../../action/commit.js';
+import type { CandidateKind } from '../../sauce/commit.js';
 import type { FieldIssue, SauceFamily, VisualSummary } from '../../sauce/event.js';
 import type { JobStatus, VisualStatus } from '../../sauce/schema.js';
 import type { FilterCode, RejectReason } from '../metrics.js';
@@ -26,7 +26,7 @@ import type { EventState } from '../outbox/store.js';
 // ---------------------------------------------------------------------------------------------
 // Display fields, derived from a body by derive.ts
 
-/** One way to find the commit, as the Action tries them (src/action/commit.ts `commitCandidates`), in order. */
+/** One way to find the commit, as the Action tries them (src/sauce/commit.ts `commitCandidates`), in order. */
 export interface CommitCandidate {
   readonly kind: CandidateKind;
   /** A full SHA (lower case), a short SHA, a ref or branch name; for `pull`, the PR number. */
