@@ -73,7 +73,7 @@ function webhook(buildId: string, build: Pick<DoubleBuild, 'status' | 'summary'>
   });
 }
 
-async function track(r: VisualRefresher, buildId: string, body: string): Promise<void> {
+async function track(r: VisualRefresher, body: string): Promise<void> {
   const parsed = parseSauceEvent(JSON.parse(body));
   if (!parsed.ok) throw new Error('not a Visual event');
   await r.track({ route: 'default', repo: 'acme/shop', eventType: 'saucelabs', body, event: parsed.event as VisualEvent, receivedAt: clock.t });
@@ -88,7 +88,7 @@ test('the first read lists the diffs: every counted status in one request, then 
   const build = buildWithDiffs('UNAPPROVED', { UNAPPROVED: 5, REJECTED: 1, EQUAL: 40 }, seq);
   sauce.setBuild(buildId, build);
   const r = makeRefresher({ diffLimits: { pageSize: 2, maxItems: 4, maxRequests: 3 } });
-  await track(r, buildId, webhook(buildId, build));
+  await track(r, webhook(buildId, build));
   await r.tick();
 
   expect(requestsFor(buildId).map((q) => [q.kind, q.pages.map((p) => `${p.status}:${p.after === null ? 'start' : 'next'}:${p.first}`)])).toEqual([
@@ -120,7 +120,7 @@ test('an invalid snapshot is listed as invalid; a node Sauce sends malformed is 
   build.summary = { ...build.summary, errored: 2 };
   sauce.setBuild(buildId, build);
   const r = makeRefresher();
-  await track(r, buildId, webhook(buildId, build));
+  await track(r, webhook(buildId, build));
   await r.tick();
   const [event] = await stored(buildId);
   const notes = parseVisualNotesText(event!.extra);
@@ -139,7 +139,7 @@ test('a 5xx in the middle of the pages: the new status goes without a list, and 
   const unapproved = buildWithDiffs('UNAPPROVED', { UNAPPROVED: 6, EQUAL: 3 }, seq);
   sauce.setBuild(buildId, unapproved);
   const r = makeRefresher({ diffLimits: { pageSize: 3, maxItems: 100, maxRequests: 3 } });
-  await track(r, buildId, webhook(buildId, queued));
+  await track(r, webhook(buildId, queued));
   sauce.failNext(503, 1, { only: 'diffs', after: 1 });
   await r.tick();
   let events = await stored(buildId);
@@ -161,7 +161,7 @@ test('a build that never finishes: the stuck verdict once, on time; then Sauceâ€
   const queued = buildWithDiffs('QUEUED', { QUEUED: 4, EQUAL: 2 }, seq);
   sauce.setBuild(buildId, queued);
   const r = makeRefresher({ stuckAfterMs: 2 * HOUR });
-  await track(r, buildId, webhook(buildId, queued));
+  await track(r, webhook(buildId, queued));
   // Read on every due time up to just before the deadline: nothing to say.
   for (;;) {
     const [w] = await store.listVisualWatches(10);
@@ -200,7 +200,7 @@ test('the refresh period ends on a build awaiting review: a last word, then no m
   const build = buildWithDiffs('UNAPPROVED', { UNAPPROVED: 2 }, seq);
   sauce.setBuild(buildId, build);
   const r = makeRefresher({ watchForMs: 3 * HOUR });
-  await track(r, buildId, webhook(buildId, build));
+  await track(r, webhook(buildId, build));
   await r.tick();
   const reads = requestsFor(buildId).length;
   clock.t = T0 + 3 * HOUR;
@@ -223,8 +223,8 @@ test('decided webhooks: REJECTED is read once for its list; APPROVED is not read
   sauce.setBuild(rejectedId, rejected);
   sauce.setBuild(approvedId, approved);
   const r = makeRefresher();
-  await track(r, rejectedId, webhook(rejectedId, rejected));
-  await track(r, approvedId, webhook(approvedId, approved));
+  await track(r, webhook(rejectedId, rejected));
+  await track(r, webhook(approvedId, approved));
   await r.tick();
   expect(parseVisualNotesText((await stored(rejectedId))[0]!.extra).diffs?.items.map((d) => d.status)).toEqual(['REJECTED', 'REJECTED']);
   expect(requestsFor(approvedId)).toEqual([]);
@@ -238,7 +238,7 @@ test('hostile snapshot names stay text, cut to their limit; a list that would no
   sauce.setBuild(buildId, build);
   const r = makeRefresher();
   // A webhook body of 40 KB (Sauce's unknown fields travel too): the list must share what is left.
-  await track(r, buildId, webhook(buildId, build, { vendor_details: 'v'.repeat(40_000) }));
+  await track(r, webhook(buildId, build, { vendor_details: 'v'.repeat(40_000) }));
   await r.tick();
   const [event] = await stored(buildId);
   const notes = parseVisualNotesText(event!.extra);
