@@ -47,19 +47,22 @@ export function afterStatusRead(watch: Pick<VisualWatch, 'body' | 'extra'>, buil
 }
 
 /**
- * The relay's "stuck" verdict: a build still QUEUED or RUNNING `stuckAfterMs` after its first
- * webhook. Once given it stays the same (same times), so it is sent once; any other status ends it.
+ * The relay's "stuck" verdict: a build Sauce still reports QUEUED or RUNNING `stuckAfterMs` after
+ * its first webhook. Given only on what Sauce answered now (`seenNow`): a failed read proves
+ * nothing, the build may have finished. Once given it stays the same (same times), so it is sent
+ * once, failed reads or not; any other status ends it.
  */
 export function stuckVerdict(
   status: VisualStatus | null,
   watch: Pick<VisualWatch, 'firstSeenAt' | 'extra'>,
   stuckAfterMs: number | null,
   now: number,
+  seenNow: boolean,
 ): StuckVerdict | null {
   if (stuckAfterMs === null || !visualStatusIsUnfinished(status)) return null;
   const given = parseVisualNotesText(watch.extra).stuck;
   if (given) return given;
-  return now - watch.firstSeenAt >= stuckAfterMs ? { since: watch.firstSeenAt, afterMs: stuckAfterMs, at: now } : null;
+  return seenNow && now - watch.firstSeenAt >= stuckAfterMs ? { since: watch.firstSeenAt, afterMs: stuckAfterMs, at: now } : null;
 }
 
 /**

@@ -231,7 +231,7 @@ export class VisualRefresher {
     } else {
       diffs = after.diffs;
     }
-    const stuck = stuckVerdict(after.status, watch, config.stuckAfterMs, now);
+    const stuck = stuckVerdict(after.status, watch, config.stuckAfterMs, now, read.kind === 'found');
     const extra = this.fit(watch, after.body, { diffs, stuck, watchEnded: null }, now);
     const changed = after.bodyChanged || extra !== watch.extra;
     if (changed) {

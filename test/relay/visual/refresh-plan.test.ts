@@ -80,23 +80,20 @@ describe('afterStatusRead: the event now, and whether to read the diffs', () => 
 
 describe('stuckVerdict', () => {
   const watch = { firstSeenAt: T0, extra: null };
+  const given = { firstSeenAt: T0, extra: stuckText };
+  const verdictAt = (at: number) => ({ since: T0, afterMs: 2 * HOUR, at });
   test.each([
-    ['QUEUED before the timeout', 'QUEUED', watch, 2 * HOUR, T0 + 2 * HOUR - 1, null],
-    ['QUEUED at the timeout', 'QUEUED', watch, 2 * HOUR, T0 + 2 * HOUR, { since: T0, afterMs: 2 * HOUR, at: T0 + 2 * HOUR }],
-    ['RUNNING long after', 'RUNNING', watch, 2 * HOUR, T0 + 9 * HOUR, { since: T0, afterMs: 2 * HOUR, at: T0 + 9 * HOUR }],
-    [
-      'given once, the same verdict after (sent once)',
-      'RUNNING',
-      { firstSeenAt: T0, extra: stuckText },
-      2 * HOUR,
-      T0 + 5 * HOUR,
-      { since: T0, afterMs: 2 * HOUR, at: T0 + 2 * HOUR },
-    ],
-    ['a real result ends it', 'UNAPPROVED', { firstSeenAt: T0, extra: stuckText }, 2 * HOUR, T0 + 5 * HOUR, null],
-    ['turned off', 'QUEUED', watch, null, T0 + 99 * HOUR, null],
-    ['unknown status', null, watch, 2 * HOUR, T0 + 9 * HOUR, null],
-  ] as const)('%s', (_name, status, w, after, now, expected) => {
-    expect(stuckVerdict(status, w, after, now)).toEqual(expected);
+    ['QUEUED before the timeout', 'QUEUED', watch, 2 * HOUR, T0 + 2 * HOUR - 1, true, null],
+    ['QUEUED at the timeout', 'QUEUED', watch, 2 * HOUR, T0 + 2 * HOUR, true, verdictAt(T0 + 2 * HOUR)],
+    ['RUNNING long after', 'RUNNING', watch, 2 * HOUR, T0 + 9 * HOUR, true, verdictAt(T0 + 9 * HOUR)],
+    ['past the timeout, the read failed: not said (it may have finished)', 'QUEUED', watch, 2 * HOUR, T0 + 9 * HOUR, false, null],
+    ['given once, the same verdict after (sent once)', 'RUNNING', given, 2 * HOUR, T0 + 5 * HOUR, true, verdictAt(T0 + 2 * HOUR)],
+    ['given, then a failed read: kept', 'QUEUED', given, 2 * HOUR, T0 + 5 * HOUR, false, verdictAt(T0 + 2 * HOUR)],
+    ['a real result ends it', 'UNAPPROVED', given, 2 * HOUR, T0 + 5 * HOUR, true, null],
+    ['turned off', 'QUEUED', watch, null, T0 + 99 * HOUR, true, null],
+    ['unknown status', null, watch, 2 * HOUR, T0 + 9 * HOUR, true, null],
+  ] as const)('%s', (_name, status, w, after, now, seen, expected) => {
+    expect(stuckVerdict(status, w, after, now, seen)).toEqual(expected);
   });
 });
 

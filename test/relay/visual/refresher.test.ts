@@ -195,6 +195,24 @@ test('a build that never finishes: the stuck verdict once, on time; then Sauceâ€
   expect(parseVisualNotesText(events[1]!.extra)).toMatchObject({ stuck: null, diffs: { totals: { UNAPPROVED: 3 } } });
 });
 
+test('past the timeout while Sauce does not answer: no verdict until Sauce says the build is still unfinished', async () => {
+  const buildId = newBuildId();
+  const queued = buildWithDiffs('RUNNING', { QUEUED: 2 }, seq);
+  sauce.setBuild(buildId, queued);
+  const r = makeRefresher({ stuckAfterMs: 2 * HOUR });
+  await track(r, webhook(buildId, queued));
+  await r.tick();
+  clock.t = T0 + 3 * HOUR;
+  sauce.failNext(503, 1, { only: 'status' });
+  await r.tick();
+  expect(await stored(buildId)).toEqual([]);
+  clock.t = (await store.listVisualWatches(10))[0]!.nextCheckAt;
+  await r.tick();
+  const events = await stored(buildId);
+  expect(events).toHaveLength(1);
+  expect(parseVisualNotesText(events[0]!.extra).stuck).toEqual({ since: T0, afterMs: 2 * HOUR, at: clock.t });
+});
+
 test('the refresh period ends on a build awaiting review: a last word, then no more reads', async () => {
   const buildId = newBuildId();
   const build = buildWithDiffs('UNAPPROVED', { UNAPPROVED: 2 }, seq);
