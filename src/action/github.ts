@@ -42,7 +42,7 @@ export interface CheckRunBody {
   readonly name: string;
   readonly external_id: string;
   readonly status: 'in_progress' | 'completed';
-  readonly conclusion?: 'success' | 'failure' | 'neutral';
+  readonly conclusion?: 'success' | 'failure' | 'neutral' | 'timed_out';
   readonly output: { readonly title: string; readonly summary: string; readonly text?: string; readonly annotations?: readonly Annotation[] };
 }
 

@@ -9,6 +9,7 @@ import { decodeState, encodeState, jobSupersedes, mergeJobs, mergeVisual, type J
 import { codeBlock, escapeMd, formatDuration, jobRow, link, renderAggregate, renderJob, safeHref } from '../../src/action/render.js';
 import { aggregateName, jobBuildLabel, toJobRecord, visualName } from '../../src/action/engine.js';
 import { fixture } from './harness.js';
+import { NO_NOTES } from '../../src/sauce/visual-notes.js';
 
 const SHA = '9fceb02d0ae598e95dc970b74767f19372d61af8';
 function parse(raw: Record<string, unknown>): SauceEvent {
@@ -344,6 +345,7 @@ describe('state kept on GitHub', () => {
       status: 'EQUAL',
       summary: { errored: 0, approved: 0, equal: 1, rejected: 0, unapproved: 0, queued: 0 },
       receivedAt: null,
+      notes: NO_NOTES,
     };
     expect(decodeState(encodeState({ kind: 'visual', build: v }))).toEqual({ kind: 'visual', build: v });
   });
@@ -414,6 +416,7 @@ describe('state kept on GitHub', () => {
       status: 'UNAPPROVED',
       summary: { errored: 0, approved: 0, equal: 1, rejected: 0, unapproved: 2, queued: 0 },
       receivedAt: null,
+      notes: NO_NOTES,
     };
     expect(mergeVisual(base, [{ ...base, status: 'QUEUED' }])).toEqual({ build: base, changed: false });
     expect(mergeVisual(base, [{ ...base, status: 'APPROVED' }]).build?.status).toBe('APPROVED');

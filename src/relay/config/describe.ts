@@ -26,6 +26,7 @@ export function describeConfig(config: RelayConfig): Record<string, unknown> {
       ? {
           intervalMs: config.visualRefresh.intervalMs,
           watchForMs: config.visualRefresh.watchForMs,
+          stuckAfterMs: config.visualRefresh.stuckAfterMs ?? 'off',
           apiUrl: config.visualRefresh.apiUrl ? redactUrl(config.visualRefresh.apiUrl) : 'by data center',
         }
       : 'off',

@@ -43,6 +43,7 @@ export const ENV_VARS: readonly EnvVar[] = [
   { name: 'SAUCE_API_URL', path: ['visual_refresh', 'api_url'] },
   { name: 'RELAY_VISUAL_REFRESH_INTERVAL', path: ['visual_refresh', 'interval'] },
   { name: 'RELAY_VISUAL_REFRESH_FOR', path: ['visual_refresh', 'for'] },
+  { name: 'RELAY_VISUAL_STUCK_AFTER', path: ['visual_stuck_after'] },
   { name: 'SAUCE_WEBHOOK_SECRET', path: ['route', 'secrets'], quickOnly: true, list: true, blankIsError: true },
   { name: 'GITHUB_REPOSITORY', path: ['route', 'repo'], quickOnly: true },
   { name: 'RELAY_EVENT_TYPE', path: ['route', 'event_type'], quickOnly: true },

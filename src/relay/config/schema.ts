@@ -150,6 +150,7 @@ const settingsShape = {
   max_connections: wholeNumber(1, Number.MAX_SAFE_INTEGER, 'a whole number of at least 1').optional(),
   max_buffered: size(1024).optional(),
   stale_after: duration({ min: 1, max: Number.MAX_SAFE_INTEGER }).optional(),
+  visual_stuck_after: duration({ min: 1, max: Number.MAX_SAFE_INTEGER, zero: 'off' }).optional(),
   metrics_token: secretText('put the token GET /metrics must present in it, or leave it out for an open /metrics').optional(),
   admin_token: secretText('put the delivery console token in it (e.g. openssl rand -hex 24), or leave it out: no console')
     .refine((v) => v === '' || v.length >= MIN_ADMIN_TOKEN_CHARS, {

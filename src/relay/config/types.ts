@@ -23,6 +23,8 @@ export const DEFAULTS = {
   staleAfterMs: 24 * 3600_000,
   visualRefreshIntervalMs: 60_000,
   visualRefreshForMs: 3 * 24 * 3600_000,
+  /** A watched Visual build still QUEUED or RUNNING this long after its first webhook is reported as stuck. */
+  visualStuckAfterMs: 2 * 3600_000,
   eventType: 'saucelabs',
   /** A repo placeholder for zero-config dry-run, where nothing is ever sent. */
   dryRunRepo: 'example/dry-run',
@@ -117,6 +119,11 @@ export interface VisualRefreshConfig {
   readonly intervalMs: number;
   /** Stop re-reading a build this long after it was first seen (`RELAY_VISUAL_REFRESH_FOR`, default 3 days). */
   readonly watchForMs: number;
+  /**
+   * A build still QUEUED or RUNNING this long after its first webhook becomes `error` on GitHub, a
+   * verdict of the relay (`RELAY_VISUAL_STUCK_AFTER` / `visual_stuck_after`, default 2 h); null = off.
+   */
+  readonly stuckAfterMs: number | null;
   /** `SAUCE_API_URL`: one API origin for every build (a proxy, or a test double); null = by data center. */
   readonly apiUrl: string | null;
 }
