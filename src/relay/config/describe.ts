@@ -21,11 +21,13 @@ export function describeConfig(config: RelayConfig): Record<string, unknown> {
     maxBufferedBytes: config.maxBufferedBytes,
     staleAfterMs: config.staleAfterMs,
     metrics: config.metricsToken ? 'bearer token' : 'open',
+    console: config.adminToken ? 'on (admin token)' : 'off',
     dryRun: config.dryRun,
     visualRefresh: config.visualRefresh
       ? {
           intervalMs: config.visualRefresh.intervalMs,
           watchForMs: config.visualRefresh.watchForMs,
+          stuckAfterMs: config.visualRefresh.stuckAfterMs ?? 'off',
           apiUrl: config.visualRefresh.apiUrl ? redactUrl(config.visualRefresh.apiUrl) : 'by data center',
         }
       : 'off',

@@ -9,7 +9,7 @@
 import { z } from 'zod';
 import { validEventType } from '../../github/limits.js';
 import { REGIONS, isRegion } from '../../sauce/urls.js';
-import { FAMILIES, LOG_LEVELS, MIN_URL_TOKEN_CHARS } from './types.js';
+import { FAMILIES, LOG_LEVELS, MIN_ADMIN_TOKEN_CHARS, MIN_URL_TOKEN_CHARS } from './types.js';
 import { ambiguousSizeFix, formatDuration, formatSize, readDuration, readSize } from './units.js';
 import { databaseUrlProblem, redactUrl, shownDatabaseUrl, urlProblem } from './url.js';
 
@@ -166,7 +166,14 @@ const settingsShape = {
   max_connections: wholeNumber(1, Number.MAX_SAFE_INTEGER, 'a whole number of at least 1').optional(),
   max_buffered: size(1024).optional(),
   stale_after: duration({ min: 1, max: Number.MAX_SAFE_INTEGER }).optional(),
+  visual_stuck_after: duration({ min: 1, max: Number.MAX_SAFE_INTEGER, zero: 'off' }).optional(),
   metrics_token: secretText('put the token GET /metrics must present in it, or leave it out for an open /metrics').optional(),
+  admin_token: secretText('put the delivery console token in it (e.g. openssl rand -hex 24), or leave it out: no console')
+    .refine((v) => v === '' || v.length >= MIN_ADMIN_TOKEN_CHARS, {
+      error: (issue) =>
+        `is ${String(issue.input).length} characters, too short to guard the console: use at least ${MIN_ADMIN_TOKEN_CHARS} random characters (e.g. openssl rand -hex 24), or leave it out: no console`,
+    })
+    .optional(),
   log_level: scalar('a log level')
     .transform((v) => String(v).trim().toLowerCase())
     .pipe(z.enum(LOG_LEVELS, { error: (issue) => `${shown(issue.input)} is not a log level: use one of ${LOG_LEVELS.join(', ')}` }))

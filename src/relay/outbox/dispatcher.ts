@@ -128,7 +128,21 @@ function entryOf(event: StoredEvent): Entry {
     } catch (error) {
       entry = { ok: false, code: 'not_json', reason: `stored body is not JSON: ${error instanceof Error ? error.message : String(error)}` };
     }
-    entry ??= envelopeEntry(payload, { id: event.id, received_at: new Date(event.receivedAt).toISOString(), route: event.route });
+    // The relay's notes stored beside the body (`extra`, a JSON object text) go in the entry's
+    // `relay` field; unreadable notes are left out (they are the relay's additions: the event still goes).
+    let relay: Record<string, unknown> | undefined;
+    try {
+      const notes = event.extra ? (JSON.parse(event.extra) as unknown) : undefined;
+      if (typeof notes === 'object' && notes !== null && !Array.isArray(notes)) relay = notes as Record<string, unknown>;
+    } catch {
+      relay = undefined;
+    }
+    entry ??= envelopeEntry(payload, {
+      id: event.id,
+      received_at: new Date(event.receivedAt).toISOString(),
+      route: event.route,
+      ...(relay ? { relay } : {}),
+    });
     entries.set(event, entry);
   }
   return entry;

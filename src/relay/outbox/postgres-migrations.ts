@@ -68,6 +68,7 @@ CREATE TABLE relay_visual_watches (
   repo          text    NOT NULL,
   event_type    text    NOT NULL,
   body          text    NOT NULL,
+  extra         text,
   data_center   text,
   first_seen_at bigint  NOT NULL,
   next_check_at bigint  NOT NULL,

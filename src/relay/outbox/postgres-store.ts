@@ -104,6 +104,7 @@ interface WatchRow {
   repo: string;
   event_type: string;
   body: string;
+  extra: string | null;
   data_center: string | null;
   first_seen_at: number;
   next_check_at: number;
@@ -119,6 +120,7 @@ function toWatch(row: WatchRow): VisualWatch {
     repo: row.repo,
     eventType: row.event_type,
     body: row.body,
+    extra: row.extra,
     dataCenter: row.data_center,
     firstSeenAt: row.first_seen_at,
     nextCheckAt: row.next_check_at,
@@ -516,7 +518,7 @@ class PostgresStore implements PostgresEventStore {
     await this.pool.query(
       `INSERT INTO relay_visual_watches AS v (route, build_id, repo, event_type, body, data_center, first_seen_at, next_check_at, expires_at)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-       ON CONFLICT (route, build_id) DO UPDATE SET repo = excluded.repo, event_type = excluded.event_type, body = excluded.body,
+       ON CONFLICT (route, build_id) DO UPDATE SET repo = excluded.repo, event_type = excluded.event_type, body = excluded.body, extra = NULL,
          data_center = excluded.data_center, next_check_at = least(v.next_check_at, excluded.next_check_at)`,
       [w.route, w.buildId, w.repo, w.eventType, w.body, w.dataCenter, w.firstSeenAt, w.nextCheckAt, w.expiresAt],
     );
@@ -540,11 +542,17 @@ class PostgresStore implements PostgresEventStore {
     return rows.map(toWatch);
   }
 
-  async rescheduleVisualWatch(route: string, buildId: string, nextCheckAt: number, update: { body?: string; error?: string | null }): Promise<void> {
+  async rescheduleVisualWatch(
+    route: string,
+    buildId: string,
+    nextCheckAt: number,
+    update: { body?: string; extra?: string | null; error?: string | null },
+  ): Promise<void> {
     await this.pool.query(
-      `UPDATE relay_visual_watches SET next_check_at = $1, body = coalesce($2, body), checks = checks + 1, last_error = $3
-       WHERE route = $4 AND build_id = $5`,
-      [nextCheckAt, update.body ?? null, update.error ?? null, route, buildId],
+      `UPDATE relay_visual_watches SET next_check_at = $1, body = coalesce($2, body), extra = CASE WHEN $3::boolean THEN $4 ELSE extra END,
+         checks = checks + 1, last_error = $5
+       WHERE route = $6 AND build_id = $7`,
+      [nextCheckAt, update.body ?? null, update.extra !== undefined, update.extra ?? null, update.error ?? null, route, buildId],
     );
   }
 

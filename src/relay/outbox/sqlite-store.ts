@@ -43,7 +43,8 @@ export interface SqliteEventStore extends EventStore, VisualWatchStore {
 
 /**
  * 2: bodies moved to their own table. No release ever wrote schema 1, so there is no migration.
- * 4: `bodies.extra`, the relay's own facts about an event (NewEvent.extra); added to a schema-2/3 file.
+ * 4: `bodies.extra`, the relay's own facts about an event (NewEvent.extra), and `visual_watches.extra`
+ *    (the extra last sent for a watched build); each added to a file without it.
  * 3: the visual_watches table; a schema-2 file gets it (CREATE ... IF NOT EXISTS) and moves to 3.
  */
 const SCHEMA_VERSION = 4;
@@ -106,6 +107,7 @@ CREATE TABLE IF NOT EXISTS visual_watches (
   repo          TEXT    NOT NULL,
   event_type    TEXT    NOT NULL,
   body          TEXT    NOT NULL,
+  extra         TEXT,
   data_center   TEXT,
   first_seen_at INTEGER NOT NULL,
   next_check_at INTEGER NOT NULL,
@@ -161,6 +163,7 @@ interface WatchRow {
   repo: string;
   event_type: string;
   body: string;
+  extra: string | null;
   data_center: string | null;
   first_seen_at: number;
   next_check_at: number;
@@ -176,6 +179,7 @@ function toWatch(row: WatchRow): VisualWatch {
     repo: row.repo,
     eventType: row.event_type,
     body: row.body,
+    extra: row.extra,
     dataCenter: row.data_center,
     firstSeenAt: row.first_seen_at,
     nextCheckAt: row.next_check_at,
@@ -217,9 +221,11 @@ export function openSqliteStore(dataDir: string, options: SqliteStoreOptions = {
       const version = Number(db.pragma('user_version', { simple: true }));
       refuseUnknownSchema(version, path);
       db.exec(SCHEMA);
-      // Schema 4: a file from before it has bodies without the extra column.
-      const bodyColumns = db.prepare<[], { name: string }>("SELECT name FROM pragma_table_info('bodies')").all();
-      if (!bodyColumns.some((c) => c.name === 'extra')) db.exec('ALTER TABLE bodies ADD COLUMN extra TEXT');
+      // Schema 4: a file from before it has bodies and visual_watches without the extra column.
+      for (const table of ['bodies', 'visual_watches']) {
+        const columns = db.prepare<[], { name: string }>(`SELECT name FROM pragma_table_info('${table}')`).all();
+        if (!columns.some((c) => c.name === 'extra')) db.exec(`ALTER TABLE ${table} ADD COLUMN extra TEXT`);
+      }
       if (version < SCHEMA_VERSION) db.pragma(`user_version = ${SCHEMA_VERSION}`);
     }).immediate();
   } catch (error) {
@@ -256,7 +262,7 @@ class Store implements SqliteEventStore {
   private readonly putWatch: Database.Statement<[string, string, string, string, string, string | null, number, number, number]>;
   private readonly endWatch: Database.Statement<[string, string]>;
   private readonly claimWatches: Database.Statement<[number, number, number], WatchRow>;
-  private readonly rescheduleWatch: Database.Statement<[number, string | null, string | null, string, string]>;
+  private readonly rescheduleWatch: Database.Statement<[number, string | null, number, string | null, string | null, string, string]>;
   private readonly listWatches: Database.Statement<[number], WatchRow>;
 
   constructor(db: Database.Database, path: string, options: SqliteStoreOptions) {
@@ -312,7 +318,7 @@ class Store implements SqliteEventStore {
     this.putWatch = db.prepare(
       `INSERT INTO visual_watches (route, build_id, repo, event_type, body, data_center, first_seen_at, next_check_at, expires_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-       ON CONFLICT (route, build_id) DO UPDATE SET repo = excluded.repo, event_type = excluded.event_type, body = excluded.body,
+       ON CONFLICT (route, build_id) DO UPDATE SET repo = excluded.repo, event_type = excluded.event_type, body = excluded.body, extra = NULL,
          data_center = excluded.data_center, next_check_at = min(next_check_at, excluded.next_check_at)`,
     );
     this.endWatch = db.prepare('DELETE FROM visual_watches WHERE route = ? AND build_id = ?');
@@ -322,7 +328,8 @@ class Store implements SqliteEventStore {
        RETURNING *`,
     );
     this.rescheduleWatch = db.prepare(
-      `UPDATE visual_watches SET next_check_at = ?, body = coalesce(?, body), checks = checks + 1, last_error = ?
+      `UPDATE visual_watches SET next_check_at = ?, body = coalesce(?, body), extra = CASE WHEN ? THEN ? ELSE extra END,
+         checks = checks + 1, last_error = ?
        WHERE route = ? AND build_id = ?`,
     );
     this.listWatches = db.prepare('SELECT * FROM visual_watches ORDER BY next_check_at LIMIT ?');
@@ -433,8 +440,14 @@ class Store implements SqliteEventStore {
     return this.claimWatches.all(now + leaseMs, now, Math.max(0, Math.floor(limit))).map(toWatch);
   }
 
-  async rescheduleVisualWatch(route: string, buildId: string, nextCheckAt: number, update: { body?: string; error?: string | null }): Promise<void> {
-    this.rescheduleWatch.run(nextCheckAt, update.body ?? null, update.error ?? null, route, buildId);
+  async rescheduleVisualWatch(
+    route: string,
+    buildId: string,
+    nextCheckAt: number,
+    update: { body?: string; extra?: string | null; error?: string | null },
+  ): Promise<void> {
+    const setExtra = update.extra !== undefined;
+    this.rescheduleWatch.run(nextCheckAt, update.body ?? null, setExtra ? 1 : 0, update.extra ?? null, update.error ?? null, route, buildId);
   }
 
   async listVisualWatches(limit: number): Promise<VisualWatch[]> {

@@ -123,6 +123,11 @@ export interface VisualWatch {
   readonly eventType: string;
   /** The build's last event body sent towards GitHub (the webhook's, or the last refresh's). */
   readonly body: string;
+  /**
+   * The `extra` (NewEvent.extra) sent with that body: the relay's notes (the diffs listed, its
+   * verdicts). Null when none, as after a webhook. Lets a re-read tell what GitHub already has.
+   */
+  readonly extra: string | null;
   /** Its `data_center`, for the API host. */
   readonly dataCenter: string | null;
   /** Epoch ms when the relay first saw the build. */
@@ -135,20 +140,30 @@ export interface VisualWatch {
   readonly lastError: string | null;
 }
 
-export type NewVisualWatch = Omit<VisualWatch, 'checks' | 'lastError'>;
+/** A webhook's watch: it carries no `extra`, so `watchVisual` sets it to null. */
+export type NewVisualWatch = Omit<VisualWatch, 'checks' | 'lastError' | 'extra'>;
 
 /** The watch list behind Visual refresh; both stores implement it, shared by every process on the store. */
 export interface VisualWatchStore {
   /**
    * Start watching a build, or take a newer webhook body for one already watched (the first-seen
-   * time, and so the expiry, stay those of the first sighting).
+   * time, and so the expiry, stay those of the first sighting; `extra` becomes null, as the
+   * webhook's event has none).
    */
   watchVisual(watch: NewVisualWatch): Promise<void>;
   /** Stop watching (a decided status arrived, the build is gone, or the watch expired). */
   endVisualWatch(route: string, buildId: string): Promise<void>;
   /** Watches due at `now`; each claimed one's next check moves to `now + leaseMs`, so one process re-reads it at a time. */
   claimVisualWatches(now: number, leaseMs: number, limit: number): Promise<VisualWatch[]>;
-  /** After a re-read: when to look again, the body now sent (if it changed) and the error, if any. */
-  rescheduleVisualWatch(route: string, buildId: string, nextCheckAt: number, update: { body?: string; error?: string | null }): Promise<void>;
+  /**
+   * After a re-read: when to look again, the body and extra now sent (each only when given; an
+   * `extra` of null clears it) and the error, if any.
+   */
+  rescheduleVisualWatch(
+    route: string,
+    buildId: string,
+    nextCheckAt: number,
+    update: { body?: string; extra?: string | null; error?: string | null },
+  ): Promise<void>;
   listVisualWatches(limit: number): Promise<VisualWatch[]>;
 }

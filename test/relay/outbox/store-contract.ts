@@ -324,7 +324,7 @@ export function describeStoreContract(name: string, subject: () => ContractSubje
           contractWatch('b1', { body: '{"status":"QUEUED"}', firstSeenAt: T0 + 5000, nextCheckAt: T0 + 65_000, expiresAt: T0 + 9 * DAY }),
         );
         const [w] = await store.listVisualWatches(10);
-        expect(w).toEqual({ ...contractWatch('b1'), body: '{"status":"QUEUED"}', checks: 0, lastError: null });
+        expect(w).toEqual({ ...contractWatch('b1'), body: '{"status":"QUEUED"}', extra: null, checks: 0, lastError: null });
       });
 
       it('the same build on another route is another watch', async () => {
@@ -361,6 +361,23 @@ export function describeStoreContract(name: string, subject: () => ContractSubje
         await store.rescheduleVisualWatch('default', 'b1', T0 + 180_000, { body: '{"status":"UNAPPROVED","n":2}' });
         [w] = await store.listVisualWatches(10);
         expect(w).toMatchObject({ nextCheckAt: T0 + 180_000, checks: 2, lastError: null, body: '{"status":"UNAPPROVED","n":2}' });
+      });
+
+      it('remembers the extra last sent: null from a webhook; set, kept and cleared by reschedule; a newer webhook clears it', async () => {
+        await store.watchVisual(contractWatch('b1'));
+        const extra = () => store.listVisualWatches(10).then((w) => w[0]!.extra);
+        expect(await extra()).toBeNull();
+        await store.rescheduleVisualWatch('default', 'b1', T0 + 1, { body: '{"status":"UNAPPROVED","n":2}', extra: '{"diffs":1}' });
+        expect(await extra()).toBe('{"diffs":1}');
+        await store.rescheduleVisualWatch('default', 'b1', T0 + 2, { error: 'HTTP 503' });
+        expect(await extra()).toBe('{"diffs":1}');
+        await store.rescheduleVisualWatch('default', 'b1', T0 + 3, { extra: null });
+        expect(await extra()).toBeNull();
+        await store.rescheduleVisualWatch('default', 'b1', T0 + 4, { extra: '{"stuck":1}' });
+        await store.watchVisual(contractWatch('b1'));
+        expect(await extra()).toBeNull();
+        await store.rescheduleVisualWatch('default', 'b1', T0, { extra: '{"x":1}' });
+        expect((await store.claimVisualWatches(T0 + 10, 60_000, 10))[0]!.extra).toBe('{"x":1}');
       });
 
       it('end removes only that watch, and survives a reopen', async () => {
