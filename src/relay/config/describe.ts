@@ -1,6 +1,6 @@
 /** The configuration as it may be printed or logged: no secrets, no tokens, no URL credentials. */
 import type { RelayConfig } from './types.js';
-import { redactUrl } from './url.js';
+import { redactUrl, shownDatabaseUrl } from './url.js';
 
 export function describeConfig(config: RelayConfig): Record<string, unknown> {
   return {
@@ -8,6 +8,7 @@ export function describeConfig(config: RelayConfig): Record<string, unknown> {
     source: config.source,
     listen: `${config.host}:${config.port}`,
     dataDir: config.dataDir,
+    store: config.databaseUrl ? `postgres ${shownDatabaseUrl(config.databaseUrl)}` : 'sqlite',
     logLevel: config.logLevel ?? 'info',
     bodyLimitBytes: config.bodyLimitBytes,
     dedupWindowMs: config.dedupWindowMs,

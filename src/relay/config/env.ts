@@ -21,6 +21,7 @@ export const ENV_VARS: readonly EnvVar[] = [
   { name: 'PORT', path: ['port'] },
   { name: 'RELAY_HOST', path: ['host'] },
   { name: 'RELAY_DATA_DIR', path: ['data_dir'] },
+  { name: 'RELAY_DATABASE_URL', path: ['database_url'] },
   { name: 'RELAY_BODY_LIMIT', path: ['body_limit'] },
   { name: 'RELAY_DEDUP_WINDOW', path: ['dedup_window'] },
   { name: 'RELAY_GROUP_WINDOW', path: ['group_window'] },

@@ -155,6 +155,7 @@ function combine(fromEnv: Source<EnvSettings>, file: ParsedFile | null, errors: 
     port: f.port ?? e.port ?? DEFAULTS.port,
     host: f.host ?? e.host ?? DEFAULTS.host,
     dataDir: f.data_dir ?? e.data_dir ?? DEFAULTS.dataDir,
+    databaseUrl: f.database_url?.trim() ?? e.database_url?.trim() ?? null,
     bodyLimitBytes: f.body_limit ?? e.body_limit ?? DEFAULTS.bodyLimitBytes,
     dedupWindowMs: f.dedup_window ?? e.dedup_window ?? DEFAULTS.dedupWindowMs,
     groupWindowMs: f.group_window ?? e.group_window ?? DEFAULTS.groupWindowMs,

@@ -81,6 +81,11 @@ export interface RelayConfig {
   readonly port: number;
   readonly host: string;
   readonly dataDir: string;
+  /**
+   * `RELAY_DATABASE_URL` / `database_url`: the PostgreSQL store shared by several relay instances;
+   * null = the SQLite file in `dataDir`.
+   */
+  readonly databaseUrl: string | null;
   readonly bodyLimitBytes: number;
   readonly dedupWindowMs: number;
   readonly groupWindowMs: number;

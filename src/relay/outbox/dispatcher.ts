@@ -15,6 +15,12 @@
  * dead-lettered. Nothing is retried inside a request: the store holds the events meanwhile.
  * Decisions carry typed codes (the outcome's `code`, DeadLetterCode); reasons are for people.
  *
+ * Several processes on one store (PostgreSQL, or two relays on one SQLite file): the store hands
+ * out whole groups (see store.ts), so one process sends a repository's events at a time, and its
+ * window counts from the receipt times of all the group's events, whichever process stored them.
+ * Each process polls every `pollMs`, so an event stored by another one, or requeued with the CLI,
+ * is claimed within about a poll.
+ *
  * Leases: every mark names this dispatcher as the owner, and the store changes only events it
  * still holds. A mark that changes nothing means the lease ran out and another process took the
  * events: that process sends them (again); this one only logs it.

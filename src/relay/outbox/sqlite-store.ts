@@ -14,7 +14,18 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import Database from 'better-sqlite3';
-import type { EventState, EventStore, InsertResult, NewEvent, NewVisualWatch, StoreStats, StoredEvent, VisualWatch, VisualWatchStore } from './store.js';
+import type {
+  EventState,
+  EventStore,
+  InsertResult,
+  NewEvent,
+  NewVisualWatch,
+  StoreReadiness,
+  StoreStats,
+  StoredEvent,
+  VisualWatch,
+  VisualWatchStore,
+} from './store.js';
 
 export interface SqliteStoreOptions {
   /** Wait this long for more inserts before committing a batch. 0 (default): the next tick. */
@@ -26,6 +37,8 @@ export interface SqliteStoreOptions {
 /** The SQLite store: both store interfaces, and where its file is. */
 export interface SqliteEventStore extends EventStore, VisualWatchStore {
   readonly path: string;
+  /** True when the store can take the write lock now (what `readiness` reports on). */
+  writable(): Promise<boolean>;
 }
 
 /**
@@ -57,6 +70,9 @@ CREATE TABLE IF NOT EXISTS events (
 );
 -- claim: state = 'pending' AND next_attempt_at <= now, in due order; also stats and prune.
 CREATE INDEX IF NOT EXISTS events_due ON events (state, next_attempt_at);
+-- claim: the groups other processes hold (running leases). Only claimed rows are in it (a mark
+-- or release sets lease_until to 0), so an insert never writes to it.
+CREATE INDEX IF NOT EXISTS events_leased ON events (lease_until) WHERE lease_until > 0;
 -- The raw bodies live apart from the small, often-updated event rows: a claim or a mark then
 -- rewrites pages of ~150-byte rows, not a 2 KB body each time (measured: ingest about +10%, BENCHMARKS.md).
 CREATE TABLE IF NOT EXISTS bodies (seq INTEGER PRIMARY KEY, body TEXT NOT NULL, extra TEXT);
@@ -232,7 +248,7 @@ class Store implements SqliteEventStore {
   private readonly putEvent: Database.Statement<[string, string, string, string, string, number, number]>;
   private readonly putBody: Database.Statement<[number | bigint, string, string | null]>;
   private readonly getBody: Database.Statement<[number], { body: string; extra: string | null }>;
-  private readonly claimStmt: Database.Statement<[string, number, number, number, number], Row>;
+  private readonly claimStmt: Database.Statement<[string, number, number, number, number, string, number], Row>;
   private readonly deliveredStmt: Database.Statement<[number, string, string]>;
   private readonly retryStmt: Database.Statement<[number, string, string, string]>;
   private readonly deadStmt: Database.Statement<[string, string, string]>;
@@ -264,11 +280,16 @@ class Store implements SqliteEventStore {
       `INSERT INTO events (id, route, repo, event_type, body_hash, received_at, next_attempt_at, state)
        VALUES (?, ?, ?, ?, ?, ?, ?, 'pending')`,
     );
-    // One statement, so two processes can never claim the same row; ordered by the index.
+    // One statement, so two processes can never claim the same row; ordered by the index. Whole
+    // groups: never an event of a (repo, event_type) whose events another owner holds on a running
+    // lease (see the contract in store.ts); SQLite runs one writer at a time, so two claims cannot
+    // both find a group free.
     this.claimStmt = db.prepare(
       `UPDATE events SET claimed_by = ?, lease_until = ?
        WHERE seq IN (SELECT seq FROM events
                      WHERE state = 'pending' AND next_attempt_at <= ? AND lease_until <= ?
+                       AND (repo, event_type) NOT IN (SELECT repo, event_type FROM events
+                                                      WHERE lease_until > 0 AND lease_until > ? AND state = 'pending' AND claimed_by <> ?)
                      ORDER BY next_attempt_at, seq LIMIT ?)
        RETURNING ${COLUMNS}`,
     );
@@ -362,7 +383,7 @@ class Store implements SqliteEventStore {
   }
 
   async claim(owner: string, now: number, leaseMs: number, limit: number): Promise<StoredEvent[]> {
-    const rows = this.claimStmt.all(owner, now + leaseMs, now, now, Math.max(0, Math.floor(limit)));
+    const rows = this.claimStmt.all(owner, now + leaseMs, now, now, now, owner, Math.max(0, Math.floor(limit)));
     rows.sort((a, b) => a.seq - b.seq);
     return rows.map((row) => this.withBody(row));
   }
@@ -431,6 +452,12 @@ class Store implements SqliteEventStore {
 
   async listVisualWatches(limit: number): Promise<VisualWatch[]> {
     return this.listWatches.all(Math.max(0, Math.floor(limit))).map(toWatch);
+  }
+
+  async readiness(): Promise<StoreReadiness> {
+    if (this.closed || !this.db.open) return { ready: false, code: 'closed', reason: 'the store is closed' };
+    if (await this.writable()) return { ready: true };
+    return { ready: false, code: 'locked', reason: `${this.path} is locked by another process or read-only` };
   }
 
   async writable(): Promise<boolean> {

@@ -1,13 +1,24 @@
 /**
- * The durable store behind the relay. The embedded implementation is SQLite
- * (src/relay/outbox/sqlite-store.ts); a shared database implements the same interface.
+ * The durable store behind the relay. Two implementations keep this contract, and one test suite
+ * (test/relay/outbox/store-contract.ts) runs against both: SQLite, embedded, for one process
+ * (src/relay/outbox/sqlite-store.ts), and PostgreSQL, shared by several relay instances
+ * (src/relay/outbox/postgres-store.ts).
  *
  * Contract:
  * - `insert` resolves only once the event is durable (fsync'd). Concurrent inserts may be
  *   batched into one transaction, but none resolves before its transaction commits.
  * - `insert` deduplicates on (route, bodyHash) within `dedupWindowMs` of the first receipt.
+ * - `insert` deduplicates by the store itself (a unique key), so two processes storing the same
+ *   delivery at the same moment get one `stored` and one `duplicate`.
  * - `claim` hands each due event to one dispatcher at a time with a lease; an expired lease
  *   (a dead process) makes the event claimable again, so nothing acknowledged is stranded.
+ * - Claims take whole groups. A group is the pending events of one (repo, eventType): the events
+ *   that may leave together in one `repository_dispatch`. A group is held by the owner of any of
+ *   its events whose lease is still running, and `claim` never hands out an event of a group that
+ *   another owner holds: one process sends a repository's events at a time, so events of one build
+ *   that reached different processes still leave in as few dispatches as on one process. The
+ *   group is free again once its holder marked or released every event of it it held, or when
+ *   those leases ran out (a dead process).
  * - `markDelivered`, `markRetry`, `markDead` and `release` take the lease owner and change only the
  *   events that owner still holds (`claimed_by` is still its name), and say how many they changed.
  *   A lost lease means another process claimed the event after this one's lease ran out: that
@@ -63,9 +74,21 @@ export interface StoreStats {
   readonly dead: number;
 }
 
+/**
+ * Why a store cannot take a write: `closed` (stopped), `locked` (another process holds SQLite's
+ * write lock, or the file is read-only), `unreachable` (no connection to the database),
+ * `read_only` (the database is a standby or in read-only mode, e.g. mid-failover).
+ */
+export type NotReadyCode = 'closed' | 'locked' | 'unreachable' | 'read_only';
+
+export type StoreReadiness = { readonly ready: true } | { readonly ready: false; readonly code: NotReadyCode; readonly reason: string };
+
 export interface EventStore {
   insert(event: NewEvent, dedupWindowMs: number): Promise<InsertResult>;
-  /** Claim up to `limit` pending events due at `now` whose lease is free or expired. */
+  /**
+   * Claim up to `limit` pending events due at `now` whose lease is free or expired, from groups no
+   * other owner holds (see the contract above), in due order. The events come back in the order they were stored.
+   */
   claim(owner: string, now: number, leaseMs: number, limit: number): Promise<StoredEvent[]>;
   /** The events `owner` still holds are delivered. Returns how many it changed. */
   markDelivered(owner: string, ids: readonly string[], now: number): Promise<number>;
@@ -84,8 +107,8 @@ export interface EventStore {
   stats(): Promise<StoreStats>;
   /** Forget delivered events and dedup keys older than `before` (epoch ms). Returns the events forgotten. */
   prune(before: number): Promise<number>;
-  /** True when the store can take a write now (for /readyz). */
-  writable(): Promise<boolean>;
+  /** Whether the store can take a write now, and if not why (for /readyz). */
+  readiness(): Promise<StoreReadiness>;
   close(): Promise<void>;
 }
 
@@ -120,7 +143,7 @@ export interface VisualWatch {
 /** A webhook's watch: it carries no `extra`, so `watchVisual` sets it to null. */
 export type NewVisualWatch = Omit<VisualWatch, 'checks' | 'lastError' | 'extra'>;
 
-/** The watch list behind Visual refresh; the embedded SQLite store implements it. */
+/** The watch list behind Visual refresh; both stores implement it, shared by every process on the store. */
 export interface VisualWatchStore {
   /**
    * Start watching a build, or take a newer webhook body for one already watched (the first-seen
