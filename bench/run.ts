@@ -557,6 +557,7 @@ async function main(): Promise<void> {
     [`Memory across ${SOAK_EVENTS} events`, soak],
     ['Delivery economy and latency', delivery],
     ['The Action', actionRuns],
+    ['PostgreSQL: the shared store, one and three instances', async () => (await import('./postgres.js')).postgresBench({ smoke: SMOKE })],
   ];
   const only = process.argv.indexOf('--only');
   const pick = only > 0 ? process.argv[only + 1]?.toLowerCase() : undefined;

@@ -43894,6 +43894,188 @@ function splitForDispatch(items, wrap, maxBytes = DISPATCH_MAX_PAYLOAD_BYTES, it
     return tooLarge.length > 0 ? { ok: false, tooLarge, batches } : { ok: true, batches };
 }
 
+;// CONCATENATED MODULE: ./lib/sauce/visual-notes.js
+/**
+ * What the relay says about a Visual build beside Sauce's own event: the snapshots that changed, and
+ * verdicts only the relay can make (the build never finished; the relay stopped re-reading it).
+ *
+ * It travels as the `relay` field of an envelope entry (src/sauce/envelope.ts), stored as the
+ * event's `extra` (src/relay/outbox/store.ts). Sauce's body is never changed for it: the payload
+ * stays what Sauce said (a stuck build's payload still says QUEUED), so the Action can always tell
+ * Sauce's word from the relay's.
+ *
+ *   "relay": {
+ *     "diffs":  { "read_at": "<ISO>", "totals": { "UNAPPROVED": 3 },
+ *                 "items": [ { "id": "<uuid>", "status": "UNAPPROVED", "snapshot": "Checkout",
+ *                              "test": "…", "suite": "…", "browser": "CHROME 128", "device": "…",
+ *                              "os": "WINDOWS 11", "viewport": "1280x720", "invalid": "IMAGE_TOO_LARGE" } ] },
+ *     "stuck":  { "since": "<ISO: first webhook>", "after_ms": 7200000, "at": "<ISO: verdict>" },
+ *     "watch_ended": { "at": "<ISO>", "after_ms": 259200000 }
+ *   }
+ *
+ * Every part is optional. A reader takes each part on its own: a malformed part is left out, never
+ * the event (the check run then shows what it shows without the relay's notes).
+ */
+
+
+/** Sauce's DiffStatus values the relay lists, in the order a reviewer needs them. EQUAL is never listed. */
+const LISTED_DIFF_STATUSES = ['UNAPPROVED', 'REJECTED', 'ERRORED', 'QUEUED', 'APPROVED'];
+/** At most this many diffs are listed; the rest are counted (`totals`), shown as "…and N more". */
+const MAX_LISTED_DIFFS = 100;
+/** A snapshot name is cut to this many characters (with …); 10,000-character names happen. */
+const SNAPSHOT_NAME_MAX_CHARS = 200;
+/** Every other text of a diff (test, suite, browser, device, OS, viewport, invalid) is cut to this. */
+const DIFF_TEXT_MAX_CHARS = 100;
+const NO_NOTES = { diffs: null, stuck: null, watchEnded: null };
+/** Total over the statuses Sauce counted. */
+function diffTotal(list) {
+    return LISTED_DIFF_STATUSES.reduce((n, s) => n + (list.totals[s] ?? 0), 0);
+}
+const iso = (ms) => new Date(ms).toISOString();
+function diffToWire(d) {
+    const w = { id: d.id, status: d.status };
+    const optional = [
+        ['snapshot', d.snapshot],
+        ['test', d.test],
+        ['suite', d.suite],
+        ['browser', d.browser],
+        ['device', d.device],
+        ['os', d.os],
+        ['viewport', d.viewport],
+        ['invalid', d.invalid],
+    ];
+    for (const [key, value] of optional)
+        if (value !== null)
+            w[key] = value;
+    return w;
+}
+/** The notes as the JSON object that travels (keys always in the same order), or null when there are none. */
+function notesToWire(notes) {
+    const wire = {};
+    if (notes.diffs) {
+        const totals = {};
+        for (const s of LISTED_DIFF_STATUSES)
+            if (notes.diffs.totals[s] !== undefined)
+                totals[s] = notes.diffs.totals[s];
+        wire.diffs = { read_at: iso(notes.diffs.readAt), totals, items: notes.diffs.items.map(diffToWire) };
+    }
+    if (notes.stuck)
+        wire.stuck = { since: iso(notes.stuck.since), after_ms: notes.stuck.afterMs, at: iso(notes.stuck.at) };
+    if (notes.watchEnded)
+        wire.watch_ended = { at: iso(notes.watchEnded.at), after_ms: notes.watchEnded.afterMs };
+    return Object.keys(wire).length > 0 ? wire : null;
+}
+/** The stored `extra` text of notes (null when none). Equal notes give equal text. */
+function notesText(notes) {
+    const wire = notesToWire(notes);
+    return wire === null ? null : JSON.stringify(wire);
+}
+const visual_notes_time = schemas_string().transform((v, ctx) => {
+    const ms = Date.parse(v);
+    if (!Number.isFinite(ms)) {
+        ctx.addIssue({ code: 'custom', message: 'not an ISO time' });
+        return NEVER;
+    }
+    return ms;
+});
+const count = schemas_number().int().nonnegative();
+const capped = (max) => schemas_string()
+    .nullish()
+    .transform((v) => (v === null || v === undefined ? null : truncateChars(v, max)));
+const diffSchema = object({
+    id: schemas_string().min(1).max(100),
+    status: schemas_enum(LISTED_DIFF_STATUSES),
+    snapshot: capped(SNAPSHOT_NAME_MAX_CHARS),
+    test: capped(DIFF_TEXT_MAX_CHARS),
+    suite: capped(DIFF_TEXT_MAX_CHARS),
+    browser: capped(DIFF_TEXT_MAX_CHARS),
+    device: capped(DIFF_TEXT_MAX_CHARS),
+    os: capped(DIFF_TEXT_MAX_CHARS),
+    viewport: capped(DIFF_TEXT_MAX_CHARS),
+    invalid: capped(DIFF_TEXT_MAX_CHARS),
+});
+const totalsSchema = object(Object.fromEntries(LISTED_DIFF_STATUSES.map((s) => [s, count.optional()])));
+const listSchema = object({ read_at: visual_notes_time, totals: totalsSchema, items: array(unknown()) });
+const stuckSchema = object({ since: visual_notes_time, after_ms: count, at: visual_notes_time });
+const watchEndedSchema = object({ at: visual_notes_time, after_ms: count });
+function visual_notes_isRecord(value) {
+    return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+/**
+ * The notes in an entry's `relay` field (or a stored `extra`, parsed). Lenient: each part is read
+ * on its own and a malformed part is left out; malformed diffs are dropped one by one; at most
+ * MAX_LISTED_DIFFS are kept and every text is cut to its limit, whoever wrote the payload.
+ */
+function parseVisualNotes(value) {
+    if (!visual_notes_isRecord(value))
+        return NO_NOTES;
+    let diffs = null;
+    const list = listSchema.safeParse(value.diffs);
+    if (list.success) {
+        const items = [];
+        for (const raw of list.data.items) {
+            if (items.length === MAX_LISTED_DIFFS)
+                break;
+            const item = diffSchema.safeParse(raw);
+            if (item.success)
+                items.push(item.data);
+        }
+        const totals = {};
+        for (const s of LISTED_DIFF_STATUSES)
+            if (list.data.totals[s] !== undefined)
+                totals[s] = list.data.totals[s];
+        diffs = { readAt: list.data.read_at, totals, items };
+    }
+    const stuck = stuckSchema.safeParse(value.stuck);
+    const ended = watchEndedSchema.safeParse(value.watch_ended);
+    return {
+        diffs,
+        stuck: stuck.success ? { since: stuck.data.since, afterMs: stuck.data.after_ms, at: stuck.data.at } : null,
+        watchEnded: ended.success ? { at: ended.data.at, afterMs: ended.data.after_ms } : null,
+    };
+}
+/** The notes in a stored `extra` text (none when absent or not JSON). */
+function parseVisualNotesText(text) {
+    if (!text)
+        return NO_NOTES;
+    try {
+        return parseVisualNotes(JSON.parse(text));
+    }
+    catch {
+        return NO_NOTES;
+    }
+}
+/**
+ * The notes with as many of their diffs as `fits` accepts (kept from the front, so unapproved and
+ * rejected stay longest); without the list when not even an empty one fits. The verdicts are
+ * never dropped: they are what the check run must say. Null when nothing fits at all.
+ */
+function fitNotes(notes, fits) {
+    if (fits(notes))
+        return notes;
+    if (notes.diffs) {
+        const items = notes.diffs.items;
+        // The longest prefix that fits, by bisection (fits is monotone in the number of items).
+        let lo = 0;
+        let hi = items.length - 1;
+        const withItems = (n) => ({ ...notes, diffs: { ...notes.diffs, items: items.slice(0, n) } });
+        if (fits(withItems(0))) {
+            while (lo < hi) {
+                const mid = Math.ceil((lo + hi) / 2);
+                if (fits(withItems(mid)))
+                    lo = mid;
+                else
+                    hi = mid - 1;
+            }
+            return withItems(lo);
+        }
+        const bare = { ...notes, diffs: null };
+        if (fits(bare))
+            return bare;
+    }
+    return null;
+}
+
 ;// CONCATENATED MODULE: ./lib/sauce/urls.js
 /**
  * Sauce Labs hosts. Job events carry no data center, so job links need a configured region;
@@ -43937,7 +44119,7 @@ function safeSauceUrl(candidate) {
     return isSauceUrl(candidate) ? new URL(candidate).href : null;
 }
 
-;// CONCATENATED MODULE: ./lib/action/commit.js
+;// CONCATENATED MODULE: ./lib/sauce/commit.js
 /**
  * Finding the commit, as a pure function of the event and the `sha` input:
  *  1. the `sha` input;  2. `commit_id` (a short SHA or ref is resolved);
@@ -44203,6 +44385,56 @@ function visualOutcome(status, s, opts) {
             };
     }
 }
+/**
+ * A span for people: the two largest units, e.g. `2 h`, `1 h 30 min`, `3 d`, `45 s`. Below one
+ * second, in milliseconds.
+ */
+function formatSpan(ms) {
+    if (ms < 1000)
+        return `${Math.max(0, Math.round(ms))} ms`;
+    const units = [
+        ['d', 86_400],
+        ['h', 3_600],
+        ['min', 60],
+        ['s', 1],
+    ];
+    let rest = Math.round(ms / 1000);
+    const parts = [];
+    for (const [unit, size] of units) {
+        if (parts.length === 2)
+            break;
+        const n = Math.floor(rest / size);
+        rest -= n * size;
+        if (n > 0)
+            parts.push(`${n} ${unit}`);
+        else if (parts.length > 0)
+            break;
+    }
+    return parts.join(' ');
+}
+/**
+ * The outcome of a Visual record: Sauce's status (`visualOutcome`), unless the relay gave its
+ * "stuck" verdict on a build Sauce still calls QUEUED or RUNNING. That verdict is `error` on the
+ * commit and `timed_out` on the check run, and says it is the relay's; once Sauce reports a
+ * result, the record no longer carries it. A watch that ended leaves the outcome as it was and
+ * says so in the description.
+ */
+function visualRecordOutcome(v, opts) {
+    if (v.notes.stuck && (v.status === 'QUEUED' || v.status === 'RUNNING')) {
+        return {
+            state: 'error',
+            checkStatus: 'completed',
+            conclusion: 'timed_out',
+            description: `Visual build did not finish within ${formatSpan(v.notes.stuck.afterMs)}`,
+            nextStep: 'Re-run the tests, or finish the build in Sauce (finishBuild)',
+        };
+    }
+    const outcome = visualOutcome(v.status, v.summary, opts);
+    if (v.notes.watchEnded && (v.status === 'QUEUED' || v.status === 'RUNNING' || v.status === 'UNAPPROVED')) {
+        return { ...outcome, description: `${outcome.description} (no longer refreshed)` };
+    }
+    return outcome;
+}
 /** QUEUED/RUNNING never replace a final state of the same build. */
 function visualFinality(status) {
     return status === 'QUEUED' || status === 'RUNNING' ? 0 : 1;
@@ -44213,6 +44445,7 @@ function visualFinality(status) {
  * Markdown for check runs and the job summary. Every payload string goes through `escapeMd` (or
  * a code fence longer than any backtick run in it); every link is a Sauce Labs URL.
  */
+
 
 
 
@@ -44322,20 +44555,113 @@ function renderJob(d) {
     return { title: `${outcome.description}: ${name}`, summary: truncateBytes(summary, CHECK_OUTPUT_MAX_BYTES) };
 }
 const VISUAL_COLUMNS = ['errored', 'approved', 'equal', 'rejected', 'unapproved', 'queued'];
-/** A Visual check run: the one next step with the link, the snapshot counts, the build. */
-function renderVisual(v, outcome) {
+const DIFF_LABEL = {
+    UNAPPROVED: '🟡 unapproved',
+    REJECTED: '❌ rejected',
+    ERRORED: '⚠️ errored',
+    QUEUED: '⏳ queued',
+    APPROVED: '✅ approved',
+};
+/** UTC, to the second: `2026-07-20 14:03:12 UTC`. */
+function utc(ms) {
+    return `${new Date(ms).toISOString().slice(0, 19).replace('T', ' ')} UTC`;
+}
+/** One row of the diffs table; every payload text escaped, nothing linked (see README: links only). */
+function diffRow(d) {
+    const where = [d.suite, d.test].filter((x) => !!x).join(' › ');
+    const snapshot = (d.snapshot === null ? '(snapshot not returned by Sauce)' : escapeMd(d.snapshot)) + (d.invalid ? ` — invalid: ${escapeMd(d.invalid)}` : '');
+    const cells = [
+        DIFF_LABEL[d.status],
+        snapshot,
+        where ? escapeMd(where) : '–',
+        escapeMd(d.device ?? d.browser ?? '–'),
+        escapeMd(d.os ?? '–'),
+        escapeMd(d.viewport ?? '–'),
+    ];
+    return `| ${cells.join(' | ')} |`;
+}
+/**
+ * The diffs section: a table of the diffs the relay read (in its order: unapproved, rejected,
+ * errored, queued, approved), as many rows as `maxBytes` holds, then one "…and N more" line for
+ * what is not shown, whether the relay did not read it or GitHub's limit cut it.
+ */
+function renderDiffs(list, buildHref, maxBytes) {
+    const total = Math.max(diffTotal(list), list.items.length);
+    const head = `#### ${total === 1 ? '1 snapshot' : `${total} snapshots`} with changes or errors\n\n` +
+        '| Status | Snapshot | Suite › test | Browser / device | OS | Viewport |\n|---|---|---|---|---|---|\n';
+    const foot = `\n_Read from Sauce by the relay at ${utc(list.readAt)}. Links only: review the snapshots on the build page in Sauce._\n`;
+    const more = (n) => `…and ${n} more: ${buildHref !== null ? `[review them in Sauce](${buildHref})` : 'see the build in Sauce'}\n`;
+    const rows = list.items.map(diffRow);
+    const notRead = total - rows.length;
+    let used = limits_utf8Bytes(head) + limits_utf8Bytes(foot);
+    let kept = 0;
+    for (const row of rows) {
+        const after = rows.length - kept - 1 + notRead;
+        const reserve = after > 0 ? limits_utf8Bytes(more(after)) : 0;
+        if (used + limits_utf8Bytes(row) + 1 + reserve > maxBytes)
+            break;
+        used += limits_utf8Bytes(row) + 1;
+        kept += 1;
+    }
+    const hidden = rows.length - kept + notRead;
+    const text = head +
+        rows
+            .slice(0, kept)
+            .map((r) => `${r}\n`)
+            .join('') +
+        (hidden > 0 ? more(hidden) : '') +
+        foot;
+    return truncateBytes(text, maxBytes);
+}
+/** The relay's words about the build, shown as such: its verdict, or that it stopped re-reading. */
+function relayBanner(v) {
+    const parts = [];
+    const { stuck, watchEnded } = v.notes;
+    if (stuck && (v.status === 'QUEUED' || v.status === 'RUNNING')) {
+        parts.push(`> ⏱ **This is the relay's verdict, not Sauce's.** Sauce still reports this build as \`${v.status}\`. ` +
+            `The relay first saw it at ${utc(stuck.since)} and found it unfinished ${formatSpan(stuck.afterMs)} later (${utc(stuck.at)}). ` +
+            'A Visual build stays queued or running when the test run stopped before it finished the build. ' +
+            "**Re-run the tests**, or finish the build in Sauce (Sauce Visual's `finishBuild`, with this build's id). " +
+            'If Sauce reports a result later, it replaces this verdict.\n');
+    }
+    if (watchEnded && (v.status === 'QUEUED' || v.status === 'RUNNING' || v.status === 'UNAPPROVED')) {
+        parts.push(`> 🕒 **The relay stopped re-reading this build at ${utc(watchEnded.at)}**, ${formatSpan(watchEnded.afterMs)} after its first webhook ` +
+            '(`RELAY_VISUAL_REFRESH_FOR`), so a review in Sauce no longer updates this check by itself. ' +
+            'To refresh it by hand after the review: run this workflow by hand (`workflow_dispatch`) with the event below as the `payload` input, ' +
+            'or re-run the tests (the new build compares against the approved baselines).\n');
+        const approved = {
+            build_id: v.buildId,
+            ...(v.buildName !== null ? { build_name: v.buildName } : {}),
+            ...(v.buildUrl !== null ? { build_url: v.buildUrl } : {}),
+            ...(v.project !== null ? { project: v.project } : {}),
+            ...(v.branch !== null ? { branch: v.branch } : {}),
+            status: 'APPROVED',
+            summary: { ...v.summary, approved: v.summary.approved + v.summary.unapproved, unapproved: 0 },
+        };
+        parts.push(`Once every change is approved in Sauce:\n\n${codeBlock(JSON.stringify(approved), 4_000)}\n`);
+    }
+    return parts.length > 0 ? `${parts.join('\n')}\n` : '';
+}
+/** A Visual check run: the one next step with the link, the relay's words, the counts, the diffs, the build. */
+function renderVisual(v, outcome, maxBytes = CHECK_OUTPUT_MAX_BYTES) {
     const href = v.buildUrl !== null ? safeHref(v.buildUrl) : null;
     const next = href !== null
         ? `**${escapeMd(outcome.nextStep)} → [open the build](${href})**`
         : `**${escapeMd(outcome.nextStep)}** (no link: the build URL is not a Sauce Labs URL)`;
-    const summary = `### ${STATE_ICON[outcome.state]} ${escapeMd(outcome.description)}\n\n${next}\n\n` +
+    const head = `### ${STATE_ICON[outcome.state]} ${escapeMd(outcome.description)}\n\n${next}\n\n` +
+        relayBanner(v) +
         `| ${VISUAL_COLUMNS.map((c) => c[0].toUpperCase() + c.slice(1)).join(' | ')} |\n|${VISUAL_COLUMNS.map(() => '---:').join('|')}|\n` +
-        `| ${VISUAL_COLUMNS.map((c) => String(v.summary[c])).join(' | ')} |\n\n` +
-        `Build: **${escapeMd(v.buildName ?? v.buildId)}**` +
+        `| ${VISUAL_COLUMNS.map((c) => String(v.summary[c])).join(' | ')} |\n\n`;
+    const tail = `Build: **${escapeMd(v.buildName ?? v.buildId)}**` +
         (v.project ? ` · project **${escapeMd(v.project)}**` : '') +
         (v.branch ? ` · branch **${escapeMd(v.branch)}**` : '') +
         ` · Sauce status \`${v.status}\`\n`;
-    return { title: outcome.description, summary: truncateBytes(summary, CHECK_OUTPUT_MAX_BYTES) };
+    const list = v.notes.diffs;
+    // Only a build whose status lists them: an older list must not outlive the status it was read for.
+    const showDiffs = list !== null && list.items.length > 0 && (v.status === 'UNAPPROVED' || v.status === 'REJECTED' || v.status === 'ERRORED');
+    const room = maxBytes - limits_utf8Bytes(head) - limits_utf8Bytes(tail) - 1;
+    const diffs = showDiffs && room > 0 ? `${renderDiffs(list, href, room)}\n` : '';
+    return { title: outcome.description, summary: truncateBytes(head + diffs + tail, maxBytes) };
 }
 
 ;// CONCATENATED MODULE: ./lib/action/state.js
@@ -44357,6 +44683,7 @@ function renderVisual(v, outcome) {
  * commutative and associative and the union of several copies (duplicate check runs from a race,
  * the read-back after a write, events in any order) converges to the same result.
  */
+
 
 
 
@@ -44394,7 +44721,7 @@ const wireJob = object({
         .optional()
         .transform((v) => (v ?? []).map((t) => ({ field: t.f, bytes: t.b }))),
 });
-const count = schemas_number().int().nonnegative();
+const state_count = schemas_number().int().nonnegative();
 const wireVisual = object({
     id: schemas_string().min(1),
     bn: nullableString,
@@ -44402,8 +44729,10 @@ const wireVisual = object({
     pr: nullableString,
     br: nullableString,
     s: schemas_enum(VISUAL_STATUSES),
-    c: object({ errored: count, approved: count, equal: count, rejected: count, unapproved: count, queued: count }),
+    c: object({ errored: state_count, approved: state_count, equal: state_count, rejected: state_count, unapproved: state_count, queued: state_count }),
     r: nullableNumber,
+    /** The relay's notes, in their envelope form (read leniently). */
+    n: unknown().optional(),
 });
 const wireState = discriminatedUnion('kind', [
     object({ v: literal(1), kind: literal('jobs'), jobs: array(wireJob) }),
@@ -44441,11 +44770,26 @@ function encodeState(state, maxBytes = CHECK_OUTPUT_MAX_BYTES) {
     const wrap = (json) => `${MARK_OPEN}\n${json}\n${MARK_CLOSE}`;
     if (state.kind === 'visual') {
         const b = state.build;
-        return wrap(commentSafeJson({
-            v: 1,
-            kind: 'visual',
-            build: { id: b.buildId, bn: b.buildName, u: b.buildUrl, pr: b.project, br: b.branch, s: b.status, c: b.summary, r: b.receivedAt },
-        }));
+        const encode = (notes) => {
+            const n = notesToWire(notes);
+            return wrap(commentSafeJson({
+                v: 1,
+                kind: 'visual',
+                build: {
+                    id: b.buildId,
+                    bn: b.buildName,
+                    u: b.buildUrl,
+                    pr: b.project,
+                    br: b.branch,
+                    s: b.status,
+                    c: b.summary,
+                    r: b.receivedAt,
+                    ...(n ? { n } : {}),
+                },
+            }));
+        };
+        // The list of diffs is what can be long: as many as fit (escaping can make a name 6x larger).
+        return encode(fitNotes(b.notes, (notes) => limits_utf8Bytes(encode(notes)) <= maxBytes) ?? NO_NOTES);
     }
     const jobs = [...state.jobs].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     const full = wrap(commentSafeJson({ v: 1, kind: 'jobs', jobs: jobs.map((j) => jobToWire(j, false)) }));
@@ -44482,7 +44826,17 @@ function decodeState(text) {
         const b = w.build;
         return {
             kind: 'visual',
-            build: { buildId: b.id, buildName: b.bn, buildUrl: b.u, project: b.pr, branch: b.br, status: b.s, summary: b.c, receivedAt: b.r },
+            build: {
+                buildId: b.id,
+                buildName: b.bn,
+                buildUrl: b.u,
+                project: b.pr,
+                branch: b.br,
+                status: b.s,
+                summary: b.c,
+                receivedAt: b.r,
+                notes: parseVisualNotes(b.n),
+            },
         };
     }
     return {
@@ -44582,7 +44936,7 @@ function jobsContain(outer, inner) {
     return mergeJobs(outer, inner).changed.length === 0;
 }
 function visualContentEqual(a, b) {
-    return a.buildId === b.buildId && a.status === b.status && JSON.stringify(a.summary) === JSON.stringify(b.summary);
+    return (a.buildId === b.buildId && a.status === b.status && JSON.stringify(a.summary) === JSON.stringify(b.summary) && notesText(a.notes) === notesText(b.notes));
 }
 /**
  * Among final states with no receive time to order them: a reviewed build (APPROVED, REJECTED)
@@ -44622,9 +44976,9 @@ function compareVisual(a, b) {
         VISUAL_LIFECYCLE[a.status] - VISUAL_LIFECYCLE[b.status] ||
         VISUAL_SEVERITY[a.status] - VISUAL_SEVERITY[b.status] ||
         SUMMARY_FIELDS.reduce((d, f) => d || a.summary[f] - b.summary[f], 0) ||
-        compareText(JSON.stringify([a.buildId, a.buildName, a.buildUrl, a.project, a.branch]), JSON.stringify([b.buildId, b.buildName, b.buildUrl, b.project, b.branch])));
+        compareText(JSON.stringify([a.buildId, a.buildName, a.buildUrl, a.project, a.branch, notesText(a.notes)]), JSON.stringify([b.buildId, b.buildName, b.buildUrl, b.project, b.branch, notesText(b.notes)])));
 }
-/** Should `next` replace `current`? Only a greater state with other content (status, counts) does. */
+/** Should `next` replace `current`? Only a greater state with other content (status, counts, the relay's notes) does. */
 function visualSupersedes(current, next) {
     return !visualContentEqual(current, next) && compareVisual(next, current) > 0;
 }
@@ -44670,6 +45024,7 @@ function visualBuildsOldestFirst(items, recordOf) {
 
 
 
+
 const ANNOTATION_PATH = '.github';
 /** Every annotation this Action writes: on the repository, not a line of code; title and message within GitHub's limits. */
 function annotation(level, title, message) {
@@ -44708,7 +45063,7 @@ function toJobRecord(e, receivedAt, truncated = []) {
         truncated,
     };
 }
-function toVisualRecord(e, receivedAt) {
+function toVisualRecord(e, receivedAt, notes = NO_NOTES) {
     return {
         buildId: e.buildId,
         buildName: e.buildName,
@@ -44718,6 +45073,7 @@ function toVisualRecord(e, receivedAt) {
         status: e.status,
         summary: e.summary,
         receivedAt,
+        notes,
     };
 }
 /**
@@ -44915,7 +45271,7 @@ async function runEngine(events, deps) {
         // One Visual context can carry several builds (a re-run on the same commit): each is written to
         // its own check run, oldest first, so the status ends on the newest build.
         for (const [name, evs] of visualGroups) {
-            for (const build of visualBuildsOldestFirst(evs, (ev) => toVisualRecord(ev.event, ev.receivedAt))) {
+            for (const build of visualBuildsOldestFirst(evs, (ev) => toVisualRecord(ev.event, ev.receivedAt, ev.notes))) {
                 targets.push(await processVisual(sha, name, build, index, deps, sleep, warnings));
             }
         }
@@ -45121,7 +45477,7 @@ async function processJobs(sha, name, label, events, index, deps, sleep, warning
 async function processVisual(sha, name, events, index, deps, sleep, warnings) {
     const { api, inputs } = deps;
     const opts = { pendingState: inputs.visualPendingState, emptyPasses: inputs.visualEmptyPasses };
-    const latest = mergeVisual(null, events.map((ev) => toVisualRecord(ev.event, ev.receivedAt))).build;
+    const latest = mergeVisual(null, events.map((ev) => toVisualRecord(ev.event, ev.receivedAt, ev.notes))).build;
     const externalId = `sauce-visual:${latest.buildId}`;
     const mine = (runs) => runs.filter((r) => r.external_id === externalId || visualOf(r)?.buildId === latest.buildId);
     const stateOf = (runs) => mergeVisual(null, mine(runs)
@@ -45132,7 +45488,7 @@ async function processVisual(sha, name, events, index, deps, sleep, warnings) {
     const merged = mergeVisual(stored, [latest]);
     const build = merged.build;
     const render = (v) => {
-        const o = visualOutcome(v.status, v.summary, opts);
+        const o = visualRecordOutcome(v, opts);
         const view = renderVisual(v, o);
         return {
             name,
@@ -45143,7 +45499,7 @@ async function processVisual(sha, name, events, index, deps, sleep, warnings) {
         };
     };
     if (!merged.changed && existing.length > 0) {
-        const o = visualOutcome(build.status, build.summary, opts);
+        const o = visualRecordOutcome(build, opts);
         return {
             kind: 'visual',
             sha,
@@ -45157,13 +45513,16 @@ async function processVisual(sha, name, events, index, deps, sleep, warnings) {
             summary: renderVisual(build, o).summary,
         };
     }
-    const o = visualOutcome(build.status, build.summary, opts);
+    const o = visualRecordOutcome(build, opts);
     const s = build.summary;
     const annotations = [];
     const note = (level, title, message) => {
         annotations.push(annotation(level, title, `${message}${build.buildUrl ? ` ${build.buildUrl}` : ''}`));
     };
-    if (o.checkStatus === 'completed') {
+    if (o.conclusion === 'timed_out' && build.notes.stuck) {
+        note('failure', o.description, `The relay's verdict: Sauce still reports ${build.status} ${formatSpan(build.notes.stuck.afterMs)} after the first webhook. Re-run the tests, or finish the build (finishBuild):`);
+    }
+    else if (o.checkStatus === 'completed') {
         if (s.unapproved > 0)
             note(inputs.visualPendingState === 'failure' ? 'failure' : 'warning', `${s.unapproved} visual change${s.unapproved === 1 ? '' : 's'} await review`, 'Review them in Sauce Visual:');
         if (s.rejected > 0)
@@ -45185,7 +45544,7 @@ async function processVisual(sha, name, events, index, deps, sleep, warnings) {
     });
     if (!result.confirmed)
         warnings.push(`Check run "${name}" on ${sha} was changed by a concurrent run twice while this run wrote it.`);
-    const fo = visualOutcome(result.state.status, result.state.summary, opts);
+    const fo = visualRecordOutcome(result.state, opts);
     await api.createStatus(sha, {
         context: name,
         state: fo.state,
@@ -50651,7 +51010,7 @@ const octokitLog = {
  * The Octokit the Action uses: @actions/github's, with one retry policy, the libraries':
  * @octokit/plugin-retry retries 5xx (3 times, after 1, 4 and 9 units), @octokit/plugin-throttling
  * waits out primary and secondary rate limits (a 403 or 429 whose headers or message say so, even
- * without a `retry-after`) and spaces writes; a check run create is looked up before it is retried.
+ * without a `retry-after`) and sends writes one at a time; a check run create is looked up before it is retried.
  */
 function createOctokit(token, settings = {}) {
     const unit = settings.waitUnitMs ?? GITHUB_WAIT_UNIT_MS;
@@ -50669,7 +51028,11 @@ function createOctokit(token, settings = {}) {
         retry: { retries: API_RETRIES, retryAfterBaseValue: unit, doNotRetry: [400, 401, 403, 404, 410, 422, 429, 451] },
         throttle: {
             retryAfterBaseValue: unit,
-            write: new light.Group({ maxConcurrent: 1, minTime: unit }),
+            // Writes one at a time, not spaced: a run makes a handful (a 100-event batch about 13), far
+            // under GitHub's secondary limit of about 80 content-creating requests a minute, and spacing
+            // them the plugin's default second apart made every run seconds slower. A secondary limit
+            // that comes anyway is detected and waited out (onSecondaryRateLimit).
+            write: new light.Group({ maxConcurrent: 1, minTime: 0 }),
             onRateLimit: onLimit('rate limit'),
             onSecondaryRateLimit: onLimit('secondary rate limit'),
         },
@@ -50866,7 +51229,6 @@ const INPUT_DEFAULTS = {
     'fail-on-missing-commit': 'false',
     'dry-run': 'false',
     'confirm-delay-ms': '1000',
-    'api-wait-unit-ms': '1000',
 };
 const TRUE = ['true', 'True', 'TRUE'];
 const FALSE = ['false', 'False', 'FALSE'];
@@ -50914,12 +51276,6 @@ function parseInputs(getInput) {
         confirmDelayMs = Number(delayText);
     else
         errors.push(`input confirm-delay-ms: expected a whole number of milliseconds, got ${JSON.stringify(delayText)}`);
-    const unitText = read('api-wait-unit-ms');
-    let apiWaitUnitMs = 1000;
-    if (/^\d{1,5}$/.test(unitText) && Number(unitText) <= 60_000)
-        apiWaitUnitMs = Number(unitText);
-    else
-        errors.push(`input api-wait-unit-ms: expected a whole number of milliseconds up to 60000, got ${JSON.stringify(unitText)}`);
     const payload = read('payload');
     const sha = read('sha');
     const inputs = {
@@ -50936,7 +51292,6 @@ function parseInputs(getInput) {
         failOnMissingCommit: bool('fail-on-missing-commit'),
         dryRun: bool('dry-run'),
         confirmDelayMs,
-        apiWaitUnitMs,
     };
     return errors.length > 0 ? { ok: false, errors } : { ok: true, inputs };
 }
@@ -50949,7 +51304,11 @@ function parseInputs(getInput) {
  *
  *   { "version": 1, "events": [ { "payload": <Sauce event JSON, verbatim>,
  *                                 "id": "<relay event id>", "received_at": "<ISO time>",
- *                                 "route": "<route name>" } ] }
+ *                                 "route": "<route name>", "relay": { <the relay's notes> } } ] }
+ *
+ * `relay` is what the relay itself says beside Sauce's event (the stored event's `extra`): for a
+ * Visual build, the snapshots that changed and the relay's verdicts (src/sauce/visual-notes.ts).
+ * It is never mixed into `payload`, so a reader always knows whose word it reads.
  */
 
 
@@ -50968,6 +51327,11 @@ const relayedEventSchema = looseObject({
      * payload and its original UTF-8 size. The payload's value then ends with the relay's marker.
      */
     truncated: array(object({ field: schemas_string().min(1), bytes: schemas_number().int().nonnegative() })).optional(),
+    /**
+     * The relay's own notes about the event (a JSON object), beside the verbatim payload. Unchecked
+     * here: a reader takes the parts it knows and leaves out a malformed part, never the event.
+     */
+    relay: unknown().optional(),
 });
 const envelopeSchema = looseObject({
     version: literal(ENVELOPE_VERSION),
@@ -51143,12 +51507,15 @@ class Records {
  *   3. if even that is not enough, the fields the Action needs are themselves over the limit (e.g. a
  *      64 KB `name` or thousands of tags): `too_large`. The relay refuses such a body at the door
  *      (413), so no accepted event ends here.
+ * The relay's notes (`meta.relay`) are kept whole: whoever adds them sizes them first with this
+ * same function (Visual refresh cuts its list of diffs until the entry fits, see fitNotes).
  * Each shortened or left-out field is listed in `truncated` with its original size.
  */
 function envelopeEntry(payload, meta, maxBytes = ENTRY_MAX_BYTES) {
     if (!envelope_isRecord(payload))
         return { ok: false, code: 'not_object', reason: 'the event is not a JSON object' };
-    const whole = { payload, id: meta.id, received_at: meta.received_at, route: meta.route };
+    const relay = meta.relay ? { relay: meta.relay } : {};
+    const whole = { payload, id: meta.id, received_at: meta.received_at, route: meta.route, ...relay };
     const wholeBytes = utf8Bytes(JSON.stringify(whole));
     if (wholeBytes <= maxBytes)
         return { ok: true, entry: whole, bytes: wholeBytes, truncated: [] };
@@ -51189,7 +51556,7 @@ function envelopeEntry(payload, meta, maxBytes = ENTRY_MAX_BYTES) {
         }
     }
     const truncated = records.list();
-    const entry = { payload: copy, id: meta.id, received_at: meta.received_at, route: meta.route, truncated };
+    const entry = { payload: copy, id: meta.id, received_at: meta.received_at, route: meta.route, ...relay, truncated };
     const bytes = utf8Bytes(JSON.stringify(entry));
     if (bytes > maxBytes) {
         return {
@@ -51206,10 +51573,11 @@ function envelopeEntry(payload, meta, maxBytes = ENTRY_MAX_BYTES) {
  * Where the events come from, validated: the payload is the trust boundary.
  *
  * Accepted shapes (for `client_payload` and for the `payload` input alike):
- *  - the relay envelope `{ version: 1, events: [{ payload, id?, received_at?, route?, truncated? }] }`;
+ *  - the relay envelope `{ version: 1, events: [{ payload, id?, received_at?, route?, truncated?, relay? }] }`;
  *  - one raw Sauce event (a hand-made `curl` dispatch);
  *  - an array whose items are raw Sauce events or envelope items (`payload` input only in practice).
  */
+
 
 
 
@@ -51238,6 +51606,7 @@ function parseItem(item, index) {
     let receivedAt = null;
     let route = null;
     let truncated = [];
+    let notes = NO_NOTES;
     if (payload_isRecord(item) && looksRelayed(item)) {
         const relayed = relayedEventSchema.safeParse(item);
         if (!relayed.success) {
@@ -51251,13 +51620,14 @@ function parseItem(item, index) {
         receivedAt = parseTime(relayed.data.received_at);
         route = relayed.data.route ?? null;
         truncated = relayed.data.truncated ?? [];
+        notes = parseVisualNotes(relayed.data.relay);
     }
     const parsed = parseSauceEvent(payload);
     if (!parsed.ok) {
         const prefix = payload === item ? '' : 'payload.';
         return { index, issues: parsed.issues.map((i) => ({ field: prefix + i.field, message: i.message })) };
     }
-    return { index, event: parsed.event, deliveryId, receivedAt, route, truncated };
+    return { index, event: parsed.event, deliveryId, receivedAt, route, truncated, notes: parsed.event.kind === 'visual' ? notes : NO_NOTES };
 }
 function collect(items, shape) {
     const events = [];
@@ -51419,9 +51789,7 @@ async function main(env) {
         runnerLog.setFailed('github-token is empty: pass ${{ github.token }} (the default) or a token with statuses: write, checks: write, pull-requests: read and contents: read, or set dry-run: true');
         return;
     }
-    const api = inputs.dryRun
-        ? new DryRunApi((line) => runnerLog.info(line))
-        : new GitHubApi(createOctokit(inputs.token, { waitUnitMs: inputs.apiWaitUnitMs }), repository);
+    const api = inputs.dryRun ? new DryRunApi((line) => runnerLog.info(line)) : new GitHubApi(createOctokit(inputs.token), repository);
     const report = await runEngine(events, {
         api,
         inputs,

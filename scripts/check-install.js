@@ -24,6 +24,14 @@ const npmBin = dirname(realpathSync(execFileSync('sh', ['-c', 'command -v npm'],
 const npmCli = join(npmBin, 'npm-cli.js');
 const npxCli = join(npmBin, 'npx-cli.js');
 const cache = join(tmpdir(), 'sauce-bridge-node-versions');
+// npm run by another Node looks for its global npmrc under that Node's prefix: give it this machine's
+// (registry, proxy, cafile), and pass on an extra CA bundle, so every Node reaches the registry alike.
+const globalNpmrc = execFileSync(process.execPath, [npmCli, 'config', 'get', 'globalconfig'], { encoding: 'utf8' }).trim();
+const passOn = Object.fromEntries(
+  ['NODE_EXTRA_CA_CERTS', 'HTTPS_PROXY', 'HTTP_PROXY', 'NO_PROXY', 'https_proxy', 'http_proxy', 'no_proxy']
+    .filter((k) => process.env[k])
+    .map((k) => [k, process.env[k]]),
+);
 
 /** This machine's Node, or another major installed once into a cache folder from the npm registry. */
 function nodeOf(major) {
@@ -54,7 +62,7 @@ async function waitFor(url, ms) {
   const deadline = Date.now() + ms;
   for (;;) {
     try {
-      const r = await fetch(url);
+      const r = await fetch(url, { signal: AbortSignal.timeout(5_000) });
       if (r.ok) return;
     } catch {
       /* not up yet */
@@ -69,9 +77,9 @@ async function waitForClosed(port, ms) {
   const deadline = Date.now() + ms;
   for (;;) {
     try {
-      await fetch(`http://127.0.0.1:${port}/healthz`);
-    } catch {
-      return;
+      await fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(2_000) });
+    } catch (error) {
+      if (error?.cause?.code === 'ECONNREFUSED') return;
     }
     if (Date.now() > deadline) throw new Error(`port ${port} still answers ${ms} ms after SIGTERM`);
     await new Promise((r) => setTimeout(r, 100));
@@ -108,7 +116,13 @@ async function checkInstalled(tarball, node, label) {
   const dir = mkdtempSync(join(tmpdir(), 'sauce-relay-user-'));
   try {
     writeFileSync(join(dir, 'package.json'), '{"private":true,"type":"module"}\n');
-    const env = { PATH: `${dirname(node.bin)}:${process.env.PATH}`, HOME: process.env.HOME ?? dir, npm_config_update_notifier: 'false' };
+    const env = {
+      ...passOn,
+      PATH: `${dirname(node.bin)}:${process.env.PATH}`,
+      HOME: process.env.HOME ?? dir,
+      npm_config_globalconfig: globalNpmrc,
+      npm_config_update_notifier: 'false',
+    };
     if (node.headers) env.npm_config_nodedir = node.headers;
     const run = (args, extra = {}) =>
       spawnSync(node.bin, args, { cwd: dir, env: { ...env, ...extra }, encoding: 'utf8', timeout: 900_000, stdio: ['ignore', 'pipe', 'pipe'] });

@@ -6,12 +6,13 @@
  */
 import { annotationMessage, annotationTitle, checkTitle, chunk, contextName, externalId, statusDescription } from '../github/limits.js';
 import type { JobEvent, VisualEvent } from '../sauce/event.js';
+import { NO_NOTES, type VisualNotes } from '../sauce/visual-notes.js';
 import { jobUrl, safeSauceUrl } from '../sauce/urls.js';
-import { commitCandidates, missingCommitMessage, stableLabel, type Candidate } from './commit.js';
+import { commitCandidates, missingCommitMessage, stableLabel, type Candidate } from '../sauce/commit.js';
 import { GitHubApiError } from './errors.js';
 import type { Annotation, Api, CheckRun, CheckRunBody } from './github.js';
 import type { ActionInputs } from './inputs.js';
-import { jobOutcome, jobResult, visualOutcome, worstState, type CommitState, type Conclusion } from './mapping.js';
+import { formatSpan, jobOutcome, jobResult, visualRecordOutcome, worstState, type CommitState, type Conclusion } from './mapping.js';
 import type { IncomingEvent, TruncatedField } from './payload.js';
 import { renderAggregate, renderJob, renderVisual } from './render.js';
 import { decodeState, encodeState, jobsContain, mergeJobs, mergeVisual, visualBuildsOldestFirst, type JobRecord, type VisualRecord } from './state.js';
@@ -98,7 +99,7 @@ export function toJobRecord(e: JobEvent, receivedAt: number | null, truncated: r
   };
 }
 
-export function toVisualRecord(e: VisualEvent, receivedAt: number | null): VisualRecord {
+export function toVisualRecord(e: VisualEvent, receivedAt: number | null, notes: VisualNotes = NO_NOTES): VisualRecord {
   return {
     buildId: e.buildId,
     buildName: e.buildName,
@@ -108,6 +109,7 @@ export function toVisualRecord(e: VisualEvent, receivedAt: number | null): Visua
     status: e.status,
     summary: e.summary,
     receivedAt,
+    notes,
   };
 }
 
@@ -314,7 +316,7 @@ export async function runEngine(events: readonly IncomingEvent[], deps: EngineDe
     // One Visual context can carry several builds (a re-run on the same commit): each is written to
     // its own check run, oldest first, so the status ends on the newest build.
     for (const [name, evs] of visualGroups) {
-      for (const build of visualBuildsOldestFirst(evs, (ev) => toVisualRecord(ev.event as VisualEvent, ev.receivedAt))) {
+      for (const build of visualBuildsOldestFirst(evs, (ev) => toVisualRecord(ev.event as VisualEvent, ev.receivedAt, ev.notes))) {
         targets.push(await processVisual(sha, name, build, index, deps, sleep, warnings));
       }
     }
@@ -571,7 +573,7 @@ async function processVisual(
   const opts = { pendingState: inputs.visualPendingState, emptyPasses: inputs.visualEmptyPasses };
   const latest = mergeVisual(
     null,
-    events.map((ev) => toVisualRecord(ev.event as VisualEvent, ev.receivedAt)),
+    events.map((ev) => toVisualRecord(ev.event as VisualEvent, ev.receivedAt, ev.notes)),
   ).build!;
   const externalId = `sauce-visual:${latest.buildId}`;
   const mine = (runs: readonly CheckRun[]): CheckRun[] => runs.filter((r) => r.external_id === externalId || visualOf(r)?.buildId === latest.buildId);
@@ -587,7 +589,7 @@ async function processVisual(
   const merged = mergeVisual(stored, [latest]);
   const build = merged.build!;
   const render = (v: VisualRecord): CheckRunBody => {
-    const o = visualOutcome(v.status, v.summary, opts);
+    const o = visualRecordOutcome(v, opts);
     const view = renderVisual(v, o);
     return {
       name,
@@ -598,7 +600,7 @@ async function processVisual(
     };
   };
   if (!merged.changed && existing.length > 0) {
-    const o = visualOutcome(build.status, build.summary, opts);
+    const o = visualRecordOutcome(build, opts);
     return {
       kind: 'visual',
       sha,
@@ -612,13 +614,19 @@ async function processVisual(
       summary: renderVisual(build, o).summary,
     };
   }
-  const o = visualOutcome(build.status, build.summary, opts);
+  const o = visualRecordOutcome(build, opts);
   const s = build.summary;
   const annotations: Annotation[] = [];
   const note = (level: Annotation['annotation_level'], title: string, message: string): void => {
     annotations.push(annotation(level, title, `${message}${build.buildUrl ? ` ${build.buildUrl}` : ''}`));
   };
-  if (o.checkStatus === 'completed') {
+  if (o.conclusion === 'timed_out' && build.notes.stuck) {
+    note(
+      'failure',
+      o.description,
+      `The relay's verdict: Sauce still reports ${build.status} ${formatSpan(build.notes.stuck.afterMs)} after the first webhook. Re-run the tests, or finish the build (finishBuild):`,
+    );
+  } else if (o.checkStatus === 'completed') {
     if (s.unapproved > 0)
       note(
         inputs.visualPendingState === 'failure' ? 'failure' : 'warning',
@@ -641,7 +649,7 @@ async function processVisual(
     sleep,
   });
   if (!result.confirmed) warnings.push(`Check run "${name}" on ${sha} was changed by a concurrent run twice while this run wrote it.`);
-  const fo = visualOutcome(result.state.status, result.state.summary, opts);
+  const fo = visualRecordOutcome(result.state, opts);
   await api.createStatus(sha, {
     context: name,
     state: fo.state,

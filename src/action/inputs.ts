@@ -29,8 +29,6 @@ export interface ActionInputs {
   readonly dryRun: boolean;
   /** Wait before reading a written check run back to confirm it (concurrent runs). */
   readonly confirmDelayMs: number;
-  /** The unit of the GitHub API retry policy's waits (GitHub's: 1000 ms). */
-  readonly apiWaitUnitMs: number;
 }
 
 /** Every input with its default, exactly as action.yml declares them. */
@@ -48,7 +46,6 @@ export const INPUT_DEFAULTS: Readonly<Record<string, string>> = {
   'fail-on-missing-commit': 'false',
   'dry-run': 'false',
   'confirm-delay-ms': '1000',
-  'api-wait-unit-ms': '1000',
 };
 
 export type InputsResult = { readonly ok: true; readonly inputs: ActionInputs } | { readonly ok: false; readonly errors: readonly string[] };
@@ -96,11 +93,6 @@ export function parseInputs(getInput: GetInput): InputsResult {
   if (/^\d{1,6}$/.test(delayText)) confirmDelayMs = Number(delayText);
   else errors.push(`input confirm-delay-ms: expected a whole number of milliseconds, got ${JSON.stringify(delayText)}`);
 
-  const unitText = read('api-wait-unit-ms');
-  let apiWaitUnitMs = 1000;
-  if (/^\d{1,5}$/.test(unitText) && Number(unitText) <= 60_000) apiWaitUnitMs = Number(unitText);
-  else errors.push(`input api-wait-unit-ms: expected a whole number of milliseconds up to 60000, got ${JSON.stringify(unitText)}`);
-
   const payload = read('payload');
   const sha = read('sha');
   const inputs: ActionInputs = {
@@ -117,7 +109,6 @@ export function parseInputs(getInput: GetInput): InputsResult {
     failOnMissingCommit: bool('fail-on-missing-commit'),
     dryRun: bool('dry-run'),
     confirmDelayMs,
-    apiWaitUnitMs,
   };
   return errors.length > 0 ? { ok: false, errors } : { ok: true, inputs };
 }

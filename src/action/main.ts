@@ -58,9 +58,7 @@ async function main(env: NodeJS.ProcessEnv): Promise<void> {
     );
     return;
   }
-  const api: Api = inputs.dryRun
-    ? new DryRunApi((line) => log.info(line))
-    : new GitHubApi(createOctokit(inputs.token, { waitUnitMs: inputs.apiWaitUnitMs }), repository);
+  const api: Api = inputs.dryRun ? new DryRunApi((line) => log.info(line)) : new GitHubApi(createOctokit(inputs.token), repository);
   const report = await runEngine(events, {
     api,
     inputs,

@@ -3,10 +3,12 @@
  */
 import type { VisualSummary } from '../sauce/event.js';
 import type { JobStatus, VisualStatus } from '../sauce/schema.js';
+import type { VisualNotes } from '../sauce/visual-notes.js';
 import type { VisualPendingState } from './inputs.js';
 
 export type CommitState = 'error' | 'failure' | 'pending' | 'success';
-export type Conclusion = 'success' | 'failure' | 'neutral';
+/** `timed_out`: only for the relay's verdict that a Visual build never finished. */
+export type Conclusion = 'success' | 'failure' | 'neutral' | 'timed_out';
 export type JobResult = 'passed' | 'failed' | 'errored' | 'no-result';
 
 /** PASSED/FAILED/ERRORED are final and win over `passed`; COMPLETE takes its result from `passed`. */
@@ -177,6 +179,57 @@ export function visualOutcome(status: VisualStatus, s: VisualSummary, opts: Visu
         nextStep: 'The build errored: see which snapshots failed',
       };
   }
+}
+
+/**
+ * A span for people: the two largest units, e.g. `2 h`, `1 h 30 min`, `3 d`, `45 s`. Below one
+ * second, in milliseconds.
+ */
+export function formatSpan(ms: number): string {
+  if (ms < 1000) return `${Math.max(0, Math.round(ms))} ms`;
+  const units = [
+    ['d', 86_400],
+    ['h', 3_600],
+    ['min', 60],
+    ['s', 1],
+  ] as const;
+  let rest = Math.round(ms / 1000);
+  const parts: string[] = [];
+  for (const [unit, size] of units) {
+    if (parts.length === 2) break;
+    const n = Math.floor(rest / size);
+    rest -= n * size;
+    if (n > 0) parts.push(`${n} ${unit}`);
+    else if (parts.length > 0) break;
+  }
+  return parts.join(' ');
+}
+
+/**
+ * The outcome of a Visual record: Sauce's status (`visualOutcome`), unless the relay gave its
+ * "stuck" verdict on a build Sauce still calls QUEUED or RUNNING. That verdict is `error` on the
+ * commit and `timed_out` on the check run, and says it is the relay's; once Sauce reports a
+ * result, the record no longer carries it. A watch that ended leaves the outcome as it was and
+ * says so in the description.
+ */
+export function visualRecordOutcome(
+  v: { readonly status: VisualStatus; readonly summary: VisualSummary; readonly notes: VisualNotes },
+  opts: VisualOptions,
+): VisualOutcome {
+  if (v.notes.stuck && (v.status === 'QUEUED' || v.status === 'RUNNING')) {
+    return {
+      state: 'error',
+      checkStatus: 'completed',
+      conclusion: 'timed_out',
+      description: `Visual build did not finish within ${formatSpan(v.notes.stuck.afterMs)}`,
+      nextStep: 'Re-run the tests, or finish the build in Sauce (finishBuild)',
+    };
+  }
+  const outcome = visualOutcome(v.status, v.summary, opts);
+  if (v.notes.watchEnded && (v.status === 'QUEUED' || v.status === 'RUNNING' || v.status === 'UNAPPROVED')) {
+    return { ...outcome, description: `${outcome.description} (no longer refreshed)` };
+  }
+  return outcome;
 }
 
 /** QUEUED/RUNNING never replace a final state of the same build. */

@@ -2,13 +2,14 @@
  * Where the events come from, validated: the payload is the trust boundary.
  *
  * Accepted shapes (for `client_payload` and for the `payload` input alike):
- *  - the relay envelope `{ version: 1, events: [{ payload, id?, received_at?, route?, truncated? }] }`;
+ *  - the relay envelope `{ version: 1, events: [{ payload, id?, received_at?, route?, truncated?, relay? }] }`;
  *  - one raw Sauce event (a hand-made `curl` dispatch);
  *  - an array whose items are raw Sauce events or envelope items (`payload` input only in practice).
  */
 import { z } from 'zod';
 import { ENVELOPE_VERSION, envelopeSchema, relayedEventSchema, type RelayedEvent } from '../sauce/envelope.js';
 import { describeIssues, parseSauceEvent, type FieldIssue, type SauceEvent } from '../sauce/event.js';
+import { NO_NOTES, parseVisualNotes, type VisualNotes } from '../sauce/visual-notes.js';
 
 export interface IncomingEvent {
   /** Position in the delivered batch (0-based), for messages. */
@@ -21,6 +22,11 @@ export interface IncomingEvent {
   readonly route: string | null;
   /** Text fields the relay cut to fit one dispatch (empty when none or not relayed). */
   readonly truncated: readonly TruncatedField[];
+  /**
+   * The relay's own notes beside a Visual event (the entry's `relay` field): the diffs it read, its
+   * verdicts. Never Sauce's word; empty when none, not relayed, or malformed (parts left out).
+   */
+  readonly notes: VisualNotes;
 }
 
 /** A payload field the relay shortened, with its original size in UTF-8 bytes. */
@@ -67,6 +73,7 @@ function parseItem(item: unknown, index: number): IncomingEvent | RejectedEvent 
   let receivedAt: number | null = null;
   let route: string | null = null;
   let truncated: readonly TruncatedField[] = [];
+  let notes: VisualNotes = NO_NOTES;
   if (isRecord(item) && looksRelayed(item)) {
     const relayed = relayedEventSchema.safeParse(item);
     if (!relayed.success) {
@@ -80,13 +87,14 @@ function parseItem(item: unknown, index: number): IncomingEvent | RejectedEvent 
     receivedAt = parseTime(relayed.data.received_at);
     route = relayed.data.route ?? null;
     truncated = relayed.data.truncated ?? [];
+    notes = parseVisualNotes(relayed.data.relay);
   }
   const parsed = parseSauceEvent(payload);
   if (!parsed.ok) {
     const prefix = payload === item ? '' : 'payload.';
     return { index, issues: parsed.issues.map((i) => ({ field: prefix + i.field, message: i.message })) };
   }
-  return { index, event: parsed.event, deliveryId, receivedAt, route, truncated };
+  return { index, event: parsed.event, deliveryId, receivedAt, route, truncated, notes: parsed.event.kind === 'visual' ? notes : NO_NOTES };
 }
 
 function collect(items: readonly unknown[], shape: Extraction['shape']): Extraction {

@@ -2,9 +2,10 @@
  * Markdown for check runs and the job summary. Every payload string goes through `escapeMd` (or
  * a code fence longer than any backtick run in it); every link is a Sauce Labs URL.
  */
-import { fitSummary, truncateBytes, visibleLine, visibleText, CHECK_OUTPUT_MAX_BYTES } from '../github/limits.js';
+import { fitSummary, truncateBytes, utf8Bytes, visibleLine, visibleText, CHECK_OUTPUT_MAX_BYTES } from '../github/limits.js';
 import { isSauceUrl } from '../sauce/urls.js';
-import { aggregateJobs, jobOutcome, jobResult, type AggregateOutcome, type VisualOutcome } from './mapping.js';
+import { diffTotal, type ListedDiffStatus, type VisualDiff, type VisualDiffList } from '../sauce/visual-notes.js';
+import { aggregateJobs, formatSpan, jobOutcome, jobResult, type AggregateOutcome, type VisualOutcome } from './mapping.js';
 import type { JobRecord, VisualRecord } from './state.js';
 
 /**
@@ -137,20 +138,124 @@ export function renderJob(d: JobDetail): { title: string; summary: string } {
 
 const VISUAL_COLUMNS = ['errored', 'approved', 'equal', 'rejected', 'unapproved', 'queued'] as const;
 
-/** A Visual check run: the one next step with the link, the snapshot counts, the build. */
-export function renderVisual(v: VisualRecord, outcome: VisualOutcome): { title: string; summary: string } {
+const DIFF_LABEL: Readonly<Record<ListedDiffStatus, string>> = {
+  UNAPPROVED: '🟡 unapproved',
+  REJECTED: '❌ rejected',
+  ERRORED: '⚠️ errored',
+  QUEUED: '⏳ queued',
+  APPROVED: '✅ approved',
+};
+
+/** UTC, to the second: `2026-07-20 14:03:12 UTC`. */
+function utc(ms: number): string {
+  return `${new Date(ms).toISOString().slice(0, 19).replace('T', ' ')} UTC`;
+}
+
+/** One row of the diffs table; every payload text escaped, nothing linked (see README: links only). */
+export function diffRow(d: VisualDiff): string {
+  const where = [d.suite, d.test].filter((x): x is string => !!x).join(' › ');
+  const snapshot = (d.snapshot === null ? '(snapshot not returned by Sauce)' : escapeMd(d.snapshot)) + (d.invalid ? ` — invalid: ${escapeMd(d.invalid)}` : '');
+  const cells = [
+    DIFF_LABEL[d.status],
+    snapshot,
+    where ? escapeMd(where) : '–',
+    escapeMd(d.device ?? d.browser ?? '–'),
+    escapeMd(d.os ?? '–'),
+    escapeMd(d.viewport ?? '–'),
+  ];
+  return `| ${cells.join(' | ')} |`;
+}
+
+/**
+ * The diffs section: a table of the diffs the relay read (in its order: unapproved, rejected,
+ * errored, queued, approved), as many rows as `maxBytes` holds, then one "…and N more" line for
+ * what is not shown, whether the relay did not read it or GitHub's limit cut it.
+ */
+export function renderDiffs(list: VisualDiffList, buildHref: string | null, maxBytes: number): string {
+  const total = Math.max(diffTotal(list), list.items.length);
+  const head =
+    `#### ${total === 1 ? '1 snapshot' : `${total} snapshots`} with changes or errors\n\n` +
+    '| Status | Snapshot | Suite › test | Browser / device | OS | Viewport |\n|---|---|---|---|---|---|\n';
+  const foot = `\n_Read from Sauce by the relay at ${utc(list.readAt)}. Links only: review the snapshots on the build page in Sauce._\n`;
+  const more = (n: number): string => `…and ${n} more: ${buildHref !== null ? `[review them in Sauce](${buildHref})` : 'see the build in Sauce'}\n`;
+  const rows = list.items.map(diffRow);
+  const notRead = total - rows.length;
+  let used = utf8Bytes(head) + utf8Bytes(foot);
+  let kept = 0;
+  for (const row of rows) {
+    const after = rows.length - kept - 1 + notRead;
+    const reserve = after > 0 ? utf8Bytes(more(after)) : 0;
+    if (used + utf8Bytes(row) + 1 + reserve > maxBytes) break;
+    used += utf8Bytes(row) + 1;
+    kept += 1;
+  }
+  const hidden = rows.length - kept + notRead;
+  const text =
+    head +
+    rows
+      .slice(0, kept)
+      .map((r) => `${r}\n`)
+      .join('') +
+    (hidden > 0 ? more(hidden) : '') +
+    foot;
+  return truncateBytes(text, maxBytes);
+}
+
+/** The relay's words about the build, shown as such: its verdict, or that it stopped re-reading. */
+function relayBanner(v: VisualRecord): string {
+  const parts: string[] = [];
+  const { stuck, watchEnded } = v.notes;
+  if (stuck && (v.status === 'QUEUED' || v.status === 'RUNNING')) {
+    parts.push(
+      `> ⏱ **This is the relay's verdict, not Sauce's.** Sauce still reports this build as \`${v.status}\`. ` +
+        `The relay first saw it at ${utc(stuck.since)} and found it unfinished ${formatSpan(stuck.afterMs)} later (${utc(stuck.at)}). ` +
+        'A Visual build stays queued or running when the test run stopped before it finished the build. ' +
+        "**Re-run the tests**, or finish the build in Sauce (Sauce Visual's `finishBuild`, with this build's id). " +
+        'If Sauce reports a result later, it replaces this verdict.\n',
+    );
+  }
+  if (watchEnded && (v.status === 'QUEUED' || v.status === 'RUNNING' || v.status === 'UNAPPROVED')) {
+    parts.push(
+      `> 🕒 **The relay stopped re-reading this build at ${utc(watchEnded.at)}**, ${formatSpan(watchEnded.afterMs)} after its first webhook ` +
+        '(`RELAY_VISUAL_REFRESH_FOR`), so a review in Sauce no longer updates this check by itself. ' +
+        'To refresh it by hand after the review: run this workflow by hand (`workflow_dispatch`) with the event below as the `payload` input, ' +
+        'or re-run the tests (the new build compares against the approved baselines).\n',
+    );
+    const approved = {
+      build_id: v.buildId,
+      ...(v.buildName !== null ? { build_name: v.buildName } : {}),
+      ...(v.buildUrl !== null ? { build_url: v.buildUrl } : {}),
+      ...(v.project !== null ? { project: v.project } : {}),
+      ...(v.branch !== null ? { branch: v.branch } : {}),
+      status: 'APPROVED',
+      summary: { ...v.summary, approved: v.summary.approved + v.summary.unapproved, unapproved: 0 },
+    };
+    parts.push(`Once every change is approved in Sauce:\n\n${codeBlock(JSON.stringify(approved), 4_000)}\n`);
+  }
+  return parts.length > 0 ? `${parts.join('\n')}\n` : '';
+}
+
+/** A Visual check run: the one next step with the link, the relay's words, the counts, the diffs, the build. */
+export function renderVisual(v: VisualRecord, outcome: VisualOutcome, maxBytes: number = CHECK_OUTPUT_MAX_BYTES): { title: string; summary: string } {
   const href = v.buildUrl !== null ? safeHref(v.buildUrl) : null;
   const next =
     href !== null
       ? `**${escapeMd(outcome.nextStep)} → [open the build](${href})**`
       : `**${escapeMd(outcome.nextStep)}** (no link: the build URL is not a Sauce Labs URL)`;
-  const summary =
+  const head =
     `### ${STATE_ICON[outcome.state]} ${escapeMd(outcome.description)}\n\n${next}\n\n` +
+    relayBanner(v) +
     `| ${VISUAL_COLUMNS.map((c) => c[0]!.toUpperCase() + c.slice(1)).join(' | ')} |\n|${VISUAL_COLUMNS.map(() => '---:').join('|')}|\n` +
-    `| ${VISUAL_COLUMNS.map((c) => String(v.summary[c])).join(' | ')} |\n\n` +
+    `| ${VISUAL_COLUMNS.map((c) => String(v.summary[c])).join(' | ')} |\n\n`;
+  const tail =
     `Build: **${escapeMd(v.buildName ?? v.buildId)}**` +
     (v.project ? ` · project **${escapeMd(v.project)}**` : '') +
     (v.branch ? ` · branch **${escapeMd(v.branch)}**` : '') +
     ` · Sauce status \`${v.status}\`\n`;
-  return { title: outcome.description, summary: truncateBytes(summary, CHECK_OUTPUT_MAX_BYTES) };
+  const list = v.notes.diffs;
+  // Only a build whose status lists them: an older list must not outlive the status it was read for.
+  const showDiffs = list !== null && list.items.length > 0 && (v.status === 'UNAPPROVED' || v.status === 'REJECTED' || v.status === 'ERRORED');
+  const room = maxBytes - utf8Bytes(head) - utf8Bytes(tail) - 1;
+  const diffs = showDiffs && room > 0 ? `${renderDiffs(list, href, room)}\n` : '';
+  return { title: outcome.description, summary: truncateBytes(head + diffs + tail, maxBytes) };
 }

@@ -20,6 +20,7 @@ import { z } from 'zod';
 import { JOB_FAMILIES, JOB_STATUSES, VISUAL_STATUSES, type JobFamily, type JobStatus, type VisualStatus } from '../sauce/schema.js';
 import type { VisualSummary } from '../sauce/event.js';
 import { CHECK_OUTPUT_MAX_BYTES, utf8Bytes } from '../github/limits.js';
+import { NO_NOTES, fitNotes, notesText, notesToWire, parseVisualNotes, type VisualNotes } from '../sauce/visual-notes.js';
 import { jobFinality, visualFinality } from './mapping.js';
 import type { TruncatedField } from './payload.js';
 
@@ -57,6 +58,8 @@ export interface VisualRecord {
   readonly status: VisualStatus;
   readonly summary: VisualSummary;
   readonly receivedAt: number | null;
+  /** What the relay said beside the event (the diffs, its verdicts), never Sauce's word. */
+  readonly notes: VisualNotes;
 }
 
 export interface JobsState {
@@ -120,6 +123,8 @@ const wireVisual = z.object({
   s: z.enum(VISUAL_STATUSES),
   c: z.object({ errored: count, approved: count, equal: count, rejected: count, unapproved: count, queued: count }),
   r: nullableNumber,
+  /** The relay's notes, in their envelope form (read leniently). */
+  n: z.unknown().optional(),
 });
 
 const wireState = z.discriminatedUnion('kind', [
@@ -152,13 +157,28 @@ export function encodeState(state: StoredState, maxBytes: number = CHECK_OUTPUT_
   const wrap = (json: string): string => `${MARK_OPEN}\n${json}\n${MARK_CLOSE}`;
   if (state.kind === 'visual') {
     const b = state.build;
-    return wrap(
-      commentSafeJson({
-        v: 1,
-        kind: 'visual',
-        build: { id: b.buildId, bn: b.buildName, u: b.buildUrl, pr: b.project, br: b.branch, s: b.status, c: b.summary, r: b.receivedAt },
-      }),
-    );
+    const encode = (notes: VisualNotes): string => {
+      const n = notesToWire(notes);
+      return wrap(
+        commentSafeJson({
+          v: 1,
+          kind: 'visual',
+          build: {
+            id: b.buildId,
+            bn: b.buildName,
+            u: b.buildUrl,
+            pr: b.project,
+            br: b.branch,
+            s: b.status,
+            c: b.summary,
+            r: b.receivedAt,
+            ...(n ? { n } : {}),
+          },
+        }),
+      );
+    };
+    // The list of diffs is what can be long: as many as fit (escaping can make a name 6x larger).
+    return encode(fitNotes(b.notes, (notes) => utf8Bytes(encode(notes)) <= maxBytes) ?? NO_NOTES);
   }
   const jobs = [...state.jobs].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   const full = wrap(commentSafeJson({ v: 1, kind: 'jobs', jobs: jobs.map((j) => jobToWire(j, false)) }));
@@ -189,7 +209,17 @@ export function decodeState(text: string | null | undefined): StoredState | null
     const b = w.build;
     return {
       kind: 'visual',
-      build: { buildId: b.id, buildName: b.bn, buildUrl: b.u, project: b.pr, branch: b.br, status: b.s, summary: b.c, receivedAt: b.r },
+      build: {
+        buildId: b.id,
+        buildName: b.bn,
+        buildUrl: b.u,
+        project: b.pr,
+        branch: b.br,
+        status: b.s,
+        summary: b.c,
+        receivedAt: b.r,
+        notes: parseVisualNotes(b.n),
+      },
     };
   }
   return {
@@ -308,7 +338,9 @@ export function jobsContain(outer: readonly JobRecord[], inner: readonly JobReco
 }
 
 function visualContentEqual(a: VisualRecord, b: VisualRecord): boolean {
-  return a.buildId === b.buildId && a.status === b.status && JSON.stringify(a.summary) === JSON.stringify(b.summary);
+  return (
+    a.buildId === b.buildId && a.status === b.status && JSON.stringify(a.summary) === JSON.stringify(b.summary) && notesText(a.notes) === notesText(b.notes)
+  );
 }
 
 /**
@@ -352,13 +384,13 @@ export function compareVisual(a: VisualRecord, b: VisualRecord): number {
     VISUAL_SEVERITY[a.status] - VISUAL_SEVERITY[b.status] ||
     SUMMARY_FIELDS.reduce((d, f) => d || a.summary[f] - b.summary[f], 0) ||
     compareText(
-      JSON.stringify([a.buildId, a.buildName, a.buildUrl, a.project, a.branch]),
-      JSON.stringify([b.buildId, b.buildName, b.buildUrl, b.project, b.branch]),
+      JSON.stringify([a.buildId, a.buildName, a.buildUrl, a.project, a.branch, notesText(a.notes)]),
+      JSON.stringify([b.buildId, b.buildName, b.buildUrl, b.project, b.branch, notesText(b.notes)]),
     )
   );
 }
 
-/** Should `next` replace `current`? Only a greater state with other content (status, counts) does. */
+/** Should `next` replace `current`? Only a greater state with other content (status, counts, the relay's notes) does. */
 export function visualSupersedes(current: VisualRecord, next: VisualRecord): boolean {
   return !visualContentEqual(current, next) && compareVisual(next, current) > 0;
 }

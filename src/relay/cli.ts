@@ -17,11 +17,13 @@ import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEFAULTS, describeConfig, loadConfig, redactUrl, withSecrets, type ConfigResult } from './config/index.js';
 import { splitList } from './config/env.js';
+import { databaseUrlProblem, shownDatabaseUrl } from './config/url.js';
 import { createLogger } from './logger.js';
 import { startRelay } from './http/server.js';
 import { selfCommand } from './invocation.js';
 import { signBody } from './http/signature.js';
-import { openSqliteStore } from './outbox/sqlite-store.js';
+import { openPostgresStore, type PostgresEventStore } from './outbox/postgres-store.js';
+import { openSqliteStore, type SqliteEventStore } from './outbox/sqlite-store.js';
 import type { EventState, StoredEvent, VisualWatch } from './outbox/store.js';
 
 export const SECRET_FILE = 'webhook-secret';
@@ -35,6 +37,7 @@ const USAGE = `usage: sauce-relay <command>
   check-config              validate the configuration and print it (without secrets)
   outbox list [--state pending|dead|delivered] [--limit N]
   outbox dead               dead-lettered events with the reason
+       (every outbox command: the relay's store, or --data-dir <dir> | --database-url <postgres://…>)
   outbox retry <id> | --all put dead-lettered events back in the queue
   outbox watches            Visual builds awaiting review that the relay re-reads from Sauce
 `;
@@ -222,6 +225,27 @@ function formatWatch(w: VisualWatch): string {
   return `${w.buildId}  ${status.padEnd(10)} ${w.route}  ${w.repo}  next=${new Date(w.nextCheckAt).toISOString()}  until=${new Date(w.expiresAt).toISOString()}  checks=${w.checks}${err}`;
 }
 
+/**
+ * The store the relay uses: `--database-url`, else `--data-dir`, else what the configuration names
+ * (RELAY_DATABASE_URL / database_url, or the data directory).
+ */
+async function openOutboxStore(dataDirFlag: string | undefined, urlFlag: string | undefined): Promise<SqliteEventStore | PostgresEventStore> {
+  const result = dataDirFlag || urlFlag ? null : loadConfig(process.env);
+  const url = urlFlag ?? (result?.ok ? result.config.databaseUrl : dataDirFlag ? null : process.env.RELAY_DATABASE_URL?.trim() || null);
+  if (url) {
+    const problem = databaseUrlProblem(url);
+    if (problem !== null) fail(`outbox: ${shownDatabaseUrl(url)} is not a postgres:// URL (${problem})`);
+    try {
+      return await openPostgresStore(url, { maxConnections: 2 });
+    } catch (err) {
+      return fail(`outbox: cannot open the database ${shownDatabaseUrl(url)}: ${err instanceof Error ? err.message : String(err)}`, 1);
+    }
+  }
+  const dataDir = dataDirFlag || (result?.ok ? result.config.dataDir : process.env.RELAY_DATA_DIR || DEFAULTS.dataDir);
+  if (!existsSync(dataDir)) fail(`outbox: no data directory at ${dataDir} (set RELAY_DATA_DIR or --data-dir, or RELAY_DATABASE_URL or --database-url)`);
+  return openSqliteStore(dataDir);
+}
+
 async function outbox(args: string[]): Promise<void> {
   const { values, positionals } = parseArgs({
     args,
@@ -231,18 +255,13 @@ async function outbox(args: string[]): Promise<void> {
       limit: { type: 'string' },
       all: { type: 'boolean' },
       'data-dir': { type: 'string' },
+      'database-url': { type: 'string' },
     },
   });
   const sub = positionals[0] ?? 'list';
-  let dataDir = values['data-dir'];
-  if (!dataDir) {
-    const result = loadConfig(process.env);
-    dataDir = result.ok ? result.config.dataDir : process.env.RELAY_DATA_DIR || DEFAULTS.dataDir;
-  }
-  if (!existsSync(dataDir)) fail(`outbox: no data directory at ${dataDir} (set RELAY_DATA_DIR or --data-dir)`);
   const limit = values.limit ? Number(values.limit) : 100;
   if (!Number.isInteger(limit) || limit < 1) fail('outbox: --limit must be a positive integer');
-  const store = openSqliteStore(dataDir);
+  const store = await openOutboxStore(values['data-dir'], values['database-url']);
   try {
     if (sub === 'list' || sub === 'dead') {
       const state = (sub === 'dead' ? 'dead' : (values.state ?? 'pending')) as EventState;
@@ -261,7 +280,7 @@ async function outbox(args: string[]): Promise<void> {
           process.stderr.write(`no dead event ${id}\n`);
         }
       }
-      process.stdout.write('a running relay sends requeued events within its next poll\n');
+      process.stdout.write('a running relay (any instance, on a shared database) sends requeued events within its next poll, about a second\n');
       if (missing > 0) process.exitCode = 1;
     } else if (sub === 'watches') {
       const watches = await store.listVisualWatches(limit);

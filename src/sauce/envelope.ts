@@ -5,7 +5,11 @@
  *
  *   { "version": 1, "events": [ { "payload": <Sauce event JSON, verbatim>,
  *                                 "id": "<relay event id>", "received_at": "<ISO time>",
- *                                 "route": "<route name>" } ] }
+ *                                 "route": "<route name>", "relay": { <the relay's notes> } } ] }
+ *
+ * `relay` is what the relay itself says beside Sauce's event (the stored event's `extra`): for a
+ * Visual build, the snapshots that changed and the relay's verdicts (src/sauce/visual-notes.ts).
+ * It is never mixed into `payload`, so a reader always knows whose word it reads.
  */
 import { z } from 'zod';
 import { DISPATCH_MAX_PAYLOAD_BYTES, utf8Bytes } from '../github/limits.js';
@@ -26,6 +30,11 @@ export const relayedEventSchema = z.looseObject({
    * payload and its original UTF-8 size. The payload's value then ends with the relay's marker.
    */
   truncated: z.array(z.object({ field: z.string().min(1), bytes: z.number().int().nonnegative() })).optional(),
+  /**
+   * The relay's own notes about the event (a JSON object), beside the verbatim payload. Unchecked
+   * here: a reader takes the parts it knows and leaves out a malformed part, never the event.
+   */
+  relay: z.unknown().optional(),
 });
 export type RelayedEvent = z.infer<typeof relayedEventSchema>;
 
@@ -44,6 +53,8 @@ export interface EntryMeta {
   readonly id: string;
   readonly received_at: string;
   readonly route: string;
+  /** The relay's notes (the stored event's `extra`, parsed), kept whole: never shortened. */
+  readonly relay?: Record<string, unknown>;
 }
 
 /** One field shortened (or, for a field the Action does not read, left out) to fit the dispatch. */
@@ -230,11 +241,14 @@ class Records {
  *   3. if even that is not enough, the fields the Action needs are themselves over the limit (e.g. a
  *      64 KB `name` or thousands of tags): `too_large`. The relay refuses such a body at the door
  *      (413), so no accepted event ends here.
+ * The relay's notes (`meta.relay`) are kept whole: whoever adds them sizes them first with this
+ * same function (Visual refresh cuts its list of diffs until the entry fits, see fitNotes).
  * Each shortened or left-out field is listed in `truncated` with its original size.
  */
 export function envelopeEntry(payload: unknown, meta: EntryMeta, maxBytes: number = ENTRY_MAX_BYTES): EntryResult {
   if (!isRecord(payload)) return { ok: false, code: 'not_object', reason: 'the event is not a JSON object' };
-  const whole: RelayedEvent = { payload, id: meta.id, received_at: meta.received_at, route: meta.route };
+  const relay = meta.relay ? { relay: meta.relay } : {};
+  const whole: RelayedEvent = { payload, id: meta.id, received_at: meta.received_at, route: meta.route, ...relay };
   const wholeBytes = utf8Bytes(JSON.stringify(whole));
   if (wholeBytes <= maxBytes) return { ok: true, entry: whole, bytes: wholeBytes, truncated: [] };
 
@@ -275,7 +289,7 @@ export function envelopeEntry(payload: unknown, meta: EntryMeta, maxBytes: numbe
   }
 
   const truncated = records.list();
-  const entry: RelayedEvent = { payload: copy, id: meta.id, received_at: meta.received_at, route: meta.route, truncated };
+  const entry: RelayedEvent = { payload: copy, id: meta.id, received_at: meta.received_at, route: meta.route, ...relay, truncated };
   const bytes = utf8Bytes(JSON.stringify(entry));
   if (bytes > maxBytes) {
     return {

@@ -273,14 +273,21 @@ describe('correct under real delivery', () => {
     expect(bad.stdout).toMatch(/::error::GitHub API POST \/repos\/acme\/shop\/statuses\/9fceb02\w+ failed with HTTP 500 after 4 attempts/);
   });
 
-  test('a create answered 502 after GitHub made the run, and a secondary rate limit without headers: one check run, every write done', async () => {
-    double.failNext('POST /repos/{owner}/{repo}/check-runs', [{ status: 502, body: { message: 'Bad Gateway' }, afterHandling: true }]);
-    double.failNext('POST /repos/{owner}/{repo}/statuses/{sha}', [{ status: 403, body: { message: 'You have exceeded a secondary rate limit.' } }]);
+  // The same without retry-after (the waits GitHub's defaults imply) runs in-process, with a shorter
+  // wait unit, in github.test.ts.
+  test('a create answered 502 after GitHub made the run, and a secondary rate limit: one check run, every write done', async () => {
+    // retry-after 1: the throttling plugin reads 0 as "no hint" (60 s).
+    double.failNext('POST /repos/{owner}/{repo}/check-runs', [
+      { status: 502, headers: { 'retry-after': '0' }, body: { message: 'Bad Gateway' }, afterHandling: true },
+    ]);
+    double.failNext('POST /repos/{owner}/{repo}/statuses/{sha}', [
+      { status: 403, headers: { 'retry-after': '1' }, body: { message: 'You have exceeded a secondary rate limit.' } },
+    ]);
     const r = await run(envelope([fixture('job-vdc-passed.json')]));
     expect(r.code).toBe(0);
     expect(double.checkRuns(REPO)).toHaveLength(1);
     expect(latestStatus('Sauce Labs / shop-web #1234')?.state).toBe('success');
-    expect(r.stdout).toMatch(/GitHub secondary rate limit on POST \/repos\/\{owner\}\/\{repo\}\/statuses\/\{sha\}: waiting 0\.06 s, then retry 1 of 3\./);
+    expect(r.stdout).toMatch(/GitHub secondary rate limit on POST \/repos\/\{owner\}\/\{repo\}\/statuses\/\{sha\}: waiting 1 s, then retry 1 of 3\./);
   });
 
   test('an event that fails validation names the field and fails the step; the others are still written', async () => {

@@ -7,6 +7,7 @@ import { parseInputs } from '../../src/action/inputs.js';
 import type { IncomingEvent } from '../../src/action/payload.js';
 import { decodeState, encodeState } from '../../src/action/state.js';
 import { SHA, fixture } from './harness.js';
+import { NO_NOTES } from '../../src/sauce/visual-notes.js';
 
 interface MemRun {
   id: number;
@@ -82,7 +83,7 @@ const events = (raws: Record<string, unknown>[]): IncomingEvent[] =>
   raws.map((raw, index) => {
     const p = parseSauceEvent(raw);
     if (!p.ok) throw new Error('bad');
-    return { index, event: p.event, deliveryId: null, receivedAt: null, route: null, truncated: [] };
+    return { index, event: p.event, deliveryId: null, receivedAt: null, route: null, truncated: [], notes: NO_NOTES };
   });
 const log = { info: () => {}, warning: () => {} };
 const failing = (i: number) => ({ ...fixture('job-vdc-failed-boolean.json'), id: `f${i}`, name: `t${i}` });

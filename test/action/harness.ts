@@ -66,7 +66,7 @@ export function runAction(opts: RunOptions): Promise<RunResult> {
   writeFileSync(outputPath, '');
   writeFileSync(summaryPath, '');
   // GitHub's waits in milliseconds instead of seconds: retries and write spacing stay, only faster.
-  const inputs: Record<string, string> = { 'github-token': 'ghs_testtoken', 'confirm-delay-ms': '20', 'api-wait-unit-ms': '1', ...opts.inputs };
+  const inputs: Record<string, string> = { 'github-token': 'ghs_testtoken', 'confirm-delay-ms': '20', ...opts.inputs };
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? '',
     GITHUB_ACTIONS: 'true',

@@ -7,6 +7,7 @@ import { describe, expect, test } from '@jest/globals';
 import fc from 'fast-check';
 import { JOB_STATUSES, VISUAL_STATUSES } from '../../src/sauce/schema.js';
 import { mergeJobs, mergeVisual, visualBuildsOldestFirst, type JobRecord, type VisualRecord } from '../../src/action/state.js';
+import { NO_NOTES, type VisualDiff, type VisualNotes } from '../../src/sauce/visual-notes.js';
 
 const maybe = <T>(arb: fc.Arbitrary<T>) => fc.option(arb, { nil: null });
 
@@ -28,6 +29,18 @@ const jobRecord: fc.Arbitrary<JobRecord> = fc.record({
 });
 
 const count = fc.constantFrom(0, 1, 2);
+const DIFF: VisualDiff = {
+  id: 'd1',
+  status: 'UNAPPROVED',
+  snapshot: 'Checkout',
+  test: null,
+  suite: null,
+  browser: 'CHROME 128',
+  device: null,
+  os: null,
+  viewport: null,
+  invalid: null,
+};
 const visualRecord = (buildIds: readonly string[]): fc.Arbitrary<VisualRecord> =>
   fc.record({
     buildId: fc.constantFrom(...buildIds),
@@ -38,6 +51,12 @@ const visualRecord = (buildIds: readonly string[]): fc.Arbitrary<VisualRecord> =
     status: fc.constantFrom(...VISUAL_STATUSES),
     summary: fc.record({ errored: count, approved: count, equal: count, rejected: count, unapproved: count, queued: count }),
     receivedAt: maybe(fc.constantFrom(10, 20)),
+    notes: fc.constantFrom<VisualNotes>(
+      NO_NOTES,
+      { ...NO_NOTES, stuck: { since: 1, afterMs: 7_200_000, at: 7_200_001 } },
+      { ...NO_NOTES, diffs: { readAt: 5, totals: { UNAPPROVED: 1 }, items: [DIFF] } },
+      { ...NO_NOTES, diffs: { readAt: 5, totals: { UNAPPROVED: 1 }, items: [DIFF] }, watchEnded: { at: 9, afterMs: 100 } },
+    ),
   });
 
 /** Records, a shuffled copy, and a point to split the shuffled copy at (earlier runs | this run). */
@@ -59,6 +78,7 @@ const visualBase: VisualRecord = {
   status: 'APPROVED',
   summary: { errored: 0, approved: 1, equal: 0, rejected: 1, unapproved: 0, queued: 0 },
   receivedAt: null,
+  notes: NO_NOTES,
 };
 
 describe('mergeJobs', () => {

@@ -3,12 +3,13 @@ import { parseSauceEvent, type JobEvent, type SauceEvent, type VisualEvent } fro
 import { VISUAL_STATUSES, JOB_STATUSES } from '../../src/sauce/schema.js';
 import { INPUT_DEFAULTS, parseInputs } from '../../src/action/inputs.js';
 import { extractEvents, extractFromText, selectSource } from '../../src/action/payload.js';
-import { classify, commitCandidates, missingCommitMessage, stableLabel } from '../../src/action/commit.js';
+import { classify, commitCandidates, missingCommitMessage, stableLabel } from '../../src/sauce/commit.js';
 import { aggregateJobs, jobOutcome, jobResult, visualOutcome, worstState } from '../../src/action/mapping.js';
 import { decodeState, encodeState, jobSupersedes, mergeJobs, mergeVisual, type JobRecord, type VisualRecord } from '../../src/action/state.js';
 import { codeBlock, escapeMd, formatDuration, jobRow, link, renderAggregate, renderJob, safeHref } from '../../src/action/render.js';
 import { aggregateName, jobBuildLabel, toJobRecord, visualName } from '../../src/action/engine.js';
 import { fixture } from './harness.js';
+import { NO_NOTES } from '../../src/sauce/visual-notes.js';
 
 const SHA = '9fceb02d0ae598e95dc970b74767f19372d61af8';
 function parse(raw: Record<string, unknown>): SauceEvent {
@@ -38,7 +39,6 @@ describe('inputs', () => {
       failOnMissingCommit: false,
       dryRun: false,
       confirmDelayMs: 1000,
-      apiWaitUnitMs: 1000,
     });
   });
 
@@ -69,23 +69,14 @@ describe('inputs', () => {
       'job-check-runs': 'some',
       'job-statuses': 'yes',
       'confirm-delay-ms': '-1',
-      'api-wait-unit-ms': '60001',
     };
     const b = parseInputs((n) => bad[n] ?? '');
     expect(b.ok).toBe(false);
-    if (!b.ok)
-      expect(b.errors.map((e) => e.split(':')[0])).toEqual([
-        'input region',
-        'input confirm-delay-ms',
-        'input api-wait-unit-ms',
-        'input job-check-runs',
-        'input job-statuses',
-      ]);
+    if (!b.ok) expect(b.errors.map((e) => e.split(':')[0])).toEqual(['input region', 'input confirm-delay-ms', 'input job-check-runs', 'input job-statuses']);
   });
 
   test('every input has a default', () => {
     expect(Object.keys(INPUT_DEFAULTS).sort()).toEqual([
-      'api-wait-unit-ms',
       'check-name',
       'confirm-delay-ms',
       'context-prefix',
@@ -354,6 +345,7 @@ describe('state kept on GitHub', () => {
       status: 'EQUAL',
       summary: { errored: 0, approved: 0, equal: 1, rejected: 0, unapproved: 0, queued: 0 },
       receivedAt: null,
+      notes: NO_NOTES,
     };
     expect(decodeState(encodeState({ kind: 'visual', build: v }))).toEqual({ kind: 'visual', build: v });
   });
@@ -424,6 +416,7 @@ describe('state kept on GitHub', () => {
       status: 'UNAPPROVED',
       summary: { errored: 0, approved: 0, equal: 1, rejected: 0, unapproved: 2, queued: 0 },
       receivedAt: null,
+      notes: NO_NOTES,
     };
     expect(mergeVisual(base, [{ ...base, status: 'QUEUED' }])).toEqual({ build: base, changed: false });
     expect(mergeVisual(base, [{ ...base, status: 'APPROVED' }]).build?.status).toBe('APPROVED');

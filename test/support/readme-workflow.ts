@@ -2,15 +2,24 @@
  * The example workflow of README.md ("### Workflow"), parsed, so the tests run the Action with
  * exactly the permissions the README tells users to grant: README and tests cannot drift.
  */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { parse } from 'yaml';
 
 export type PermissionLevel = 'read' | 'write' | 'none';
 /** A workflow `permissions:` block: scope (`checks`, `pull-requests`...) → level. */
 export type TokenPermissions = Readonly<Record<string, PermissionLevel>>;
 
-const README = join(import.meta.dirname ?? new URL('.', import.meta.url).pathname, '..', '..', 'README.md');
+/** The repository's README: up from this file to the folder with package.json (the benchmark runs a compiled copy of this file in .bench-build/). */
+const README = (() => {
+  let dir = import.meta.dirname ?? new URL('.', import.meta.url).pathname;
+  while (!existsSync(join(dir, 'package.json'))) {
+    const up = dirname(dir);
+    if (up === dir) throw new Error('no package.json above test/support/readme-workflow');
+    dir = up;
+  }
+  return join(dir, 'README.md');
+})();
 
 /** The first ```yaml block of README.md that is a repository_dispatch workflow, parsed. */
 export function readmeWorkflow(): Record<string, unknown> {

@@ -1,6 +1,6 @@
 /** The configuration as it may be printed or logged: no secrets, no tokens, no URL credentials. */
 import type { RelayConfig } from './types.js';
-import { redactUrl } from './url.js';
+import { redactUrl, shownDatabaseUrl } from './url.js';
 
 export function describeConfig(config: RelayConfig): Record<string, unknown> {
   return {
@@ -8,6 +8,7 @@ export function describeConfig(config: RelayConfig): Record<string, unknown> {
     source: config.source,
     listen: `${config.host}:${config.port}`,
     dataDir: config.dataDir,
+    store: config.databaseUrl ? `postgres ${shownDatabaseUrl(config.databaseUrl)}` : 'sqlite',
     logLevel: config.logLevel ?? 'info',
     bodyLimitBytes: config.bodyLimitBytes,
     dedupWindowMs: config.dedupWindowMs,
@@ -20,11 +21,13 @@ export function describeConfig(config: RelayConfig): Record<string, unknown> {
     maxBufferedBytes: config.maxBufferedBytes,
     staleAfterMs: config.staleAfterMs,
     metrics: config.metricsToken ? 'bearer token' : 'open',
+    console: config.adminToken ? 'on (admin token)' : 'off',
     dryRun: config.dryRun,
     visualRefresh: config.visualRefresh
       ? {
           intervalMs: config.visualRefresh.intervalMs,
           watchForMs: config.visualRefresh.watchForMs,
+          stuckAfterMs: config.visualRefresh.stuckAfterMs ?? 'off',
           apiUrl: config.visualRefresh.apiUrl ? redactUrl(config.visualRefresh.apiUrl) : 'by data center',
         }
       : 'off',

@@ -19,6 +19,7 @@ import { parseFields } from './fields.js';
 import { envNameOf, envToDoc } from './env.js';
 import { type DocIssue, expandEnv, parseFileText } from './file.js';
 import { canDispatch, githubRules, type Namer, settingRules } from './rules.js';
+import { formatDuration } from './units.js';
 import { type EnvSettings, envSchema, type FileRoute, type FileSettings, fileSchema } from './schema.js';
 import {
   type ConfigResult,
@@ -154,6 +155,7 @@ function combine(fromEnv: Source<EnvSettings>, file: ParsedFile | null, errors: 
     port: f.port ?? e.port ?? DEFAULTS.port,
     host: f.host ?? e.host ?? DEFAULTS.host,
     dataDir: f.data_dir ?? e.data_dir ?? DEFAULTS.dataDir,
+    databaseUrl: f.database_url?.trim() ?? e.database_url?.trim() ?? null,
     bodyLimitBytes: f.body_limit ?? e.body_limit ?? DEFAULTS.bodyLimitBytes,
     dedupWindowMs: f.dedup_window ?? e.dedup_window ?? DEFAULTS.dedupWindowMs,
     groupWindowMs: f.group_window ?? e.group_window ?? DEFAULTS.groupWindowMs,
@@ -165,6 +167,7 @@ function combine(fromEnv: Source<EnvSettings>, file: ParsedFile | null, errors: 
     maxBufferedBytes: f.max_buffered ?? e.max_buffered ?? DEFAULTS.maxBufferedBytes,
     staleAfterMs: f.stale_after ?? e.stale_after ?? DEFAULTS.staleAfterMs,
     metricsToken: f.metrics_token ?? e.metrics_token ?? null,
+    adminToken: f.admin_token ?? e.admin_token ?? null,
     logLevel: f.log_level ?? e.log_level ?? null,
   };
   const rules = settingRules(settings, named);
@@ -183,7 +186,7 @@ function combine(fromEnv: Source<EnvSettings>, file: ParsedFile | null, errors: 
   if (credentialsKnown) errors.push(...githubRules(credentials, named));
   const dryRun = !canDispatch(credentials);
 
-  const visualRefresh = visualRefreshOf(e, named, errors);
+  const visualRefresh = visualRefreshOf(e, f.visual_stuck_after ?? e.visual_stuck_after, named, errors, warnings);
 
   let routes: RouteConfig[];
   let needsGeneratedSecret = false;
@@ -207,7 +210,7 @@ function combine(fromEnv: Source<EnvSettings>, file: ParsedFile | null, errors: 
   };
 }
 
-function visualRefreshOf(e: EnvSettings, named: Namer, errors: string[]): VisualRefreshConfig | null {
+function visualRefreshOf(e: EnvSettings, stuckAfter: number | undefined, named: Namer, errors: string[], warnings: string[]): VisualRefreshConfig | null {
   const { username, access_key: accessKey, api_url: apiUrl } = e.visual_refresh;
   if (!named('visual_refresh.username').valid || !named('visual_refresh.access_key').valid) return null;
   if ((username === undefined) !== (accessKey === undefined)) {
@@ -217,8 +220,24 @@ function visualRefreshOf(e: EnvSettings, named: Namer, errors: string[]): Visual
     return null;
   }
   const intervalMs = e.visual_refresh.interval ?? DEFAULTS.visualRefreshIntervalMs;
-  if (username === undefined || accessKey === undefined || intervalMs === 0) return null;
-  return { username, accessKey, intervalMs, watchForMs: e.visual_refresh.for ?? DEFAULTS.visualRefreshForMs, apiUrl: apiUrl?.trim() ?? null };
+  const stuck = named('visual_stuck_after');
+  if (username === undefined || accessKey === undefined || intervalMs === 0) {
+    if (stuckAfter !== undefined && stuck.valid) {
+      warnings.push(
+        `${stuck.where}: has no effect without Visual refresh (SAUCE_USERNAME and SAUCE_ACCESS_KEY): only a build the relay re-reads can be found stuck`,
+      );
+    }
+    return null;
+  }
+  const watchForMs = e.visual_refresh.for ?? DEFAULTS.visualRefreshForMs;
+  const stuckAfterMs = stuckAfter ?? DEFAULTS.visualStuckAfterMs;
+  if (stuckAfterMs >= watchForMs && stuck.valid && named('visual_refresh.for').valid) {
+    warnings.push(
+      `${stuck.where}: ${formatDuration(stuckAfterMs)}${stuck.isDefault ? ', the default,' : ''} is not less than ${named('visual_refresh.for').name} (${formatDuration(watchForMs)}): ` +
+        `the relay stops re-reading a build before it could call it stuck; lower it, or 0 to turn it off`,
+    );
+  }
+  return { username, accessKey, intervalMs, watchForMs, stuckAfterMs: stuckAfterMs === 0 ? null : stuckAfterMs, apiUrl: apiUrl?.trim() ?? null };
 }
 
 /**

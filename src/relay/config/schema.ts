@@ -9,9 +9,9 @@
 import { z } from 'zod';
 import { validEventType } from '../../github/limits.js';
 import { REGIONS, isRegion } from '../../sauce/urls.js';
-import { FAMILIES, LOG_LEVELS, MIN_URL_TOKEN_CHARS } from './types.js';
+import { FAMILIES, LOG_LEVELS, MIN_ADMIN_TOKEN_CHARS, MIN_URL_TOKEN_CHARS } from './types.js';
 import { ambiguousSizeFix, formatDuration, formatSize, readDuration, readSize } from './units.js';
-import { redactUrl, urlProblem } from './url.js';
+import { databaseUrlProblem, redactUrl, shownDatabaseUrl, urlProblem } from './url.js';
 
 /** Node's timers hold at most 2^31-1 ms (24.8 days); a longer timer fires at once. */
 const MAX_TIMER_MS = 24 * 86_400_000;
@@ -123,6 +123,21 @@ const httpUrl = (example: string, tokenHome: string) =>
 
 const bool = z.boolean({ error: 'expected true or false' });
 
+/**
+ * The PostgreSQL URL of the shared store. Credentials may be in it (or in PGPASSWORD), so a
+ * message shows it without password or query.
+ */
+const databaseUrl = z.string({ error: 'expected a URL such as postgres://relay@db.internal:5432/relay' }).superRefine((raw, ctx) => {
+  const problem = databaseUrlProblem(raw.trim());
+  if (problem === null) return;
+  const shown = problem === 'not-a-url' ? 'the value' : JSON.stringify(shownDatabaseUrl(raw.trim()));
+  const why = problem === 'not-postgres' ? 'is not a postgres:// URL' : problem === 'no-host' ? 'names no host' : 'is not a URL';
+  ctx.addIssue({
+    code: 'custom',
+    message: `${shown} ${why}: write e.g. postgres://relay@db.internal:5432/relay, or unset it for the SQLite file in the data directory`,
+  });
+});
+
 // ---------------------------------------------------------------------------------------------
 // Settings shared by the environment and the file
 
@@ -140,6 +155,7 @@ const settingsShape = {
   port: wholeNumber(0, 65535, 'a port number: use 0-65535 (0 = any free port)').optional(),
   host: text('a host name or address, e.g. 0.0.0.0').optional(),
   data_dir: text('a directory, e.g. .relay-data').optional(),
+  database_url: databaseUrl.optional(),
   body_limit: size(1024).optional(),
   dedup_window: duration({ min: 1, max: Number.MAX_SAFE_INTEGER }).optional(),
   group_window: duration({ min: 1, max: MAX_TIMER_MS, zero: 'off' }).optional(),
@@ -150,7 +166,14 @@ const settingsShape = {
   max_connections: wholeNumber(1, Number.MAX_SAFE_INTEGER, 'a whole number of at least 1').optional(),
   max_buffered: size(1024).optional(),
   stale_after: duration({ min: 1, max: Number.MAX_SAFE_INTEGER }).optional(),
+  visual_stuck_after: duration({ min: 1, max: Number.MAX_SAFE_INTEGER, zero: 'off' }).optional(),
   metrics_token: secretText('put the token GET /metrics must present in it, or leave it out for an open /metrics').optional(),
+  admin_token: secretText('put the delivery console token in it (e.g. openssl rand -hex 24), or leave it out: no console')
+    .refine((v) => v === '' || v.length >= MIN_ADMIN_TOKEN_CHARS, {
+      error: (issue) =>
+        `is ${String(issue.input).length} characters, too short to guard the console: use at least ${MIN_ADMIN_TOKEN_CHARS} random characters (e.g. openssl rand -hex 24), or leave it out: no console`,
+    })
+    .optional(),
   log_level: scalar('a log level')
     .transform((v) => String(v).trim().toLowerCase())
     .pipe(z.enum(LOG_LEVELS, { error: (issue) => `${shown(issue.input)} is not a log level: use one of ${LOG_LEVELS.join(', ')}` }))

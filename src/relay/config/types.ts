@@ -23,6 +23,8 @@ export const DEFAULTS = {
   staleAfterMs: 24 * 3600_000,
   visualRefreshIntervalMs: 60_000,
   visualRefreshForMs: 3 * 24 * 3600_000,
+  /** A watched Visual build still QUEUED or RUNNING this long after its first webhook is reported as stuck. */
+  visualStuckAfterMs: 2 * 3600_000,
   eventType: 'saucelabs',
   /** A repo placeholder for zero-config dry-run, where nothing is ever sent. */
   dryRunRepo: 'example/dry-run',
@@ -30,6 +32,8 @@ export const DEFAULTS = {
 
 export const FAMILIES = ['vdc', 'rdc', 'visual'] as const satisfies readonly SauceFamily[];
 export const MIN_URL_TOKEN_CHARS = 32;
+/** The console's admin token: at least this many characters (a guessable one would open the console). */
+export const MIN_ADMIN_TOKEN_CHARS = 32;
 
 export interface RouteFilters {
   /** Families relayed; null = all. */
@@ -77,6 +81,11 @@ export interface RelayConfig {
   readonly port: number;
   readonly host: string;
   readonly dataDir: string;
+  /**
+   * `RELAY_DATABASE_URL` / `database_url`: the PostgreSQL store shared by several relay instances;
+   * null = the SQLite file in `dataDir`.
+   */
+  readonly databaseUrl: string | null;
   readonly bodyLimitBytes: number;
   readonly dedupWindowMs: number;
   readonly groupWindowMs: number;
@@ -93,6 +102,8 @@ export interface RelayConfig {
   readonly staleAfterMs: number;
   /** `RELAY_METRICS_TOKEN` / `metrics_token`: when set, GET /metrics needs `Authorization: Bearer <token>`. */
   readonly metricsToken: string | null;
+  /** `RELAY_ADMIN_TOKEN` / `admin_token`: signs in to the delivery console (/console, /api); null = no console. Secret. */
+  readonly adminToken: string | null;
   readonly github: GitHubConfig;
   /** No GitHub credentials: log each dispatch instead of sending it. */
   readonly dryRun: boolean;
@@ -113,6 +124,11 @@ export interface VisualRefreshConfig {
   readonly intervalMs: number;
   /** Stop re-reading a build this long after it was first seen (`RELAY_VISUAL_REFRESH_FOR`, default 3 days). */
   readonly watchForMs: number;
+  /**
+   * A build still QUEUED or RUNNING this long after its first webhook becomes `error` on GitHub, a
+   * verdict of the relay (`RELAY_VISUAL_STUCK_AFTER` / `visual_stuck_after`, default 2 h); null = off.
+   */
+  readonly stuckAfterMs: number | null;
   /** `SAUCE_API_URL`: one API origin for every build (a proxy, or a test double); null = by data center. */
   readonly apiUrl: string | null;
 }

@@ -1,4 +1,4 @@
-/** Configured URLs (GitHub's and Sauce's API): what makes one acceptable, and how one is shown. */
+/** Configured URLs (GitHub's and Sauce's API, the database): what makes one acceptable, and how one is shown. */
 
 /** Why a configured URL is refused. */
 export type UrlProblem =
@@ -39,4 +39,40 @@ export function redactUrl(value: string): string {
     return url.href.replace('//', '//***@');
   }
   return value.replace(/^([a-z][a-z0-9+.-]*:\/\/)?[^/@]*@/i, (_m, scheme: string | undefined) => `${scheme ?? ''}***@`);
+}
+
+/** Why a `database_url` is refused. */
+export type DatabaseUrlProblem =
+  /** Not an absolute URL. */
+  | 'not-a-url'
+  /** Not postgres: or postgresql:. */
+  | 'not-postgres'
+  /** No host to connect to. */
+  | 'no-host';
+
+export function databaseUrlProblem(value: string): DatabaseUrlProblem | null {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return 'not-a-url';
+  }
+  if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') return 'not-postgres';
+  // postgres:///relay?host=/var/run/postgresql names a Unix socket instead.
+  if (url.hostname === '' && !url.searchParams.get('host')) return 'no-host';
+  return null;
+}
+
+/**
+ * A database URL as it may be printed or logged: scheme, user, host, port and database only. The
+ * password goes, and so does the query, which may carry one too (`?password=`, `sslpassword=`).
+ */
+export function shownDatabaseUrl(value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return '(not a URL)';
+  }
+  return `${url.protocol}//${url.username ? `${url.username}@` : ''}${url.host}${url.pathname}`;
 }

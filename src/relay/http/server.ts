@@ -25,8 +25,10 @@ import { createHandler, jsonResponse, type RelayHandler, type RelayResponse } fr
 import { safeEqualText } from './signature.js';
 import { createLogger, type Logger } from '../logger.js';
 import { createMetrics, type RelayMetrics } from '../metrics.js';
+import { shownDatabaseUrl } from '../config/url.js';
+import { openPostgresStore } from '../outbox/postgres-store.js';
 import { openSqliteStore } from '../outbox/sqlite-store.js';
-import type { EventStore, VisualWatchStore } from '../outbox/store.js';
+import type { EventStore, StoreReadiness, VisualWatchStore } from '../outbox/store.js';
 import { VisualRefresher } from '../visual/visual-refresh.js';
 
 export interface RelayServerOptions {
@@ -262,16 +264,18 @@ export function createRelayServer(options: RelayServerOptions): RelayServer {
     }
   }
 
+  /** 200 when the store takes writes; else 503 with the reason (typed code, and words for people). */
   async function readyz(res: ServerResponse, close: boolean): Promise<void> {
-    let ok = !stopping;
-    if (ok && store) {
+    let state: StoreReadiness = stopping ? { ready: false, code: 'closed', reason: 'the relay is stopping' } : { ready: true };
+    if (state.ready && store) {
       try {
-        ok = await store.writable();
-      } catch {
-        ok = false;
+        state = await store.readiness();
+      } catch (err) {
+        state = { ready: false, code: 'unreachable', reason: err instanceof Error ? err.message : String(err) };
       }
     }
-    send(res, jsonResponse(ok ? 200 : 503, { ready: ok }), close);
+    if (state.ready) send(res, jsonResponse(200, { ready: true }), close);
+    else send(res, jsonResponse(503, { ready: false, code: state.code, reason: state.reason }, { 'retry-after': retryAfter }), close);
   }
 
   async function scrape(req: IncomingMessage, res: ServerResponse, close: boolean): Promise<void> {
@@ -360,15 +364,31 @@ function createVisualRefresher(
   });
 }
 
+/**
+ * The store the configuration names: PostgreSQL (shared by every instance) with a database URL,
+ * else the SQLite file in the data directory. A database connection that drops is logged and
+ * replaced on the next query; meanwhile ingest answers 503 and /readyz says why.
+ */
+async function openConfiguredStore(config: RelayConfig, logger: Logger): Promise<EventStore> {
+  if (config.databaseUrl === null) {
+    mkdirSync(config.dataDir, { recursive: true });
+    return openSqliteStore(config.dataDir);
+  }
+  const where = shownDatabaseUrl(config.databaseUrl);
+  const store = await openPostgresStore(config.databaseUrl, {
+    onError: (err) => logger.warn({ err: err.message }, 'database connection lost; the next query opens a new one'),
+  }).catch((err: unknown) => {
+    throw new Error(`cannot open the outbox in ${where}: ${err instanceof Error ? err.message : String(err)}`);
+  });
+  logger.info({ database: store.where }, 'outbox on PostgreSQL');
+  return store;
+}
+
 /** Open the store, start the dispatcher and listen. Used by `sauce-relay serve` and the tests. */
 export async function startRelay(config: RelayConfig, deps: StartRelayDeps = {}): Promise<RunningRelay> {
   const logger = deps.logger ?? createLogger({ level: config.logLevel });
   const metrics = deps.metrics ?? createMetrics();
-  let store = deps.store;
-  if (!store) {
-    mkdirSync(config.dataDir, { recursive: true });
-    store = openSqliteStore(config.dataDir);
-  }
+  const store = deps.store ?? (await openConfiguredStore(config, logger));
   const client = createDispatchClient({
     token: config.github.token ?? undefined,
     appId: config.github.appId ?? undefined,

@@ -15,6 +15,12 @@
  * dead-lettered. Nothing is retried inside a request: the store holds the events meanwhile.
  * Decisions carry typed codes (the outcome's `code`, DeadLetterCode); reasons are for people.
  *
+ * Several processes on one store (PostgreSQL, or two relays on one SQLite file): the store hands
+ * out whole groups (see store.ts), so one process sends a repository's events at a time, and its
+ * window counts from the receipt times of all the group's events, whichever process stored them.
+ * Each process polls every `pollMs`, so an event stored by another one, or requeued with the CLI,
+ * is claimed within about a poll.
+ *
  * Leases: every mark names this dispatcher as the owner, and the store changes only events it
  * still holds. A mark that changes nothing means the lease ran out and another process took the
  * events: that process sends them (again); this one only logs it.
@@ -122,7 +128,21 @@ function entryOf(event: StoredEvent): Entry {
     } catch (error) {
       entry = { ok: false, code: 'not_json', reason: `stored body is not JSON: ${error instanceof Error ? error.message : String(error)}` };
     }
-    entry ??= envelopeEntry(payload, { id: event.id, received_at: new Date(event.receivedAt).toISOString(), route: event.route });
+    // The relay's notes stored beside the body (`extra`, a JSON object text) go in the entry's
+    // `relay` field; unreadable notes are left out (they are the relay's additions: the event still goes).
+    let relay: Record<string, unknown> | undefined;
+    try {
+      const notes = event.extra ? (JSON.parse(event.extra) as unknown) : undefined;
+      if (typeof notes === 'object' && notes !== null && !Array.isArray(notes)) relay = notes as Record<string, unknown>;
+    } catch {
+      relay = undefined;
+    }
+    entry ??= envelopeEntry(payload, {
+      id: event.id,
+      received_at: new Date(event.receivedAt).toISOString(),
+      route: event.route,
+      ...(relay ? { relay } : {}),
+    });
     entries.set(event, entry);
   }
   return entry;

@@ -20,7 +20,18 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { v7 as uuidV7 } from 'uuid';
-import type { EventState, EventStore, InsertResult, NewEvent, NewVisualWatch, StoreStats, StoredEvent, VisualWatch, VisualWatchStore } from './store.js';
+import type {
+  EventState,
+  EventStore,
+  InsertResult,
+  NewEvent,
+  NewVisualWatch,
+  StoreReadiness,
+  StoreStats,
+  StoredEvent,
+  VisualWatch,
+  VisualWatchStore,
+} from './store.js';
 
 export interface SqliteStoreOptions {
   /** Wait this long for more inserts before committing a batch. 0 (default): the next tick. */
@@ -38,11 +49,14 @@ export interface SqliteStoreOptions {
 /** The SQLite store: both store interfaces, and where its file is. */
 export interface SqliteEventStore extends EventStore, VisualWatchStore {
   readonly path: string;
+  /** True when the store can take the write lock now (what `readiness` reports on). */
+  writable(): Promise<boolean>;
 }
 
 /**
  * 2: bodies moved to their own table. No release ever wrote schema 1, so there is no migration.
- * 4: `bodies.extra`, the relay's own facts about an event (NewEvent.extra); added to a schema-2/3 file.
+ * 4: `bodies.extra`, the relay's own facts about an event (NewEvent.extra), and `visual_watches.extra`
+ *    (the extra last sent for a watched build); each added to a file without it.
  * 3: the visual_watches table; a schema-2 file gets it (CREATE ... IF NOT EXISTS) and moves to 3.
  */
 const SCHEMA_VERSION = 4;
@@ -75,6 +89,9 @@ CREATE TABLE IF NOT EXISTS events (
 );
 -- claim: state = 'pending' AND next_attempt_at <= now, in due order; also stats and prune.
 CREATE INDEX IF NOT EXISTS events_due ON events (state, next_attempt_at);
+-- claim: the groups other processes hold (running leases). Only claimed rows are in it (a mark
+-- or release sets lease_until to 0), so an insert never writes to it.
+CREATE INDEX IF NOT EXISTS events_leased ON events (lease_until) WHERE lease_until > 0;
 -- The raw bodies live apart from the small, often-updated event rows: a claim or a mark then
 -- rewrites pages of ~150-byte rows, not a 2 KB body each time (measured: ingest about +10%, BENCHMARKS.md).
 CREATE TABLE IF NOT EXISTS bodies (seq INTEGER PRIMARY KEY, body TEXT NOT NULL, extra TEXT);
@@ -109,6 +126,7 @@ CREATE TABLE IF NOT EXISTS visual_watches (
   repo          TEXT    NOT NULL,
   event_type    TEXT    NOT NULL,
   body          TEXT    NOT NULL,
+  extra         TEXT,
   data_center   TEXT,
   first_seen_at INTEGER NOT NULL,
   next_check_at INTEGER NOT NULL,
@@ -164,6 +182,7 @@ interface WatchRow {
   repo: string;
   event_type: string;
   body: string;
+  extra: string | null;
   data_center: string | null;
   first_seen_at: number;
   next_check_at: number;
@@ -179,6 +198,7 @@ function toWatch(row: WatchRow): VisualWatch {
     repo: row.repo,
     eventType: row.event_type,
     body: row.body,
+    extra: row.extra,
     dataCenter: row.data_center,
     firstSeenAt: row.first_seen_at,
     nextCheckAt: row.next_check_at,
@@ -234,9 +254,11 @@ export function openSqliteStore(dataDir: string, options: SqliteStoreOptions = {
       const version = Number(db.pragma('user_version', { simple: true }));
       refuseUnknownSchema(version, path);
       db.exec(SCHEMA);
-      // Schema 4: a file from before it has bodies without the extra column.
-      const bodyColumns = db.prepare<[], { name: string }>("SELECT name FROM pragma_table_info('bodies')").all();
-      if (!bodyColumns.some((c) => c.name === 'extra')) db.exec('ALTER TABLE bodies ADD COLUMN extra TEXT');
+      // Schema 4: a file from before it has bodies and visual_watches without the extra column.
+      for (const table of ['bodies', 'visual_watches']) {
+        const columns = db.prepare<[], { name: string }>(`SELECT name FROM pragma_table_info('${table}')`).all();
+        if (!columns.some((c) => c.name === 'extra')) db.exec(`ALTER TABLE ${table} ADD COLUMN extra TEXT`);
+      }
       if (version < SCHEMA_VERSION) db.pragma(`user_version = ${SCHEMA_VERSION}`);
     }).immediate();
     // Only inserts fsync (see Store.commitBatch); every other write of this connection commits
@@ -266,7 +288,7 @@ class Store implements SqliteEventStore {
   private readonly putEvent: Database.Statement<[string, string, string, string, string, number, number]>;
   private readonly putBody: Database.Statement<[number | bigint, string, string | null]>;
   private readonly getBody: Database.Statement<[number], { body: string; extra: string | null }>;
-  private readonly claimStmt: Database.Statement<[string, number, number, number, number], Row>;
+  private readonly claimStmt: Database.Statement<[string, number, number, number, number, string, number], Row>;
   private readonly deliveredStmt: Database.Statement<[number, string, string]>;
   private readonly retryStmt: Database.Statement<[number, string, string, string]>;
   private readonly deadStmt: Database.Statement<[string, string, string]>;
@@ -280,7 +302,7 @@ class Store implements SqliteEventStore {
   private readonly putWatch: Database.Statement<[string, string, string, string, string, string | null, number, number, number]>;
   private readonly endWatch: Database.Statement<[string, string]>;
   private readonly claimWatches: Database.Statement<[number, number, number], WatchRow>;
-  private readonly rescheduleWatch: Database.Statement<[number, string | null, string | null, string, string]>;
+  private readonly rescheduleWatch: Database.Statement<[number, string | null, number, string | null, string | null, string, string]>;
   private readonly listWatches: Database.Statement<[number], WatchRow>;
 
   constructor(db: Database.Database, path: string, options: SqliteStoreOptions) {
@@ -299,11 +321,16 @@ class Store implements SqliteEventStore {
       `INSERT INTO events (id, route, repo, event_type, body_hash, received_at, next_attempt_at, state)
        VALUES (?, ?, ?, ?, ?, ?, ?, 'pending')`,
     );
-    // One statement, so two processes can never claim the same row; ordered by the index.
+    // One statement, so two processes can never claim the same row; ordered by the index. Whole
+    // groups: never an event of a (repo, event_type) whose events another owner holds on a running
+    // lease (see the contract in store.ts); SQLite runs one writer at a time, so two claims cannot
+    // both find a group free.
     this.claimStmt = db.prepare(
       `UPDATE events SET claimed_by = ?, lease_until = ?
        WHERE seq IN (SELECT seq FROM events
                      WHERE state = 'pending' AND next_attempt_at <= ? AND lease_until <= ?
+                       AND (repo, event_type) NOT IN (SELECT repo, event_type FROM events
+                                                      WHERE lease_until > 0 AND lease_until > ? AND state = 'pending' AND claimed_by <> ?)
                      ORDER BY next_attempt_at, seq LIMIT ?)
        RETURNING ${COLUMNS}`,
     );
@@ -332,7 +359,7 @@ class Store implements SqliteEventStore {
     this.putWatch = db.prepare(
       `INSERT INTO visual_watches (route, build_id, repo, event_type, body, data_center, first_seen_at, next_check_at, expires_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-       ON CONFLICT (route, build_id) DO UPDATE SET repo = excluded.repo, event_type = excluded.event_type, body = excluded.body,
+       ON CONFLICT (route, build_id) DO UPDATE SET repo = excluded.repo, event_type = excluded.event_type, body = excluded.body, extra = NULL,
          data_center = excluded.data_center, next_check_at = min(next_check_at, excluded.next_check_at)`,
     );
     this.endWatch = db.prepare('DELETE FROM visual_watches WHERE route = ? AND build_id = ?');
@@ -342,7 +369,8 @@ class Store implements SqliteEventStore {
        RETURNING *`,
     );
     this.rescheduleWatch = db.prepare(
-      `UPDATE visual_watches SET next_check_at = ?, body = coalesce(?, body), checks = checks + 1, last_error = ?
+      `UPDATE visual_watches SET next_check_at = ?, body = coalesce(?, body), extra = CASE WHEN ? THEN ? ELSE extra END,
+         checks = checks + 1, last_error = ?
        WHERE route = ? AND build_id = ?`,
     );
     this.listWatches = db.prepare('SELECT * FROM visual_watches ORDER BY next_check_at LIMIT ?');
@@ -429,7 +457,7 @@ class Store implements SqliteEventStore {
   }
 
   async claim(owner: string, now: number, leaseMs: number, limit: number): Promise<StoredEvent[]> {
-    const rows = this.claimStmt.all(owner, now + leaseMs, now, now, Math.max(0, Math.floor(limit)));
+    const rows = this.claimStmt.all(owner, now + leaseMs, now, now, now, owner, Math.max(0, Math.floor(limit)));
     rows.sort((a, b) => a.seq - b.seq);
     return rows.map((row) => this.withBody(row));
   }
@@ -486,12 +514,24 @@ class Store implements SqliteEventStore {
     return this.claimWatches.all(now + leaseMs, now, Math.max(0, Math.floor(limit))).map(toWatch);
   }
 
-  async rescheduleVisualWatch(route: string, buildId: string, nextCheckAt: number, update: { body?: string; error?: string | null }): Promise<void> {
-    this.rescheduleWatch.run(nextCheckAt, update.body ?? null, update.error ?? null, route, buildId);
+  async rescheduleVisualWatch(
+    route: string,
+    buildId: string,
+    nextCheckAt: number,
+    update: { body?: string; extra?: string | null; error?: string | null },
+  ): Promise<void> {
+    const setExtra = update.extra !== undefined;
+    this.rescheduleWatch.run(nextCheckAt, update.body ?? null, setExtra ? 1 : 0, update.extra ?? null, update.error ?? null, route, buildId);
   }
 
   async listVisualWatches(limit: number): Promise<VisualWatch[]> {
     return this.listWatches.all(Math.max(0, Math.floor(limit))).map(toWatch);
+  }
+
+  async readiness(): Promise<StoreReadiness> {
+    if (this.closed || !this.db.open) return { ready: false, code: 'closed', reason: 'the store is closed' };
+    if (await this.writable()) return { ready: true };
+    return { ready: false, code: 'locked', reason: `${this.path} is locked by another process or read-only` };
   }
 
   async writable(): Promise<boolean> {

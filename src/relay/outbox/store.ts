@@ -1,13 +1,24 @@
 /**
- * The durable store behind the relay. The embedded implementation is SQLite
- * (src/relay/outbox/sqlite-store.ts); a shared database implements the same interface.
+ * The durable store behind the relay. Two implementations keep this contract, and one test suite
+ * (test/relay/outbox/store-contract.ts) runs against both: SQLite, embedded, for one process
+ * (src/relay/outbox/sqlite-store.ts), and PostgreSQL, shared by several relay instances
+ * (src/relay/outbox/postgres-store.ts).
  *
  * Contract:
  * - `insert` resolves only once the event is durable (fsync'd). Concurrent inserts may be
  *   batched into one transaction, but none resolves before its transaction commits.
  * - `insert` deduplicates on (route, bodyHash) within `dedupWindowMs` of the first receipt.
+ * - `insert` deduplicates by the store itself (a unique key), so two processes storing the same
+ *   delivery at the same moment get one `stored` and one `duplicate`.
  * - `claim` hands each due event to one dispatcher at a time with a lease; an expired lease
  *   (a dead process) makes the event claimable again, so nothing acknowledged is stranded.
+ * - Claims take whole groups. A group is the pending events of one (repo, eventType): the events
+ *   that may leave together in one `repository_dispatch`. A group is held by the owner of any of
+ *   its events whose lease is still running, and `claim` never hands out an event of a group that
+ *   another owner holds: one process sends a repository's events at a time, so events of one build
+ *   that reached different processes still leave in as few dispatches as on one process. The
+ *   group is free again once its holder marked or released every event of it it held, or when
+ *   those leases ran out (a dead process).
  * - `markDelivered`, `markRetry`, `markDead` and `release` take the lease owner and change only the
  *   events that owner still holds (`claimed_by` is still its name), and say how many they changed.
  *   A lost lease means another process claimed the event after this one's lease ran out: that
@@ -63,9 +74,21 @@ export interface StoreStats {
   readonly dead: number;
 }
 
+/**
+ * Why a store cannot take a write: `closed` (stopped), `locked` (another process holds SQLite's
+ * write lock, or the file is read-only), `unreachable` (no connection to the database),
+ * `read_only` (the database is a standby or in read-only mode, e.g. mid-failover).
+ */
+export type NotReadyCode = 'closed' | 'locked' | 'unreachable' | 'read_only';
+
+export type StoreReadiness = { readonly ready: true } | { readonly ready: false; readonly code: NotReadyCode; readonly reason: string };
+
 export interface EventStore {
   insert(event: NewEvent, dedupWindowMs: number): Promise<InsertResult>;
-  /** Claim up to `limit` pending events due at `now` whose lease is free or expired. */
+  /**
+   * Claim up to `limit` pending events due at `now` whose lease is free or expired, from groups no
+   * other owner holds (see the contract above), in due order. The events come back in the order they were stored.
+   */
   claim(owner: string, now: number, leaseMs: number, limit: number): Promise<StoredEvent[]>;
   /** The events `owner` still holds are delivered. Returns how many it changed. */
   markDelivered(owner: string, ids: readonly string[], now: number): Promise<number>;
@@ -84,8 +107,8 @@ export interface EventStore {
   stats(): Promise<StoreStats>;
   /** Forget delivered events and dedup keys older than `before` (epoch ms). Returns the events forgotten. */
   prune(before: number): Promise<number>;
-  /** True when the store can take a write now (for /readyz). */
-  writable(): Promise<boolean>;
+  /** Whether the store can take a write now, and if not why (for /readyz). */
+  readiness(): Promise<StoreReadiness>;
   close(): Promise<void>;
 }
 
@@ -100,6 +123,11 @@ export interface VisualWatch {
   readonly eventType: string;
   /** The build's last event body sent towards GitHub (the webhook's, or the last refresh's). */
   readonly body: string;
+  /**
+   * The `extra` (NewEvent.extra) sent with that body: the relay's notes (the diffs listed, its
+   * verdicts). Null when none, as after a webhook. Lets a re-read tell what GitHub already has.
+   */
+  readonly extra: string | null;
   /** Its `data_center`, for the API host. */
   readonly dataCenter: string | null;
   /** Epoch ms when the relay first saw the build. */
@@ -112,20 +140,30 @@ export interface VisualWatch {
   readonly lastError: string | null;
 }
 
-export type NewVisualWatch = Omit<VisualWatch, 'checks' | 'lastError'>;
+/** A webhook's watch: it carries no `extra`, so `watchVisual` sets it to null. */
+export type NewVisualWatch = Omit<VisualWatch, 'checks' | 'lastError' | 'extra'>;
 
-/** The watch list behind Visual refresh; the embedded SQLite store implements it. */
+/** The watch list behind Visual refresh; both stores implement it, shared by every process on the store. */
 export interface VisualWatchStore {
   /**
    * Start watching a build, or take a newer webhook body for one already watched (the first-seen
-   * time, and so the expiry, stay those of the first sighting).
+   * time, and so the expiry, stay those of the first sighting; `extra` becomes null, as the
+   * webhook's event has none).
    */
   watchVisual(watch: NewVisualWatch): Promise<void>;
   /** Stop watching (a decided status arrived, the build is gone, or the watch expired). */
   endVisualWatch(route: string, buildId: string): Promise<void>;
   /** Watches due at `now`; each claimed one's next check moves to `now + leaseMs`, so one process re-reads it at a time. */
   claimVisualWatches(now: number, leaseMs: number, limit: number): Promise<VisualWatch[]>;
-  /** After a re-read: when to look again, the body now sent (if it changed) and the error, if any. */
-  rescheduleVisualWatch(route: string, buildId: string, nextCheckAt: number, update: { body?: string; error?: string | null }): Promise<void>;
+  /**
+   * After a re-read: when to look again, the body and extra now sent (each only when given; an
+   * `extra` of null clears it) and the error, if any.
+   */
+  rescheduleVisualWatch(
+    route: string,
+    buildId: string,
+    nextCheckAt: number,
+    update: { body?: string; extra?: string | null; error?: string | null },
+  ): Promise<void>;
   listVisualWatches(limit: number): Promise<VisualWatch[]>;
 }

@@ -106,6 +106,7 @@ describe('Visual refresh settings (env, both modes)', () => {
       accessKey: 'key-1234567890',
       intervalMs: 60_000,
       watchForMs: 3 * 86_400_000,
+      stuckAfterMs: 2 * 3_600_000,
       apiUrl: null,
     });
     const printed = JSON.stringify(r.ok && describeConfig(r.config));

@@ -325,6 +325,29 @@ describe('Dispatcher (driven clock) against the GitHub double', () => {
     expect((await metrics.dispatchedEvents.get()).values[0]?.value).toBe(201);
   });
 
+  it('three dispatchers on one store (three processes): a build that reached all of them leaves in as few dispatches as from one', async () => {
+    const ds = [dispatcher(), dispatcher(), dispatcher()];
+    // Started apart, so they poll at different moments (as processes do) and each finds new events.
+    for (const d of ds) {
+      d.start();
+      await clock.advance(17);
+    }
+    // 120 job events of one build (two dispatches' worth), 3 ms apart, all within one maximum hold,
+    // each stored by the next process in turn (a load balancer), which wakes its own dispatcher.
+    const ids: string[] = [];
+    for (let i = 0; i < 120; i++) {
+      await clock.advance(3);
+      ids.push(...(await insert(ds[i % 3]!, [newEvent(i)])));
+    }
+    await clock.advance(2_000);
+    expect(await pending()).toBe(0);
+    const fromOne = planDispatches(await store.list('delivered', 1_000)).dispatches.length;
+    expect(fromOne).toBe(2);
+    // Without whole-group claims each process sends its own share: 3 dispatches here.
+    expect(gh.dispatches('acme/shop').length).toBe(fromOne);
+    expect(sentIds(gh).sort()).toEqual([...ids].sort());
+  });
+
   it('keeps filling the same dispatches while a build is still sending (arrivals spread over the window)', async () => {
     const d = dispatcher({ groupWindowMs: 300 });
     d.start();

@@ -1,4 +1,4 @@
-import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { openSqliteStore, type SqliteEventStore } from '../../../src/relay/outbox/sqlite-store.js';
 import type { NewEvent, NewVisualWatch } from '../../../src/relay/outbox/store.js';
+import { describeStoreContract } from './store-contract.js';
 import { captureConnections, walCommits } from './support/sqlite-observer.js';
 
 const DAY = 86_400_000;
@@ -160,52 +161,6 @@ function watch(buildId: string, overrides: Partial<NewVisualWatch> = {}): NewVis
   };
 }
 
-describe('Visual watches', () => {
-  it('a newer webhook for a watched build takes its body; first sighting and expiry stay', async () => {
-    await store.watchVisual(watch('b1'));
-    await store.watchVisual(watch('b1', { body: '{"status":"QUEUED"}', firstSeenAt: T0 + 5000, nextCheckAt: T0 + 65_000, expiresAt: T0 + 9 * DAY }));
-    const [w] = await store.listVisualWatches(10);
-    expect(w).toMatchObject({ buildId: 'b1', body: '{"status":"QUEUED"}', firstSeenAt: T0, nextCheckAt: T0 + 60_000, expiresAt: T0 + 3 * DAY, checks: 0 });
-  });
-
-  it('the same build on another route is another watch', async () => {
-    await store.watchVisual(watch('b1'));
-    await store.watchVisual(watch('b1', { route: 'team-b' }));
-    expect((await store.listVisualWatches(10)).map((w) => w.route).sort()).toEqual(['default', 'team-b']);
-  });
-
-  it('claims only due watches, and a claimed one is not claimable again until its lease runs out', async () => {
-    await store.watchVisual(watch('due-1', { nextCheckAt: T0 + 10 }));
-    await store.watchVisual(watch('due-2', { nextCheckAt: T0 + 20 }));
-    await store.watchVisual(watch('later', { nextCheckAt: T0 + 10_000 }));
-    expect((await store.claimVisualWatches(T0 + 100, 60_000, 10)).map((w) => w.buildId)).toEqual(['due-1', 'due-2']);
-    expect(await store.claimVisualWatches(T0 + 200, 60_000, 10)).toEqual([]);
-    expect((await store.claimVisualWatches(T0 + 10_000, 60_000, 1)).map((w) => w.buildId)).toEqual(['later']);
-    // A process that died mid-check: its lease runs out and another claims the watch.
-    expect((await store.claimVisualWatches(T0 + 100 + 60_000, 60_000, 10)).map((w) => w.buildId)).toEqual(['due-1', 'due-2']);
-  });
-
-  it('reschedule counts the check, keeps or replaces the body, records or clears the error', async () => {
-    await store.watchVisual(watch('b1'));
-    await store.rescheduleVisualWatch('default', 'b1', T0 + 120_000, { error: 'HTTP 503' });
-    let [w] = await store.listVisualWatches(10);
-    expect(w).toMatchObject({ nextCheckAt: T0 + 120_000, checks: 1, lastError: 'HTTP 503', body: watch('b1').body });
-    await store.rescheduleVisualWatch('default', 'b1', T0 + 180_000, { body: '{"status":"UNAPPROVED","n":2}' });
-    [w] = await store.listVisualWatches(10);
-    expect(w).toMatchObject({ nextCheckAt: T0 + 180_000, checks: 2, lastError: null, body: '{"status":"UNAPPROVED","n":2}' });
-  });
-
-  it('end removes only that watch, and survives a reopen', async () => {
-    await store.watchVisual(watch('b1'));
-    await store.watchVisual(watch('b2'));
-    await store.endVisualWatch('default', 'b1');
-    await store.endVisualWatch('default', 'no-such-build');
-    await store.close();
-    store = openSqliteStore(join(dir, 'data'));
-    expect((await store.listVisualWatches(10)).map((w) => w.buildId)).toEqual(['b2']);
-  });
-});
-
 describe('insert and dedup', () => {
   it('stores an event with everything it was given', async () => {
     const e = event(1);
@@ -357,91 +312,7 @@ describe('batched commits', () => {
   });
 });
 
-describe('claim and lease', () => {
-  it('hands each due event to one owner until its lease expires', async () => {
-    for (let i = 0; i < 5; i++) await store.insert(event(i), DAY);
-    const now = T0 + 100;
-    const a = await store.claim('a', now, 1_000, 3);
-    expect(a.map((e) => JSON.parse(e.body).n)).toEqual([0, 1, 2]);
-    const b = await store.claim('b', now, 1_000, 10);
-    expect(b.map((e) => JSON.parse(e.body).n)).toEqual([3, 4]);
-    expect(await store.claim('c', now + 999, 1_000, 10)).toEqual([]);
-    // 'a' died: its events come back once the lease is over (b's too, they were never marked).
-    const c = await store.claim('c', now + 1_000, 1_000, 10);
-    expect(c).toHaveLength(5);
-  });
-
-  it('does not hand out events before nextAttemptAt, or delivered and dead ones', async () => {
-    const ids = [];
-    for (let i = 0; i < 4; i++) ids.push((await store.insert(event(i), DAY)).id);
-    const now = T0 + 100;
-    await store.claim('a', now, 1_000, 10);
-    await store.markDelivered('a', [ids[0]!], now);
-    await store.markDead('a', [ids[1]!], '422 dispatch rejected');
-    await store.markRetry('a', [ids[2]!], now + 5_000, 'GitHub 503');
-    await store.release('a', [ids[3]!]);
-    const again = await store.claim('b', now, 60_000, 10);
-    expect(again.map((e) => e.id)).toEqual([ids[3]]);
-    expect(again[0]?.attempts).toBe(0); // release counts no attempt
-    const later = await store.claim('b', now + 5_000, 1_000, 10);
-    expect(later.map((e) => ({ id: e.id, attempts: e.attempts, lastError: e.lastError }))).toEqual([{ id: ids[2], attempts: 1, lastError: 'GitHub 503' }]);
-    expect(await store.stats()).toEqual({ pending: 2, delivered: 1, dead: 1 });
-  });
-
-  it('never turns a delivered event back into pending or dead', async () => {
-    const { id } = await store.insert(event(1), DAY);
-    expect(await store.claim('a', T0 + 10, 1_000, 10)).toHaveLength(1);
-    expect(await store.markDelivered('a', [id], T0 + 10)).toBe(1);
-    expect(await store.markRetry('a', [id], T0 + 20, 'late failure from a stale owner')).toBe(0);
-    expect(await store.markDead('a', [id], 'late')).toBe(0);
-    expect(await store.stats()).toEqual({ pending: 0, delivered: 1, dead: 0 });
-  });
-
-  it('marks and releases change only events the owner still holds (two owners)', async () => {
-    const ids: string[] = [];
-    for (let i = 0; i < 4; i++) ids.push((await store.insert(event(i), DAY)).id);
-    // 'slow' claims everything, stalls past its lease; 'fast' claims the lot and holds it now.
-    expect(await store.claim('slow', T0 + 100, 1_000, 10)).toHaveLength(4);
-    expect(await store.claim('fast', T0 + 1_100, 60_000, 10)).toHaveLength(4);
-    // The slow owner wakes up: none of its marks may touch what 'fast' holds.
-    expect(await store.markDelivered('slow', [ids[0]!], T0 + 1_200)).toBe(0);
-    expect(await store.markRetry('slow', [ids[1]!], T0 + 9_000, 'GitHub 503')).toBe(0);
-    expect(await store.markDead('slow', [ids[2]!], '422')).toBe(0);
-    expect(await store.release('slow', [ids[3]!])).toBe(0);
-    expect(await store.stats()).toEqual({ pending: 4, delivered: 0, dead: 0 });
-    // Still held by 'fast': not claimable by a third process, not even the released one.
-    expect(await store.claim('third', T0 + 1_300, 1_000, 10)).toEqual([]);
-    // The holder's own marks do apply.
-    expect(await store.markDelivered('fast', [ids[0]!, ids[1]!], T0 + 1_400)).toBe(2);
-    expect(await store.markRetry('fast', [ids[2]!], T0 + 2_000, 'GitHub 503')).toBe(1);
-    expect(await store.release('fast', [ids[3]!])).toBe(1);
-    expect((await store.claim('third', T0 + 1_500, 1_000, 10)).map((e) => e.id)).toEqual([ids[3]]);
-    expect(await store.stats()).toEqual({ pending: 2, delivered: 2, dead: 0 });
-  });
-
-  it('an owner whose lease ran out but was not taken over still marks its events', async () => {
-    const { id } = await store.insert(event(1), DAY);
-    expect(await store.claim('a', T0 + 10, 1_000, 10)).toHaveLength(1);
-    // Past the lease: nobody else claimed it, so the send that just finished counts.
-    expect(await store.markDelivered('a', [id], T0 + 5_000)).toBe(1);
-  });
-
-  it('two stores on one file (two processes) never claim the same event', async () => {
-    const other = openSqliteStore(join(dir, 'data'));
-    try {
-      await Promise.all(Array.from({ length: 50 }, (_, i) => store.insert(event(i), DAY)));
-      const got: string[] = [];
-      for (let round = 0; round < 10; round++) {
-        got.push(...(await store.claim('a', T0 + 100, 60_000, 3)).map((e) => e.id));
-        got.push(...(await other.claim('b', T0 + 100, 60_000, 4)).map((e) => e.id));
-      }
-      expect(got).toHaveLength(50);
-      expect(new Set(got).size).toBe(50);
-    } finally {
-      await other.close();
-    }
-  });
-
+describe('claim', () => {
   it("uses the index for the claim query (the store's own statement)", async () => {
     const seen = captureConnections();
     let own: SqliteEventStore;
@@ -457,7 +328,7 @@ describe('claim and lease', () => {
       try {
         const plan = db
           .prepare<unknown[], { detail: string }>(`EXPLAIN QUERY PLAN ${claims[0]}`)
-          .all('x', 5, 5, 5, 10)
+          .all('x', 5, 5, 5, 5, 'x', 10)
           .map((r) => r.detail)
           .join('\n');
         expect(plan).toMatch(/USING INDEX events_due/);
@@ -471,33 +342,18 @@ describe('claim and lease', () => {
   });
 });
 
-describe('dead letters, requeue and prune', () => {
-  it('lists dead events with their reason and requeues one, due now, with a fresh age', async () => {
-    const { id } = await store.insert(event(1), DAY);
-    expect(await store.claim('a', T0 + 10, 1_000, 10)).toHaveLength(1);
-    await store.markDead('a', [id], '404 repository not found');
-    const [dead] = await store.list('dead', 10);
-    expect(dead).toMatchObject({ id, state: 'dead', lastError: '404 repository not found' });
-    expect(await store.requeue('no-such-id', T0 + 5)).toBe(false);
-    const requeueAt = T0 + 4 * DAY;
-    expect(await store.requeue(id, requeueAt)).toBe(true);
-    expect(await store.requeue(id, requeueAt)).toBe(false); // no longer dead
-    const [back] = await store.claim('b', requeueAt, 1_000, 10);
-    expect(back).toMatchObject({ id, state: 'pending', attempts: 0, nextAttemptAt: requeueAt, requeuedAt: requeueAt, receivedAt: T0 + 1 });
-  });
+describeStoreContract('SQLite', () => ({
+  async reset() {
+    contractDir = mkdtempSync(join(tmpdir(), 'relay-contract-'));
+    contractDirs.push(contractDir);
+  },
+  async open() {
+    return openSqliteStore(contractDir);
+  },
+}));
 
-  it('prunes delivered events and dedup keys older than the cutoff, keeping pending and dead ones', async () => {
-    const a = await store.insert(event(1), DAY);
-    const b = await store.insert(event(2), DAY);
-    const c = await store.insert(event(3), DAY);
-    expect(await store.claim('x', T0 + 10, 1_000, 10)).toHaveLength(3);
-    await store.markDelivered('x', [a.id], T0 + 10);
-    await store.markDead('x', [b.id], 'gone');
-    expect(await store.prune(T0 + 5)).toBe(0);
-    expect(await store.prune(T0 + 11)).toBe(1);
-    expect(await store.stats()).toEqual({ pending: 1, delivered: 0, dead: 1 });
-    // Dedup keys went too: the same body is new again.
-    expect((await store.insert({ ...event(1), receivedAt: T0 + 20 }, DAY)).kind).toBe('stored');
-    expect(c.kind).toBe('stored');
-  });
+let contractDir = '';
+const contractDirs: string[] = [];
+afterAll(() => {
+  for (const d of contractDirs) rmSync(d, { recursive: true, force: true });
 });

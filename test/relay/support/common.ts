@@ -3,7 +3,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createLogger } from '../../../src/relay/logger.js';
-import type { EventStore, InsertResult, NewEvent, StoredEvent } from '../../../src/relay/outbox/store.js';
+import type { EventStore, InsertResult, NewEvent, StoreReadiness, StoredEvent } from '../../../src/relay/outbox/store.js';
 import type { RelayConfig, RouteConfig } from '../../../src/relay/config/index.js';
 import { loadConfig } from '../../../src/relay/config/index.js';
 
@@ -97,8 +97,8 @@ export class MemoryStore implements EventStore {
   async prune(): Promise<number> {
     return 0;
   }
-  async writable(): Promise<boolean> {
-    return !this.down;
+  async readiness(): Promise<StoreReadiness> {
+    return this.down ? { ready: false, code: 'unreachable', reason: 'disk full' } : { ready: true };
   }
   async close(): Promise<void> {}
 }

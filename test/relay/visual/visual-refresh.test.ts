@@ -1,14 +1,15 @@
 /**
  * Visual refresh on loopback, with real processes: a signed "UNAPPROVED" Visual webhook → a relay
- * process with Sauce credentials → the Sauce API double (the reviewer approves there) → a second
- * dispatch carrying the new status → both dispatches fed to the committed Action bundle → the
- * Visual status on the commit turns from pending to success, with no CI re-run.
+ * process with Sauce credentials → the Sauce API double (the relay reads the diffs at once; the
+ * reviewer approves there) → dispatches carrying the list and the new status → each fed to the
+ * committed Action bundle → the Visual check run lists the snapshots, and the status on the commit
+ * turns from pending to success, with no CI re-run.
  */
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { signBody } from '../../../src/relay/http/signature.js';
 import { startGitHubDouble, type GitHubDouble } from '../../support/github-double.js';
-import { startSauceApiDouble, type SauceApiDouble } from '../../support/sauce-api-double.js';
+import { buildWithDiffs, startSauceApiDouble, type SauceApiDouble } from '../../support/sauce-api-double.js';
 import { runAction, SHA } from '../../action/harness.js';
 import { REPO_ROOT, sauceFixture, silentLogger, waitFor } from '../support/common.js';
 import { ensureBuilt, postSigned, START_NODE_ARGS, startRelayProcess, tempDir, type RelayProcess } from '../support/process.js';
@@ -68,13 +69,15 @@ async function send(body: Buffer): Promise<void> {
   expect(answer.status).toBe(202);
 }
 
-type Payload = { events: { payload: { build_id: string; status: string; summary: Record<string, number> } }[] };
-const dispatchedFor = (buildId: string) =>
+type Entry = { payload: { build_id: string; status: string; summary: Record<string, number> }; relay?: { diffs?: { items: { snapshot: string }[] } } };
+type Payload = { events: Entry[] };
+const entriesFor = (buildId: string) =>
   github
     .dispatches(REPO)
     .flatMap((d) => (d.client_payload as Payload).events)
-    .filter((e) => e.payload.build_id === buildId)
-    .map((e) => e.payload);
+    .filter((e) => e.payload.build_id === buildId);
+const dispatchedFor = (buildId: string) => entriesFor(buildId).map((e) => e.payload);
+const statusReads = (buildId: string) => sauce.requests.filter((r) => r.id === buildId && r.kind === 'status');
 
 function watches(dataDir: string): string {
   return execFileSync(process.execPath, [...START_NODE_ARGS, join(REPO_ROOT, 'lib/relay/cli.js'), 'outbox', 'watches', '--data-dir', dataDir], {
@@ -86,35 +89,43 @@ function watches(dataDir: string): string {
 test('a reviewer approves in Sauce: the relay re-reads the build and the Visual status turns green', async () => {
   const buildId = '0b0e2d4c-1111-4a2b-8c3d-000000000001';
   const dataDir = tempDir();
-  sauce.setBuild(buildId, { status: 'UNAPPROVED', summary: { errored: 0, approved: 0, equal: 41, rejected: 0, unapproved: 3, queued: 0 } });
+  const three = buildWithDiffs('UNAPPROVED', { UNAPPROVED: 3, EQUAL: 41 }, 1);
+  sauce.setBuild(buildId, three);
   relay = await startRelay(dataDir);
   await send(visualBody('visual-unapproved.json', buildId));
-  await waitFor(() => dispatchedFor(buildId).length === 1, 10_000, 'the webhook dispatched');
+  // The webhook, then (read at once) the same body with the list of the three snapshots beside it.
+  await waitFor(() => dispatchedFor(buildId).length === 2, 10_000, 'the webhook and its list dispatched');
+  expect(entriesFor(buildId)[0]!.relay).toBeUndefined();
+  expect(entriesFor(buildId)[1]!.relay?.diffs?.items.map((d) => d.snapshot)).toEqual(['Unapproved 1', 'Unapproved 2', 'Unapproved 3']);
+  expect(dispatchedFor(buildId)[1]).toEqual(dispatchedFor(buildId)[0]);
 
   // Unchanged in Sauce: re-read, nothing new sent.
-  await waitFor(() => sauce.requests.filter((r) => r.id === buildId).length >= 2, 10_000, 'two re-reads');
-  expect(dispatchedFor(buildId)).toHaveLength(1);
+  await waitFor(() => statusReads(buildId).length >= 3, 10_000, 'two more re-reads');
+  expect(dispatchedFor(buildId)).toHaveLength(2);
   expect(watches(dataDir)).toMatch(new RegExp(`${buildId}\\s+UNAPPROVED`));
 
   // The reviewer approves one change, then takes it back: the second refresh is byte for byte the
   // webhook's body, and must still be sent (no dedup against the past for refreshed events).
-  sauce.setBuild(buildId, { status: 'UNAPPROVED', summary: { errored: 0, approved: 1, equal: 41, rejected: 0, unapproved: 2, queued: 0 } });
-  await waitFor(() => dispatchedFor(buildId).length === 2, 10_000, 'the first refreshed event dispatched');
-  sauce.setBuild(buildId, { status: 'UNAPPROVED', summary: { errored: 0, approved: 0, equal: 41, rejected: 0, unapproved: 3, queued: 0 } });
-  await waitFor(() => dispatchedFor(buildId).length === 3, 10_000, 'the second refreshed event dispatched');
-  expect(dispatchedFor(buildId)[2]).toEqual(dispatchedFor(buildId)[0]);
+  const oneApproved = buildWithDiffs('UNAPPROVED', { UNAPPROVED: 2, APPROVED: 1, EQUAL: 41 }, 1);
+  sauce.setBuild(buildId, oneApproved);
+  await waitFor(() => dispatchedFor(buildId).length === 3, 10_000, 'the first refreshed event dispatched');
+  sauce.setBuild(buildId, three);
+  await waitFor(() => dispatchedFor(buildId).length === 4, 10_000, 'the second refreshed event dispatched');
+  expect(dispatchedFor(buildId)[3]).toEqual(dispatchedFor(buildId)[0]);
 
   // Then approves all three.
-  sauce.setBuild(buildId, { status: 'APPROVED', summary: { errored: 0, approved: 3, equal: 41, rejected: 0, unapproved: 0, queued: 0 } });
-  await waitFor(() => dispatchedFor(buildId).length === 4, 10_000, 'the approval dispatched');
+  sauce.setBuild(buildId, buildWithDiffs('APPROVED', { APPROVED: 3, EQUAL: 41 }, 1));
+  await waitFor(() => dispatchedFor(buildId).length === 5, 10_000, 'the approval dispatched');
   const sent = dispatchedFor(buildId);
   expect(sent.map((e) => [e.status, e.summary.unapproved])).toEqual([
+    ['UNAPPROVED', 3],
     ['UNAPPROVED', 3],
     ['UNAPPROVED', 2],
     ['UNAPPROVED', 3],
     ['APPROVED', 0],
   ]);
-  expect(sent[3]!.summary).toEqual({ errored: 0, approved: 3, equal: 41, rejected: 0, unapproved: 0, queued: 0 });
+  expect(sent[4]!.summary).toEqual({ errored: 0, approved: 3, equal: 41, rejected: 0, unapproved: 0, queued: 0 });
+  expect(entriesFor(buildId)[4]!.relay).toBeUndefined(); // nothing left to list
 
   // Decided: no longer watched, and no more reads.
   await waitFor(() => /visual builds watched: 0/.test(watches(dataDir)), 10_000, 'the watch ended');
@@ -131,13 +142,14 @@ test('a reviewer approves in Sauce: the relay re-reads the build and the Visual 
   const states = github.statuses(REPO, SHA).filter((s) => s.context === CONTEXT);
   expect(states.map((s) => [s.state, s.description])).toEqual([
     ['pending', expect.stringMatching(/^3 visual changes await review/)],
+    ['pending', expect.stringMatching(/^3 visual changes await review/)],
     ['pending', expect.stringMatching(/^2 visual changes await review/)],
     ['pending', expect.stringMatching(/^3 visual changes await review/)],
     ['success', expect.any(String)],
   ]);
 
   const metrics = await (await fetch(`${relay.url}/metrics`)).text();
-  expect(metrics).toMatch(/sauce_relay_visual_refresh_total\{outcome="changed"\} 3/);
+  expect(metrics).toMatch(/sauce_relay_visual_refresh_total\{outcome="changed"\} 4/);
   expect(relay.stdout() + relay.stderr()).not.toContain(CREDENTIALS.accessKey);
   expect(sauce.violations).toEqual([]);
   expect(github.violations).toEqual([]);
@@ -169,9 +181,12 @@ test('refused credentials and outages are retried; a build Sauce does not know s
   expect(listed).not.toContain(gone);
   expect(dispatchedFor(gone)).toHaveLength(1);
 
-  // A later webhook with a decided status (here REJECTED) ends the watch without another read.
+  // A later webhook with a decided status (here REJECTED, which Sauce now says too) ends the watch
+  // after one read, for the list of the rejected snapshots.
+  sauce.setBuild(flaky, buildWithDiffs('REJECTED', { REJECTED: 2, EQUAL: 42 }, 2));
   await send(visualBody('visual-rejected.json', flaky));
   await waitFor(() => /visual builds watched: 0/.test(watches(dataDir)), 10_000, 'the watch ended');
+  await waitFor(() => entriesFor(flaky).some((e) => e.relay?.diffs?.items.length === 2), 10_000, 'the rejected snapshots listed');
   expect(sauce.violations).toEqual([]);
 }, 90_000);
 
@@ -219,7 +234,7 @@ test('a hung Sauce API read ends at its deadline and the next pass carries on (i
   const store = openSqliteStore(tempDir());
   const stored: string[] = [];
   const refresher = new VisualRefresher({
-    config: { ...CREDENTIALS, intervalMs: 50, watchForMs: 60_000, apiUrl: sauce.url },
+    config: { ...CREDENTIALS, intervalMs: 50, watchForMs: 60_000, stuckAfterMs: null, apiUrl: sauce.url },
     store,
     logger: silentLogger,
     regionOf: () => 'us-west-1',
@@ -271,7 +286,7 @@ test('a watch past its refresh period ends without another read (in process)', a
   const metrics = createMetrics({ defaultMetrics: false });
   const watchForMs = 60_000;
   const refresher = new VisualRefresher({
-    config: { ...CREDENTIALS, intervalMs: 50, watchForMs, apiUrl: sauce.url },
+    config: { ...CREDENTIALS, intervalMs: 50, watchForMs, stuckAfterMs: null, apiUrl: sauce.url },
     store,
     logger: silentLogger,
     metrics,
@@ -298,12 +313,14 @@ test('a watch past its refresh period ends without another read (in process)', a
     await refresher.tick();
     expect((await store.listVisualWatches(10)).map((w) => w.buildId)).toEqual([liveId]);
     expect(sauce.requests.filter((r) => r.id === expiredId)).toEqual([]);
-    expect(sauce.requests.filter((r) => r.id === liveId)).toHaveLength(1);
+    expect(sauce.requests.filter((r) => r.id === liveId && r.kind === 'status')).toHaveLength(1);
     const outcomes: Record<string, number> = Object.fromEntries((await metrics.visualRefresh.get()).values.map((v) => [String(v.labels.outcome), v.value]));
     expect(outcomes.expired).toBe(1);
     expect(Object.values(outcomes).reduce((n, v) => n + v, 0)).toBe(2);
-    // Whatever the live build's read stored, nothing came from the expired one.
-    for (const e of await store.list('pending', 10)) expect(JSON.parse(e.body).build_id).toBe(liveId);
+    // From the expired one, only its last word: the webhook's body, and when the relay stopped.
+    const fromExpired = (await store.list('pending', 10)).filter((e) => JSON.parse(e.body).build_id === expiredId);
+    expect(fromExpired).toHaveLength(1);
+    expect(JSON.parse(fromExpired[0]!.extra!)).toEqual({ watch_ended: { at: expect.any(String), after_ms: watchForMs } });
   } finally {
     await refresher.stop();
     await store.close();

@@ -6,7 +6,7 @@
  * The shell resolves the candidates in this order and takes the first that resolves.
  */
 import { visibleLine } from '../github/limits.js';
-import type { SauceEvent } from '../sauce/event.js';
+import type { SauceEvent } from './event.js';
 
 export type CandidateKind = 'sha' | 'short-sha' | 'ref' | 'branch' | 'pull';
 

@@ -1,0 +1,100 @@
+/**
+ * What the relay stores beside a Visual event, and how it reaches GitHub: the SQLite store keeps a
+ * watch's last `extra`, and the dispatcher puts an event's `extra` in its entry's `relay` field.
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { planDispatches } from '../../../src/relay/outbox/dispatcher.js';
+import { openSqliteStore, type SqliteEventStore } from '../../../src/relay/outbox/sqlite-store.js';
+import type { NewVisualWatch, StoredEvent } from '../../../src/relay/outbox/store.js';
+
+const T0 = 1_780_000_000_000;
+const watch = (buildId: string): NewVisualWatch => ({
+  route: 'default',
+  buildId,
+  repo: 'acme/shop',
+  eventType: 'saucelabs',
+  body: JSON.stringify({ build_id: buildId, status: 'UNAPPROVED' }),
+  dataCenter: 'us-west-1',
+  firstSeenAt: T0,
+  nextCheckAt: T0,
+  expiresAt: T0 + 86_400_000,
+});
+
+describe('SQLite: a watch remembers the extra last sent', () => {
+  let store: SqliteEventStore;
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'watch-extra-'));
+    store = openSqliteStore(dir);
+  });
+  afterEach(async () => store.close());
+
+  test('null from a webhook; set, kept and cleared by reschedule; a newer webhook clears it', async () => {
+    await store.watchVisual(watch('b1'));
+    const extra = () => store.listVisualWatches(10).then((w) => w[0]!.extra);
+    expect(await extra()).toBeNull();
+    await store.rescheduleVisualWatch('default', 'b1', T0 + 1, { body: '{"status":"UNAPPROVED","n":2}', extra: '{"diffs":1}' });
+    expect(await extra()).toBe('{"diffs":1}');
+    await store.rescheduleVisualWatch('default', 'b1', T0 + 2, { error: 'HTTP 503' });
+    expect(await extra()).toBe('{"diffs":1}');
+    await store.rescheduleVisualWatch('default', 'b1', T0 + 3, { extra: null });
+    expect(await extra()).toBeNull();
+    await store.rescheduleVisualWatch('default', 'b1', T0 + 4, { extra: '{"stuck":1}' });
+    await store.watchVisual(watch('b1'));
+    expect(await extra()).toBeNull();
+    // Claims return it too.
+    await store.rescheduleVisualWatch('default', 'b1', T0, { extra: '{"x":1}' });
+    expect((await store.claimVisualWatches(T0 + 10, 60_000, 10))[0]!.extra).toBe('{"x":1}');
+  });
+
+  test('a schema-4 file whose visual_watches has no extra column gets it, and keeps its watches', async () => {
+    await store.watchVisual(watch('old'));
+    await store.close();
+    const db = new Database(join(dir, 'relay.db'));
+    db.exec('ALTER TABLE visual_watches DROP COLUMN extra');
+    expect(db.pragma('user_version', { simple: true })).toBe(4);
+    db.close();
+    store = openSqliteStore(dir);
+    const [w] = await store.listVisualWatches(10);
+    expect(w).toMatchObject({ buildId: 'old', extra: null });
+    await store.rescheduleVisualWatch('default', 'old', T0 + 1, { extra: '{"diffs":2}' });
+    expect((await store.listVisualWatches(10))[0]!.extra).toBe('{"diffs":2}');
+  });
+});
+
+describe('the dispatcher: extra → the entry’s relay field', () => {
+  const event = (n: number, extra: string | null): StoredEvent => ({
+    id: `ev-${n}`,
+    route: 'default',
+    repo: 'acme/shop',
+    eventType: 'saucelabs',
+    body: JSON.stringify({ build_id: `b${n}`, status: 'QUEUED', summary: { queued: 1 } }),
+    bodyHash: `h${n}`,
+    receivedAt: T0 + n,
+    state: 'pending',
+    attempts: 0,
+    nextAttemptAt: 0,
+    lastError: null,
+    extra,
+  });
+  test.each([
+    [
+      'a JSON object',
+      '{"stuck":{"since":"2026-01-01T00:00:00.000Z","after_ms":1,"at":"2026-01-01T00:00:00.000Z"}}',
+      { stuck: { since: '2026-01-01T00:00:00.000Z', after_ms: 1, at: '2026-01-01T00:00:00.000Z' } },
+    ],
+    ['none', null, undefined],
+    ['not JSON: left out, the event still goes', '{oops', undefined],
+    ['not an object: left out', '[1,2]', undefined],
+  ])('%s', (_name, extra, relay) => {
+    const { dispatches, rejected } = planDispatches([event(1, extra)]);
+    expect(rejected).toEqual([]);
+    const [entry] = (dispatches[0]!.clientPayload as { events: Record<string, unknown>[] }).events;
+    expect(entry!.relay).toEqual(relay);
+    expect('relay' in entry!).toBe(relay !== undefined);
+    expect(entry!.payload).toEqual(JSON.parse(event(1, null).body));
+  });
+});
