@@ -1,7 +1,7 @@
 /**
  * Before/after comparisons of relay builds, in one run: what each change in BENCHMARKS.md bought.
  *
- *   node .bench-build/bench/compare.js --lib before=/tmp/a/lib --lib after=lib [--rounds 3] [--connections 10] [--seconds 5]
+ *   node .bench-build/bench/compare.js --lib before=/tmp/a/lib --lib after=lib [--rounds 3] [--connections 10] [--seconds 5] [--github]
  *
  * (after `npm run bench -- --only none` or `tsc -p tsconfig.bench.json`, and a build of each
  * commit: `git archive <commit> src package.json tsconfig.json tsconfig.build.json | tar -x -C /tmp/a`,
@@ -11,8 +11,11 @@
  * directories, so a build is always compared with its neighbours in time; the shared machine's
  * drift shows as spread across rounds. Besides req/s it reports the server's CPU time per event
  * (user + system, from /proc), which the other processes on the machine disturb far less.
+ * `--github`: the relays dispatch to a loopback stub that answers like GitHub (bench row 5);
+ * without it they run in dry-run (row 6).
  */
 import { spawn } from 'node:child_process';
+import { createServer } from 'node:http';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -39,7 +42,20 @@ process.argv.forEach((arg, i) => {
 const rounds = Number(flag('--rounds', '3'));
 const connections = Number(flag('--connections', '10'));
 const seconds = Number(flag('--seconds', '5'));
+const withGitHub = process.argv.includes('--github');
 const runTag = Date.now().toString(16);
+let githubUrl = '';
+if (withGitHub) {
+  const stub = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      res.writeHead(req.method === 'POST' ? 204 : 200, { 'content-type': 'application/json' });
+      res.end(req.method === 'POST' ? undefined : '{}');
+    });
+  });
+  await new Promise<void>((done) => stub.listen(0, '127.0.0.1', done));
+  githubUrl = `http://127.0.0.1:${(stub.address() as { port: number }).port}`;
+}
 let seq = 0;
 
 interface Target {
@@ -55,7 +71,13 @@ const targets: Target[] = [
     ([name, dir]): Target => ({
       name,
       args: () => ['--max-old-space-size=96', join(dir, 'relay/cli.js'), 'serve'],
-      env: (data) => ({ PORT: '0', SAUCE_WEBHOOK_SECRET: BENCH_SECRET, RELAY_DATA_DIR: data, GITHUB_REPOSITORY: 'acme/shop' }),
+      env: (data) => ({
+        PORT: '0',
+        SAUCE_WEBHOOK_SECRET: BENCH_SECRET,
+        RELAY_DATA_DIR: data,
+        GITHUB_REPOSITORY: 'acme/shop',
+        ...(withGitHub ? { GITHUB_TOKEN: 'bench-token', GITHUB_API_URL: githubUrl } : {}),
+      }),
       path: '/webhook',
     }),
   ),
@@ -138,7 +160,7 @@ for (let round = 0; round < rounds; round += 1) {
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
 const list = (xs: number[], digits = 0): string => xs.map((x) => x.toFixed(digits)).join(' / ');
 process.stdout.write(
-  `${connections} connections, ${seconds} s per measurement, ${rounds} rounds (values per round; median in bold)\n\n` +
+  `${connections} connections, ${seconds} s per measurement, ${rounds} rounds, relays ${withGitHub ? 'dispatching to a GitHub stub' : 'in dry-run'} (values per round; median in bold)\n\n` +
     `| build | req/s | × durable limit | p99 ms | server CPU µs per event |\n|---|---|---|---|---|\n`,
 );
 for (const [name, r] of rows) {
