@@ -9,7 +9,7 @@
  *   back (a resend, which the Action tolerates); a process crash cannot.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../support/common.js';
 import { ensureBuilt, tempDir } from '../support/process.js';
@@ -52,12 +52,18 @@ maybe(
     const script = join(dir, 'child.mjs');
     const log = join(dir, 'strace.log');
     writeFileSync(script, CHILD);
-    execFileSync('strace', ['-f', '-o', log, '-e', 'trace=fsync,fdatasync,access,faccessat,faccessat2', process.execPath, script, join(dir, 'data')], {
-      stdio: 'pipe',
-    });
+    let trace: string;
+    try {
+      execFileSync('strace', ['-f', '-o', log, '-e', 'trace=fsync,fdatasync,access,faccessat,faccessat2', process.execPath, script, join(dir, 'data')], {
+        stdio: 'pipe',
+      });
+      trace = readFileSync(log, 'utf8');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
     const counts = new Map<string, number>();
     let current = 'open';
-    for (const line of readFileSync(log, 'utf8').split('\n')) {
+    for (const line of trace.split('\n')) {
       const marker = /\/nonexistent\/phase-(\w+)/.exec(line);
       if (marker) current = marker[1]!;
       else if (/\b(fsync|fdatasync)\(/.test(line)) counts.set(current, (counts.get(current) ?? 0) + 1);
