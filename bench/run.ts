@@ -3,12 +3,14 @@
  *
  *   npm run bench              full run (about 4 minutes)
  *   npm run bench -- --smoke   a few seconds per row: checks that it runs and prints its table
- *   npm run bench -- --only delivery   one section (ingest, memory, delivery, action)
+ *   npm run bench -- --only delivery   one section (ingest, fsyncs, memory, delivery, action)
+ *   npm run bench -- --only ingest --rows 4,5 --connections 50 --seconds 5
+ *                              some ingest rows, at one level, shorter (quick comparisons while working)
  *
  * The machine is shared and noisy, so rows run in the same invocation against the same request
  * stream and are quoted as ratios to row 2 (the least any verifying receiver must do).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, request as httpRequest, Agent, type IncomingMessage, type ServerResponse } from 'node:http';
 import { tmpdir, cpus, totalmem } from 'node:os';
@@ -21,8 +23,12 @@ import { startGitHubDouble } from '../test/support/github-double.js';
 const ROOT = resolve(fileURLToPath(import.meta.url), '../../..');
 const BUILD = join(ROOT, '.bench-build');
 const SMOKE = process.argv.includes('--smoke');
-const SECONDS = SMOKE ? 2 : 10;
-const CONNECTIONS = 10;
+const secondsFlag = process.argv.indexOf('--seconds');
+/** Per row; `--seconds N` overrides it (for quick comparisons while working). */
+const SECONDS = secondsFlag > 0 ? Number(process.argv[secondsFlag + 1]) : SMOKE ? 1 : 10;
+/** The ingest rows run at each of these; the other sections at the first. */
+const CONNECTION_LEVELS = [10, 50] as const;
+const CONNECTIONS = CONNECTION_LEVELS[0];
 const SOAK_EVENTS = SMOKE ? 2_000 : 100_000;
 const runTag = Date.now().toString(16);
 let seq = 0;
@@ -34,9 +40,9 @@ interface Server {
   stop(): Promise<void>;
 }
 
-function startProcess(args: string[], env: Record<string, string> = {}, readyPattern = /listening (\d+)/): Promise<Server> {
+function startProcess(args: string[], env: Record<string, string> = {}, readyPattern = /listening (\d+)/, command = process.execPath): Promise<Server> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, args, {
+    const child = spawn(command, args, {
       cwd: ROOT,
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -105,11 +111,17 @@ const githubHeaders: Signer = (body) => ({
   'x-github-delivery': `d-${seq}`,
 });
 
-async function load(url: string, headers: Signer, options: { seconds?: number; amount?: number }): Promise<LoadResult> {
+/** An answer as the table shows it: the status code, and the `status` field of a JSON answer (e.g. `202 stored`). */
+function answerKey(status: number, body: string | Buffer | undefined): string {
+  const match = body === undefined ? null : /"status":"([a-z_]+)"/.exec(String(body));
+  return match ? `${status} ${match[1]}` : String(status);
+}
+
+async function load(url: string, headers: Signer, options: { seconds?: number; amount?: number; connections?: number }): Promise<LoadResult> {
   const codes: Record<string, number> = {};
   const result = await autocannon({
     url,
-    connections: CONNECTIONS,
+    connections: options.connections ?? CONNECTIONS,
     ...(options.amount !== undefined ? { amount: options.amount } : { duration: options.seconds ?? SECONDS }),
     requests: [
       {
@@ -118,8 +130,9 @@ async function load(url: string, headers: Signer, options: { seconds?: number; a
           const body = jobBody(seq++, runTag);
           return { ...req, method: 'POST', body, headers: headers(body) };
         },
-        onResponse: (status: number) => {
-          codes[status] = (codes[status] ?? 0) + 1;
+        onResponse: (status: number, body?: string | Buffer) => {
+          const key = answerKey(status, body);
+          codes[key] = (codes[key] ?? 0) + 1;
         },
       },
     ],
@@ -129,11 +142,14 @@ async function load(url: string, headers: Signer, options: { seconds?: number; a
 
 interface Row {
   readonly name: string;
-  readonly args: string[];
+  /** Node arguments; the data directory (made fresh for every run of the row) is passed to `args(dir)`. */
+  readonly args: (dataDir: string) => string[];
   readonly path: string;
   readonly headers: Signer;
-  readonly env?: Record<string, string>;
-  readonly expect: number;
+  readonly env?: (dataDir: string) => Record<string, string>;
+  readonly ready?: RegExp;
+  /** The answer every request must get (`answerKey`), else the row measures nothing. */
+  readonly expect: string;
 }
 
 function relayEnv(dataDir: string, extra: Record<string, string> = {}): Record<string, string> {
@@ -146,60 +162,226 @@ function relayEnv(dataDir: string, extra: Record<string, string> = {}): Record<s
 const relayArgs = ['--max-old-space-size=96', join(ROOT, 'lib/relay/cli.js'), 'serve'];
 const relayReady = /"url":"http:\/\/127\.0\.0\.1:(\d+)"/;
 
-async function ingestRows(): Promise<string[]> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'bench-relay-'));
-  const rows: Row[] = [
-    { name: '1. node:http, read body, 204 (ceiling)', args: [join(BUILD, 'bench/servers/bare.js')], path: '/', headers: sauceHeaders, expect: 204 },
-    { name: '2. node:http + HMAC verify + JSON.parse (baseline)', args: [join(BUILD, 'bench/servers/hmac.js')], path: '/', headers: sauceHeaders, expect: 202 },
-    {
-      name: '3. @octokit/webhooks createNodeMiddleware',
-      args: [join(BUILD, 'bench/servers/octokit.js')],
-      path: '/webhook',
-      headers: githubHeaders,
-      expect: 200,
+const INGEST_ROWS: readonly Row[] = [
+  { name: '1. node:http, read body, 204 (ceiling)', args: () => [join(BUILD, 'bench/servers/bare.js')], path: '/', headers: sauceHeaders, expect: '204' },
+  {
+    name: '2. node:http + HMAC verify + JSON.parse (baseline)',
+    args: () => [join(BUILD, 'bench/servers/hmac.js')],
+    path: '/',
+    headers: sauceHeaders,
+    expect: '202',
+  },
+  {
+    name: '3. @octokit/webhooks createNodeMiddleware',
+    args: () => [join(BUILD, 'bench/servers/octokit.js')],
+    path: '/webhook',
+    headers: githubHeaders,
+    expect: '200',
+  },
+  {
+    name: '4. durable limit: row 2 + raw body into SQLite (WAL, FULL), group commit, 202 after COMMIT',
+    args: (dir) => [join(BUILD, 'bench/servers/durable.js'), dir],
+    path: '/',
+    headers: sauceHeaders,
+    expect: '202 stored',
+  },
+  {
+    name: '5. sauce relay (verify, validate, route, dedup, durable store), dispatching to a GitHub (loopback stub)',
+    args: () => relayArgs,
+    path: '/webhook',
+    headers: sauceHeaders,
+    env: (dir) => relayEnv(dir, { GITHUB_TOKEN: 'bench-token', GITHUB_API_URL: dispatchStub.url() }),
+    ready: relayReady,
+    expect: '202 stored',
+  },
+  {
+    name: '6. the same relay in dry-run (no GitHub token: the dispatcher "sends" every event at once)',
+    args: () => relayArgs,
+    path: '/webhook',
+    headers: sauceHeaders,
+    env: (dir) => relayEnv(dir),
+    ready: relayReady,
+    expect: '202 stored',
+  },
+];
+const LIMIT_ROW = 3;
+/** The relay rows, each compared with the durable limit. */
+const RELAY_ROWS = [4, 5] as const;
+
+/**
+ * GitHub for row 5: answers every repository_dispatch 204 at once, as GitHub does when all is well.
+ * The relay's client paces its dispatches as GitHub asks (one write a second), as in production.
+ */
+const dispatchStub = (() => {
+  let server: ReturnType<typeof createServer> | null = null;
+  let port = 0;
+  return {
+    async start(): Promise<void> {
+      server = createServer((req: IncomingMessage, res: ServerResponse) => {
+        req.resume();
+        req.on('end', () => {
+          res.writeHead(req.method === 'POST' ? 204 : 200, { 'content-type': 'application/json' });
+          res.end(req.method === 'POST' ? undefined : '{}');
+        });
+      });
+      await new Promise<void>((done) => server!.listen(0, '127.0.0.1', done));
+      port = (server.address() as { port: number }).port;
     },
-    {
-      name: '4. sauce relay (verify, validate, route, dedup, durable store)',
-      args: relayArgs,
-      path: '/webhook',
-      headers: sauceHeaders,
-      env: relayEnv(dataDir),
-      expect: 202,
+    url: (): string => `http://127.0.0.1:${port}`,
+    stop: (): void => {
+      server?.close();
+      server = null;
     },
-  ];
-  const results: { row: Row; r: LoadResult; peakKb: number }[] = [];
-  for (const row of rows) {
-    const server = await startProcess(row.args, row.env, row.args === relayArgs ? relayReady : undefined);
+  };
+})();
+
+/** `--rows 4,5`: run only these ingest rows (numbers as in the table); `--connections 50`: only this level. */
+function pickedRows(): readonly Row[] {
+  const at = process.argv.indexOf('--rows');
+  if (at < 0) return INGEST_ROWS;
+  const wanted = new Set((process.argv[at + 1] ?? '').split(',').map(Number));
+  return INGEST_ROWS.filter((_, i) => wanted.has(i + 1));
+}
+
+function pickedLevels(): readonly number[] {
+  const at = process.argv.indexOf('--connections');
+  return at < 0 ? CONNECTION_LEVELS : [Number(process.argv[at + 1])];
+}
+
+interface Measured {
+  readonly row: Row;
+  readonly r: LoadResult;
+  readonly peakKb: number;
+}
+
+/** Start the row's server on a fresh data directory, warm it up, load it, stop it. */
+async function measureRow(row: Row, connections: number): Promise<Measured> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'bench-row-'));
+  try {
+    const server = await startProcess(row.args(dataDir), row.env?.(dataDir), row.ready);
     try {
+      const url = `http://127.0.0.1:${server.port}${row.path}`;
       // A short warm-up so JIT and SQLite page cache are not measured as the steady state.
-      await load(`http://127.0.0.1:${server.port}${row.path}`, row.headers, { seconds: 1 });
-      const r = await load(`http://127.0.0.1:${server.port}${row.path}`, row.headers, {});
-      results.push({ row, r, peakKb: procStatusKb(server.pid, 'VmHWM') });
+      if (!SMOKE) await load(url, row.headers, { seconds: 1, connections });
+      const r = await load(url, row.headers, { connections });
+      return { row, r, peakKb: procStatusKb(server.pid, 'VmHWM') };
     } finally {
       await server.stop();
     }
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
   }
-  rmSync(dataDir, { recursive: true, force: true });
-  const base = results[1]?.r.rps ?? NaN;
-  const lines = [`| row | req/s | ×row 2 | p50 ms | p99 ms | peak RSS MB | answers |`, `|---|---:|---:|---:|---:|---:|---|`];
-  for (const { row, r, peakKb } of results) {
-    const answers =
-      Object.entries(r.codes)
-        .map(([code, n]) => `${code}×${n}`)
-        .join(' ') + (r.errors ? ` errors×${r.errors}` : '');
-    lines.push(`| ${row.name} | ${r.rps.toFixed(0)} | ${(r.rps / base).toFixed(2)} | ${r.p50} | ${r.p99} | ${mb(peakKb)} | ${answers} |`);
+}
+
+function answersText(r: LoadResult): string {
+  return (
+    Object.entries(r.codes)
+      .map(([code, n]) => `${code}×${n}`)
+      .join(' ') + (r.errors ? ` errors×${r.errors}` : '')
+  );
+}
+
+async function ingestRows(): Promise<string[]> {
+  const rows = pickedRows();
+  const lines: string[] = [];
+  await dispatchStub.start();
+  try {
+    for (const connections of pickedLevels()) lines.push(...(await ingestLevel(rows, connections)));
+  } finally {
+    dispatchStub.stop();
+  }
+  return lines;
+}
+
+async function ingestLevel(rows: readonly Row[], connections: number): Promise<string[]> {
+  const lines: string[] = [];
+  const results = new Map<Row, Measured>();
+  for (const row of rows) results.set(row, await measureRow(row, connections));
+  const base = results.get(INGEST_ROWS[1]!)?.r.rps ?? NaN;
+  lines.push(`### ${connections} connections`, '', `| row | req/s | ×row 2 | p50 ms | p99 ms | peak RSS MB | answers |`, `|---|---:|---:|---:|---:|---:|---|`);
+  for (const { row, r, peakKb } of results.values()) {
+    lines.push(`| ${row.name} | ${r.rps.toFixed(0)} | ${(r.rps / base).toFixed(2)} | ${r.p50} | ${r.p99} | ${mb(peakKb)} | ${answersText(r)} |`);
     const good = r.codes[row.expect] ?? 0;
-    const total = Object.values(r.codes).reduce((a, b) => a + b, 0);
-    if (total === 0 || good / total < 0.99) lines.push(`| ⚠ ${row.name}: only ${good}/${total} answers were ${row.expect}: this row measures nothing |`);
+    const total = Object.values(r.codes).reduce((a, b) => a + b, 0) + r.errors;
+    if (total === 0 || good !== total) lines.push(`| ⚠ ${row.name}: only ${good}/${total} answers were ${row.expect}: this row measures nothing |`);
   }
-  const relay = results[3]?.r;
-  const peer = results[2]?.r;
-  if (relay && peer) {
+  const limit = results.get(INGEST_ROWS[LIMIT_ROW]!)?.r;
+  const peer = results.get(INGEST_ROWS[2]!)?.r;
+  for (const index of RELAY_ROWS) {
+    const relay = results.get(INGEST_ROWS[index]!)?.r;
+    if (!relay || !limit) continue;
+    const p99Ratio = limit.p99 > 0 ? (relay.p99 / limit.p99).toFixed(2) : `${relay.p99} ms vs ${limit.p99} ms`;
+    const extra = [
+      Number.isNaN(base) ? '' : `; / row 2 = ${(relay.rps / base).toFixed(2)}`,
+      peer ? `; / row 3 = ${(relay.rps / peer.rps).toFixed(2)}` : '',
+    ].join('');
     lines.push(
       '',
-      `relay / row 2 = ${(relay.rps / base).toFixed(2)} (target ≥ 0.7); relay / row 3 = ${(relay.rps / peer.rps).toFixed(2)} (target ≥ 1.3); relay p99 = ${relay.p99} ms (target ≤ 10)`,
+      `row ${index + 1} / durable limit = ${(relay.rps / limit.rps).toFixed(2)} (target ≥ 0.8); p99 / limit p99 = ${p99Ratio} (target ≤ 2)${extra}`,
     );
   }
+  lines.push('');
+  return lines;
+}
+
+/** Whether `strace` can be run here (it counts the fsyncs; the section says so when it is missing). */
+function straceAvailable(): boolean {
+  return spawnSync('strace', ['-V'], { stdio: 'ignore' }).status === 0;
+}
+
+/** The fsync and fdatasync calls in an `strace -c` summary. */
+export function fsyncCalls(summary: string): number {
+  let calls = 0;
+  for (const line of summary.split('\n')) {
+    const cols = line.trim().split(/\s+/);
+    const name = cols[cols.length - 1];
+    if (name !== 'fsync' && name !== 'fdatasync') continue;
+    // % time, seconds, usecs/call, calls, [errors,] syscall
+    calls += Number(cols[3]);
+  }
+  return calls;
+}
+
+/**
+ * Fsyncs per acknowledged event: the row's server runs under `strace -f -c` (only fsync and
+ * fdatasync are traced, through a seccomp filter, so the other calls run at full speed) for a fixed
+ * number of events; the count covers the whole process (every thread, the WAL and checkpoints).
+ */
+async function fsyncRows(): Promise<string[]> {
+  if (!straceAvailable()) return ['strace is not installed: fsyncs not counted (apt-get install strace)'];
+  const events = SMOKE ? 500 : 30_000;
+  const lines = [
+    `| row | connections | events acknowledged | fsync + fdatasync calls | per acknowledged event | events per fsync | req/s under strace |`,
+    `|---|---:|---:|---:|---:|---:|---:|`,
+  ];
+  await dispatchStub.start();
+  for (const connections of pickedLevels()) {
+    for (const row of [INGEST_ROWS[LIMIT_ROW]!, ...RELAY_ROWS.map((i) => INGEST_ROWS[i]!)]) {
+      const dataDir = mkdtempSync(join(tmpdir(), 'bench-fsync-'));
+      const summaryFile = join(dataDir, 'strace.txt');
+      try {
+        const strace = ['-f', '-c', '--seccomp-bpf', '-e', 'trace=fsync,fdatasync', '-o', summaryFile, process.execPath, ...row.args(dataDir)];
+        const server = await startProcess(strace, row.env?.(dataDir), row.ready, 'strace');
+        let r: LoadResult;
+        try {
+          r = await load(`http://127.0.0.1:${server.port}${row.path}`, row.headers, { amount: events, connections });
+        } finally {
+          // Stop the traced node process (strace's child); strace writes its summary when it exits.
+          const children = readFileSync(`/proc/${server.pid}/task/${server.pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
+          for (const pid of children) process.kill(Number(pid), 'SIGTERM');
+          await server.stop();
+        }
+        const acked = r.codes[row.expect] ?? 0;
+        const calls = fsyncCalls(readFileSync(summaryFile, 'utf8'));
+        lines.push(
+          `| ${row.name.split(/[:(]/)[0]!.trim()} | ${connections} | ${acked} | ${calls} | ${(calls / acked).toFixed(3)} | ${(acked / calls).toFixed(1)} | ${r.rps.toFixed(0)} |`,
+        );
+      } finally {
+        rmSync(dataDir, { recursive: true, force: true });
+      }
+    }
+  }
+  dispatchStub.stop();
   return lines;
 }
 
@@ -235,7 +417,8 @@ function fixtureJobBody(seq: number): string {
   return JSON.stringify({
     ...base,
     id: `${runTag}${seq.toString(16).padStart(16, '0')}`,
-    modification_time: new Date(Date.UTC(2026, 10, 27) + seq * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z'),
+    // Dated now: a job event older than the relay's stale limit (24 h) would be filtered, not relayed.
+    modification_time: new Date(Date.now() + seq * 10).toISOString().replace(/\.\d{3}Z$/, 'Z'),
   });
 }
 
@@ -413,10 +596,11 @@ async function main(): Promise<void> {
   const cpu = cpus()[0]?.model ?? 'unknown';
   const header = [
     `# sauce bridge bench ${SMOKE ? '(smoke: figures are not meaningful)' : ''}`,
-    `node ${process.version}, ${cpus().length} cores (${cpu}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB; autocannon in this process, ${CONNECTIONS} connections, ${SECONDS} s per row; bodies ${Buffer.byteLength(jobBody(0, runTag))} bytes, each distinct and signed`,
+    `node ${process.version}, ${cpus().length} cores (${cpu}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB; autocannon in this process, ingest at ${CONNECTION_LEVELS.join(' and ')} connections (the soak at ${CONNECTIONS}), ${SECONDS} s per row; bodies ${Buffer.byteLength(jobBody(0, runTag))} bytes, each distinct and signed`,
   ];
   const sections: [string, () => Promise<string[]>][] = [
     ['Ingest', ingestRows],
+    ['Fsyncs per acknowledged event', fsyncRows],
     [`Memory across ${SOAK_EVENTS} events`, soak],
     ['Delivery economy and latency', delivery],
     ['The Action', actionRuns],

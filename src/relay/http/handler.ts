@@ -19,7 +19,8 @@
 import { createHash } from 'node:crypto';
 import { isUtf8 } from 'node:buffer';
 import type { DispatchOutcome } from '../../github/answers.js';
-import { STORED_ID_PLACEHOLDER, envelopeEntry, makeEnvelope, type EntryMeta } from '../../sauce/envelope.js';
+import { ENTRY_MAX_BYTES, STORED_ID_PLACEHOLDER, envelopeEntry, makeEnvelope, type EntryMeta } from '../../sauce/envelope.js';
+import { utf8Bytes } from '../../github/limits.js';
 import { parseSauceEvent } from '../../sauce/event.js';
 import type { RouteConfig } from '../config/index.js';
 import type { Logger } from '../logger.js';
@@ -119,8 +120,58 @@ export function jsonNesting(body: Uint8Array): { maxDepth: number; balanced: boo
   return { maxDepth, balanced: depth === 0 && !inString && !negative };
 }
 
+/**
+ * Whether `body` holds at most `limit` opening brackets (`{` and `[`, in strings too): then it
+ * cannot nest deeper than `limit`, and the byte-by-byte scan of jsonNesting is not needed. Counted
+ * with Buffer.indexOf (memchr), about ten times faster than that scan on a Sauce event.
+ */
+export function openBracketsAtMost(body: Uint8Array, limit: number): boolean {
+  const bytes = asBuffer(body);
+  let count = 0;
+  for (const bracket of [0x7b, 0x5b]) {
+    for (let at = bytes.indexOf(bracket); at !== -1; at = bytes.indexOf(bracket, at + 1)) {
+      count += 1;
+      if (count > limit) return false;
+    }
+  }
+  return true;
+}
+
 export function nestedDeeperThan(body: Uint8Array, limit: number): boolean {
   return jsonNesting(body).maxDepth > limit;
+}
+
+/**
+ * At most how many UTF-8 bytes `JSON.stringify(JSON.parse(text))` takes, for a JSON text of
+ * `bytes` bytes that is valid UTF-8 (the handler checks both before it sizes anything).
+ *
+ * Re-serialising never lengthens anything but numbers: whitespace and repeated keys go; a string
+ * comes back with each character raw or with the same escape it had to carry in the text (a
+ * quote, a backslash, a control character, a lone surrogate: UTF-8 cannot carry one raw), never
+ * longer; literals and brackets are unchanged. A number comes back as JavaScript writes it, at
+ * most 25 bytes (`-0.00000` + 17 digits, or `-d.` + 16 digits + `e-308`), so it grows by at most 24;
+ * and a text holds at most (bytes + 1) / 2 numbers (a digit each, and a separator between two).
+ * Hence at most bytes + 24 × (bytes + 1) / 2 = 13 × bytes + 12.
+ */
+export function reserialisedBytesBound(bytes: number): number {
+  return 13 * bytes + 12;
+}
+
+/**
+ * Whether an event of `bodyBytes` fits one dispatch whatever it holds: its envelope entry (the
+ * re-serialised body plus `metaBytes` of relay fields) cannot pass ENTRY_MAX_BYTES. Only bodies for
+ * which this is false are sized exactly (envelopeEntry: a JSON.stringify of the whole event).
+ */
+export function fitsUnsized(bodyBytes: number, metaBytes: number): boolean {
+  return metaBytes + reserialisedBytesBound(bodyBytes) <= ENTRY_MAX_BYTES;
+}
+
+/** The bytes an envelope entry spends on everything but the payload, for a stored event of `route`. */
+function entryMetaBytes(route: string): number {
+  // The longest time a Date writes (year +275760), so the sizing never falls short.
+  const meta: EntryMeta = { id: STORED_ID_PLACEHOLDER, received_at: new Date(8.64e15).toISOString(), route };
+  // `{"payload":0,...}` minus the `0`.
+  return utf8Bytes(JSON.stringify({ payload: 0, ...meta })) - 1;
 }
 
 const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8' } as const;
@@ -163,6 +214,9 @@ export function createHandler(options: HandlerOptions): RelayHandler {
     if (r.urlToken) byTokenPrefix.set(r.path.slice(0, r.path.length - r.urlToken.length - 1), r);
     else byPath.set(r.path, r);
   }
+
+  const metaBytes = new Map(options.routes.map((r) => [r, entryMetaBytes(r.name)]));
+  const metaBytesOf = (route: RouteConfig): number => metaBytes.get(route) ?? entryMetaBytes(route.name);
 
   const reject = (reason: RejectReason, response: RelayResponse): RelayResponse => {
     metrics?.rejected.inc({ reason });
@@ -233,9 +287,9 @@ export function createHandler(options: HandlerOptions): RelayHandler {
     if (!isUtf8(body)) return reject('not_json', jsonResponse(400, { error: 'body is not UTF-8 JSON' }));
     const text = body.toString('utf8');
     // Refuse absurd nesting before parsing it (a parse would build it all, and it could not be
-    // re-serialised for the dispatch anyway).
-    const nesting = jsonNesting(body);
-    if (nesting.maxDepth > MAX_JSON_DEPTH) {
+    // re-serialised for the dispatch anyway). Few brackets at all cannot nest deep: then no scan.
+    const nesting = openBracketsAtMost(body, MAX_JSON_DEPTH) ? null : jsonNesting(body);
+    if (nesting !== null && nesting.maxDepth > MAX_JSON_DEPTH) {
       if (!nesting.balanced) return reject('not_json', jsonResponse(400, { error: 'body is not valid JSON' }));
       return reject(
         'invalid_event',
@@ -264,9 +318,12 @@ export function createHandler(options: HandlerOptions): RelayHandler {
     if (direct) return dispatchDirect(route, decision.repo, json, bodyHash, receivedAt, secretIndex);
 
     // Accept only what can be delivered: the dispatcher shortens long text to fit one dispatch, and
-    // refuses only an event whose needed fields alone are over the limit (see envelopeEntry).
-    const fit = envelopeEntry(json, { id: STORED_ID_PLACEHOLDER, received_at: new Date(receivedAt).toISOString(), route: route.name });
-    if (!fit.ok) return tooLargeForDispatch(route, fit.reason);
+    // refuses only an event whose needed fields alone are over the limit (see envelopeEntry). A body
+    // small enough to fit whatever it holds (fitsUnsized: Sauce's are ~1-3 KB) is not sized.
+    if (!fitsUnsized(body.length, metaBytesOf(route))) {
+      const fit = envelopeEntry(json, { id: STORED_ID_PLACEHOLDER, received_at: new Date(receivedAt).toISOString(), route: route.name });
+      if (!fit.ok) return tooLargeForDispatch(route, fit.reason);
+    }
 
     // 6 and 7. Deduplicate and store durably; only then answer 2xx.
     let result: InsertResult;

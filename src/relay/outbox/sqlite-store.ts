@@ -1,19 +1,25 @@
 /**
  * The embedded store: one SQLite file (`<dataDir>/relay.db`) through better-sqlite3 v12.
  *
- * Durability: WAL with `synchronous=FULL`, so every COMMIT fsyncs the WAL and an acknowledged
- * event survives a power cut, not only a process crash (NORMAL+WAL would only survive the crash).
- * To keep that from costing one fsync per webhook, `insert` does not write at once: it queues the
- * event and all inserts queued before the next turn of the event loop (or within `batchWindowMs`)
- * are committed in ONE transaction. Each promise resolves only after that COMMIT returned.
+ * Durability: WAL, and every insert COMMIT runs with `synchronous=FULL`, so it fsyncs the WAL and
+ * an acknowledged event survives a power cut, not only a process crash (NORMAL+WAL would only
+ * survive the crash). To keep that from costing one fsync per webhook, `insert` does not write at
+ * once: it queues the event and all inserts queued before the next turn of the event loop (or
+ * within `batchWindowMs`) are committed in ONE transaction. Each promise resolves only after that
+ * COMMIT returned. The other writes (claims, marks, watches, prune) commit with NORMAL: no fsync of
+ * their own (see Store.commitBatch for why a power cut can take back only those).
+ *
+ * Locks: no statement waits for another process's lock inside the event loop (busy_timeout 0 once
+ * open). A batch of inserts the lock refuses is tried again from a timer for up to `busyTimeoutMs`;
+ * other writes fail at once (the dispatcher tries again on its next cycle).
  *
  * Claims are leases (`claimed_by`, `lease_until`): a process that dies holding a lease blocks its
  * events only until the lease runs out, then any dispatcher (the restarted one too) claims them.
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { randomUUID } from 'node:crypto';
 import Database from 'better-sqlite3';
+import { v7 as uuidV7 } from 'uuid';
 import type {
   EventState,
   EventStore,
@@ -30,7 +36,13 @@ import type {
 export interface SqliteStoreOptions {
   /** Wait this long for more inserts before committing a batch. 0 (default): the next tick. */
   readonly batchWindowMs?: number;
-  /** How long a write waits for another process's lock before failing. Default 5000 ms. */
+  /**
+   * How long a batch of inserts keeps trying while another process holds the write lock. It is
+   * tried again from a timer (5 ms, doubling to 200 ms), so the event loop never waits on the lock
+   * and /healthz and /metrics answer meanwhile; past this, its inserts fail (the relay answers 503).
+   * 0: fail at the first refusal. Default 2000 ms. Other writes (claims, marks) never wait: they
+   * fail at once and the dispatcher tries again on its next cycle.
+   */
   readonly busyTimeoutMs?: number;
 }
 
@@ -49,6 +61,13 @@ export interface SqliteEventStore extends EventStore, VisualWatchStore {
  */
 const SCHEMA_VERSION = 4;
 const OLDEST_UPGRADABLE = 2;
+/** How long opening the file waits for another process's lock (nothing is served yet then). */
+const OPEN_BUSY_TIMEOUT_MS = 5_000;
+/** Default of `busyTimeoutMs`: how long a batch of inserts keeps trying while the file is locked. */
+const DEFAULT_BUSY_TIMEOUT_MS = 2_000;
+/** First wait before a locked batch is tried again; it doubles up to the last one. */
+const BUSY_RETRY_FIRST_MS = 5;
+const BUSY_RETRY_MAX_MS = 200;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS events (
@@ -194,6 +213,19 @@ interface Queued {
   readonly dedupWindowMs: number;
   readonly resolve: (result: InsertResult) => void;
   readonly reject: (error: unknown) => void;
+  /** When its batch was first refused for a lock (performance.now()); it fails once `busyTimeoutMs` later. */
+  lockedSince?: number;
+}
+
+/** SQLITE_BUSY and its extended codes: another connection holds the lock; trying again may work. */
+function isBusy(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && code.startsWith('SQLITE_BUSY');
+}
+
+/** The wait before the `attempt`-th retry of a locked batch (1-based): 5 ms doubling, at most 200 ms. */
+export function busyRetryDelayMs(attempt: number): number {
+  return Math.min(BUSY_RETRY_MAX_MS, BUSY_RETRY_FIRST_MS * 2 ** Math.max(0, attempt - 1));
 }
 
 /** Throws for a file this relay must not touch: written by a newer relay, or a pre-release schema. */
@@ -207,14 +239,15 @@ export function openSqliteStore(dataDir: string, options: SqliteStoreOptions = {
   const path = join(dataDir, 'relay.db');
   const db = new Database(path);
   try {
-    db.pragma(`busy_timeout = ${Math.max(0, Math.floor(options.busyTimeoutMs ?? 5000))}`);
+    // Only while opening (nothing is being served yet) does a connection wait for another
+    // process's lock; afterwards no statement may block the event loop on it (busy_timeout 0).
+    db.pragma(`busy_timeout = ${OPEN_BUSY_TIMEOUT_MS}`);
     // Read the version before anything writes: switching to WAL rewrites the file header and the
     // schema script creates tables, so a file from a newer (or a pre-release) relay must be
     // refused first and left exactly as it was.
     refuseUnknownSchema(Number(db.pragma('user_version', { simple: true })), path);
     const mode = db.pragma('journal_mode = WAL', { simple: true });
     if (String(mode).toLowerCase() !== 'wal') throw new Error(`SQLite refused WAL mode (got ${String(mode)}) for ${path}`);
-    db.pragma('synchronous = FULL');
     // One transaction: two processes opening a fresh file at once both see a whole schema. The
     // version is read again inside it, in case another relay stamped the file in between.
     db.transaction(() => {
@@ -228,6 +261,10 @@ export function openSqliteStore(dataDir: string, options: SqliteStoreOptions = {
       }
       if (version < SCHEMA_VERSION) db.pragma(`user_version = ${SCHEMA_VERSION}`);
     }).immediate();
+    // Only inserts fsync (see Store.commitBatch); every other write of this connection commits
+    // with NORMAL. busy_timeout 0: from now on a lock held elsewhere fails a statement at once.
+    db.pragma('synchronous = NORMAL');
+    db.pragma('busy_timeout = 0');
   } catch (error) {
     db.close();
     throw error;
@@ -239,8 +276,11 @@ class Store implements SqliteEventStore {
   readonly path: string;
   private readonly db: Database.Database;
   private readonly batchWindowMs: number;
+  private readonly busyTimeoutMs: number;
   private queue: Queued[] = [];
   private flushScheduled = false;
+  /** Retries of the batch at the head of the queue since the lock first refused it. */
+  private busyAttempts = 0;
   private closed = false;
 
   private readonly findDedup: Database.Statement<[string, string], { event_id: string; first_seen: number }>;
@@ -269,6 +309,7 @@ class Store implements SqliteEventStore {
     this.db = db;
     this.path = path;
     this.batchWindowMs = Math.max(0, options.batchWindowMs ?? 0);
+    this.busyTimeoutMs = Math.max(0, options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS);
     this.findDedup = db.prepare('SELECT event_id, first_seen FROM dedup WHERE route = ? AND body_hash = ?');
     this.putDedup = db.prepare(
       `INSERT INTO dedup (route, body_hash, event_id, first_seen) VALUES (?, ?, ?, ?)
@@ -338,7 +379,9 @@ class Store implements SqliteEventStore {
       const { event } = q;
       const seen = this.findDedup.get(event.route, event.bodyHash);
       if (seen && event.receivedAt - seen.first_seen < q.dedupWindowMs) return { kind: 'duplicate', id: seen.event_id };
-      const id = randomUUID();
+      // UUIDv7: time-ordered, so the UNIQUE index on id grows at its end (one page per commit)
+      // instead of taking a random page per event, as a random UUID's would.
+      const id = uuidV7();
       const { lastInsertRowid } = this.putEvent.run(id, event.route, event.repo, event.eventType, event.bodyHash, event.receivedAt, event.receivedAt);
       this.putBody.run(lastInsertRowid, event.body, event.extra ?? null);
       this.putDedup.run(event.route, event.bodyHash, id, event.receivedAt);
@@ -346,7 +389,23 @@ class Store implements SqliteEventStore {
     };
     // BEGIN IMMEDIATE: take the write lock up front, so another process cannot make us fail halfway.
     const tx = db.transaction((batch: Queued[]) => batch.map(insertOne));
-    this.commitBatch = (batch) => tx.immediate(batch);
+    // The one durable write: its COMMIT runs with synchronous=FULL, which fsyncs the log before
+    // COMMIT returns (and so before any insert of the batch resolves). The connection's setting
+    // is NORMAL otherwise (claims, marks, watches, prune): in WAL mode a NORMAL commit writes its
+    // frames without syncing them, and a power cut can take back only such unsynced frames at the
+    // end of the log; the next FULL commit syncs the whole log, theirs included, and SQLite syncs
+    // the log before every checkpoint. A lost mark means a resend, which the Action tolerates; a
+    // lost claim is a lease that never was. A process crash (kill -9) loses none of them.
+    // (exec, not a prepared statement: SQLite applies this pragma when it compiles it, so a
+    // prepared one would take effect once, when prepared, and never again.)
+    this.commitBatch = (batch) => {
+      db.exec('PRAGMA synchronous = FULL');
+      try {
+        return tx.immediate(batch);
+      } finally {
+        db.exec('PRAGMA synchronous = NORMAL');
+      }
+    };
   }
 
   private withBody(row: Row): StoredEvent {
@@ -365,8 +424,13 @@ class Store implements SqliteEventStore {
     });
   }
 
-  /** Commit everything queued in one transaction; settle each promise after COMMIT (or failure). */
-  private flush(): void {
+  /**
+   * Commit everything queued in one transaction; settle each promise after COMMIT (or failure).
+   * A batch the lock refuses goes back to the head of the queue and is tried again from a timer
+   * (what arrives meanwhile joins it) until `busyTimeoutMs` after its first refusal; `final`
+   * (closing) tries once.
+   */
+  private flush(final = false): void {
     this.flushScheduled = false;
     const batch = this.queue;
     if (batch.length === 0) return;
@@ -376,9 +440,19 @@ class Store implements SqliteEventStore {
       if (!this.db.open) throw new Error('store is closed');
       results = this.commitBatch(batch);
     } catch (error) {
-      for (const q of batch) q.reject(error);
+      const now = performance.now();
+      for (const q of batch) q.lockedSince ??= now;
+      const waiting = final || !isBusy(error) ? [] : batch.filter((q) => now - q.lockedSince! < this.busyTimeoutMs);
+      for (const q of batch) if (!waiting.includes(q)) q.reject(error);
+      if (waiting.length > 0) {
+        this.queue = [...waiting, ...this.queue];
+        this.busyAttempts += 1;
+        this.flushScheduled = true;
+        setTimeout(() => this.flush(), busyRetryDelayMs(this.busyAttempts));
+      } else this.busyAttempts = 0;
       return;
     }
+    this.busyAttempts = 0;
     for (const [i, q] of batch.entries()) q.resolve(results[i]!);
   }
 
@@ -475,7 +549,7 @@ class Store implements SqliteEventStore {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.flush();
+    this.flush(true);
     this.db.close();
   }
 }

@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { createHandler, type DispatchOutcome, type RelayRequest } from '../../../src/relay/http/handler.js';
 import { createMetrics } from '../../../src/relay/metrics.js';
 import { signBody } from '../../../src/relay/http/signature.js';
@@ -279,6 +280,30 @@ describe('deep JSON', () => {
     expect(nestedDeeperThan(Buffer.from('[[[]]]'), 3)).toBe(false);
     expect(nestedDeeperThan(Buffer.from('[[[[]]]]'), 3)).toBe(true);
     expect(nestedDeeperThan(Buffer.from('{"a":"[[[[[[\\\\\\"[[[["}'), 3)).toBe(false);
+  });
+
+  test.each([
+    ['{}', 1, true],
+    ['[]', 0, false],
+    ['{"a":[1,{"b":2}]}', 3, true],
+    ['{"a":[1,{"b":2}]}', 2, false],
+    // Brackets inside strings count too: the shortcut may only send a body to the full scan.
+    ['{"a":"[[[["}', 4, false],
+    ['', 0, true],
+  ])('openBracketsAtMost(%j, %d) = %s', async (text, limit, expected) => {
+    const { openBracketsAtMost } = await import('../../../src/relay/http/handler.js');
+    expect(openBracketsAtMost(Buffer.from(text), limit)).toBe(expected);
+  });
+
+  test('a body with at most N opening brackets never nests deeper than N (so skipping the scan is safe)', async () => {
+    const { jsonNesting, openBracketsAtMost } = await import('../../../src/relay/http/handler.js');
+    fc.assert(
+      fc.property(fc.json(), fc.integer({ min: 0, max: 40 }), (text, limit) => {
+        const bytes = Buffer.from(text);
+        if (openBracketsAtMost(bytes, limit)) expect(jsonNesting(bytes).maxDepth).toBeLessThanOrEqual(limit);
+      }),
+      { numRuns: 2000 },
+    );
   });
 
   test('a valid event carrying a deeply nested extra field → 422, not stored', async () => {

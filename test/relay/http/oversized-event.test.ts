@@ -4,10 +4,11 @@
  * cannot be delivered (the fields the Action needs alone over the limit) is refused at the door.
  */
 import { describe, expect, test } from '@jest/globals';
-import { createHandler, type DispatchClientLike, type RelayRequest } from '../../../src/relay/http/handler.js';
+import fc from 'fast-check';
+import { createHandler, fitsUnsized, reserialisedBytesBound, type DispatchClientLike, type RelayRequest } from '../../../src/relay/http/handler.js';
 import { signBody } from '../../../src/relay/http/signature.js';
 import { DISPATCH_MAX_PAYLOAD_BYTES, payloadBytes, utf8Bytes } from '../../../src/github/limits.js';
-import { TRUNCATION_MARKER, envelopeSchema } from '../../../src/sauce/envelope.js';
+import { ENTRY_MAX_BYTES, STORED_ID_PLACEHOLDER, TRUNCATION_MARKER, envelopeEntry, envelopeSchema } from '../../../src/sauce/envelope.js';
 import { MemoryStore, route, sauceFixture, silentLogger } from '../support/common.js';
 
 const SECRET = 'oversized-secret';
@@ -83,5 +84,75 @@ describe('direct mode (serverless)', () => {
     const { calls, handler } = setup();
     expect((await handler.handle(post({ ...job, name: 'n'.repeat(70_000) }))).status).toBe(413);
     expect(calls).toHaveLength(0);
+  });
+});
+
+/**
+ * The door sizes an event's dispatch entry (a JSON.stringify of the whole event) only when its body
+ * could be too large; the bound it relies on must hold for every JSON text, the hostile ones too.
+ */
+describe('sizing at the door', () => {
+  const bytes = (text: string): number => Buffer.byteLength(text, 'utf8');
+  /** Numbers as a sender may write them, the ones that grow when re-serialised among them. */
+  const numberText = fc.oneof(
+    fc.constantFrom(
+      '1e20',
+      '-1e20',
+      '1E20',
+      '5e-7',
+      '1.1e-6',
+      '99999999999999999999',
+      '1e400',
+      '-0',
+      '0e0',
+      '1.5e+20',
+      '9007199254740993',
+      '1e-7',
+      '-1.2345678901234567e-300',
+    ),
+    fc.double({ noNaN: true, noDefaultInfinity: true }).map(String),
+    fc.tuple(fc.integer({ min: 1, max: 9 }), fc.integer({ min: -330, max: 330 })).map(([m, e]) => `${m}e${e}`),
+  );
+  /** Strings with escapes a sender may use (\u for plain letters, escaped pairs, \/) and raw non-ASCII. */
+  const stringText = fc
+    .array(fc.oneof(fc.constantFrom('\\u0041', '\\ud83d\\ude00', '\\ud800', '\\/', '\\n', '\\u0001', '\\"', 'é', '😀', '\u2028', 'x')), { maxLength: 8 })
+    .map((parts) => `"${parts.join('')}"`);
+  const ws = fc.constantFrom('', ' ', '\n  ');
+  const value = fc.letrec<{ value: string; array: string; object: string }>((tie) => ({
+    value: fc.oneof({ depthSize: 'small' }, numberText, stringText, fc.constantFrom('true', 'null'), tie('array'), tie('object')),
+    array: fc.tuple(ws, fc.array(tie('value'), { maxLength: 6 })).map(([w, xs]) => `[${w}${xs.join(`,${w}`)}]`),
+    object: fc.array(fc.tuple(stringText, tie('value')), { maxLength: 5 }).map((pairs) => `{${pairs.map(([k, v]) => `${k}:${v}`).join(',')}}`),
+  })).value;
+
+  test('re-serialising a JSON text never takes more than reserialisedBytesBound of its size', () => {
+    fc.assert(
+      fc.property(fc.oneof(value, fc.json()), (text) => {
+        expect(bytes(JSON.stringify(JSON.parse(text)))).toBeLessThanOrEqual(reserialisedBytesBound(bytes(text)));
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  test('the worst growth is numbers written short that come back long, and the bound covers it', () => {
+    const text = `[${Array.from({ length: 1000 }, () => '1e-7,5e-7,1e20').join(',')}]`;
+    const grown = bytes(JSON.stringify(JSON.parse(text)));
+    expect(grown).toBeGreaterThan(2 * bytes(text));
+    expect(grown).toBeLessThanOrEqual(reserialisedBytesBound(bytes(text)));
+  });
+
+  test('an event the door does not size always fits one dispatch, whole', () => {
+    const meta = { id: STORED_ID_PLACEHOLDER, received_at: new Date(8.64e15).toISOString(), route: 'web' };
+    const metaBytes = bytes(JSON.stringify({ payload: 0, ...meta })) - 1;
+    fc.assert(
+      fc.property(fc.dictionary(fc.string(), fc.jsonValue(), { maxKeys: 40 }), (extra) => {
+        const body = JSON.stringify({ ...job, ...extra });
+        if (!fitsUnsized(bytes(body), metaBytes)) return;
+        const entry = envelopeEntry(JSON.parse(body), meta);
+        expect(entry.ok && entry.truncated.length === 0 && entry.bytes <= ENTRY_MAX_BYTES).toBe(true);
+      }),
+    );
+    // Sauce's own events (about 1 to 3 KB) are far below the size that needs sizing.
+    expect(fitsUnsized(5_000, metaBytes)).toBe(true);
+    expect(fitsUnsized(Math.ceil(ENTRY_MAX_BYTES / 13), metaBytes)).toBe(false);
   });
 });

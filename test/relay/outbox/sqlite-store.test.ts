@@ -39,7 +39,7 @@ afterEach(async () => {
 });
 
 describe('openSqliteStore', () => {
-  it('creates <dataDir>/relay.db in WAL mode with synchronous=FULL', async () => {
+  it('creates <dataDir>/relay.db in WAL mode; its connection rests at synchronous=NORMAL (inserts commit at FULL)', async () => {
     expect(store.path).toBe(join(dir, 'data', 'relay.db'));
     expect(existsSync(store.path)).toBe(true);
     // WAL is a property of the file: any connection sees it.
@@ -49,7 +49,8 @@ describe('openSqliteStore', () => {
     } finally {
       db.close();
     }
-    // synchronous is a setting of the store's own connection: read it there.
+    // synchronous is a setting of the store's own connection: read it there. Which commits fsync
+    // is checked from outside, by counting the process's fsyncs (sqlite-fsync.test.ts).
     const seen = captureConnections();
     let own: SqliteEventStore;
     try {
@@ -59,8 +60,9 @@ describe('openSqliteStore', () => {
     }
     try {
       expect(seen.connections).toHaveLength(1);
-      // 2 = FULL (0 OFF, 1 NORMAL, 3 EXTRA).
-      expect(seen.connections[0]!.pragma('synchronous', { simple: true })).toBe(2);
+      await own.insert(event(1), DAY);
+      // 1 = NORMAL (0 OFF, 2 FULL, 3 EXTRA): also after an insert, which switches to FULL for its COMMIT only.
+      expect(seen.connections[0]!.pragma('synchronous', { simple: true })).toBe(1);
     } finally {
       await own.close();
     }
@@ -250,6 +252,53 @@ describe('batched commits', () => {
       locker.close();
       await impatient.close();
     }
+  });
+
+  it('a batch the lock refuses is tried again from a timer, never blocking the event loop, and stored once the lock goes', async () => {
+    const patient = openSqliteStore(join(dir, 'patient'), { busyTimeoutMs: 60_000 });
+    const locker = new Database(patient.path);
+    try {
+      locker.exec('BEGIN EXCLUSIVE');
+      let settled = false;
+      const pending = patient.insert(event(1), DAY).finally(() => {
+        settled = true;
+      });
+      // The loop keeps turning while the batch waits: timers run, and nothing resolves before COMMIT.
+      for (let turn = 0; turn < 5; turn += 1) await new Promise((r) => setTimeout(r, 5));
+      expect(settled).toBe(false);
+      // Nothing else waits for the lock either: /readyz's check answers at once that it cannot write.
+      expect(await patient.writable()).toBe(false);
+      const joining = patient.insert(event(2), DAY);
+      locker.exec('ROLLBACK');
+      const [first, second] = await Promise.all([pending, joining]);
+      expect([first.kind, second.kind]).toEqual(['stored', 'stored']);
+      expect(await patient.stats()).toEqual({ pending: 2, delivered: 0, dead: 0 });
+    } finally {
+      locker.close();
+      await patient.close();
+    }
+  });
+
+  it('a batch still refused busyTimeoutMs after its first refusal fails, and what arrives later is tried afresh', async () => {
+    const brief = openSqliteStore(join(dir, 'brief'), { busyTimeoutMs: 40 });
+    const locker = new Database(brief.path);
+    try {
+      locker.exec('BEGIN EXCLUSIVE');
+      await expect(brief.insert(event(1), DAY)).rejects.toMatchObject({ code: expect.stringMatching(/^SQLITE_BUSY/) });
+      locker.exec('ROLLBACK');
+      expect((await brief.insert(event(2), DAY)).kind).toBe('stored');
+      expect(await brief.stats()).toEqual({ pending: 1, delivered: 0, dead: 0 });
+    } finally {
+      locker.close();
+      await brief.close();
+    }
+  });
+
+  it('names events with time-ordered UUIDs (v7), so the id index grows at its end', async () => {
+    const ids: string[] = [];
+    for (let n = 0; n < 50; n += 1) ids.push((await store.insert(event(n), DAY)).id);
+    for (const id of ids) expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect([...ids].sort()).toEqual(ids);
   });
 
   it('close() commits what was queued, then refuses new inserts', async () => {
