@@ -471,11 +471,11 @@ class PostgresStore implements PostgresEventStore {
     if (ids.length === 0) return 0;
     const { rows } = await this.pool.query<{ n: number }>(
       `WITH d AS (
-         UPDATE relay_events SET state = 'dead', last_error = $3, claimed_by = NULL, lease_until = 0
+         UPDATE relay_events SET state = 'dead', last_error = $3, attempts = attempts + $4, claimed_by = NULL, lease_until = 0
          WHERE ${HELD} RETURNING id
-       ),${attemptCtes('d', 4)}
+       ),${attemptCtes('d', 5)}
        SELECT count(*)::int AS n FROM d`,
-      [owner, ids, reason, ...attemptParams(attempt)],
+      [owner, ids, reason, attempt ? 1 : 0, ...attemptParams(attempt)],
     );
     return rows[0]?.n ?? 0;
   }

@@ -258,7 +258,7 @@ class Store implements SqliteEventStore {
   private readonly claimStmt: Database.Statement<[string, number, number, number, number, string, number], Row>;
   private readonly deliveredStmt: Database.Statement<[number, string, string], { seq: number }>;
   private readonly retryStmt: Database.Statement<[number, string, string, string], { seq: number }>;
-  private readonly deadStmt: Database.Statement<[string, string, string], { seq: number }>;
+  private readonly deadStmt: Database.Statement<[string, number, string, string], { seq: number }>;
   private readonly releaseStmt: Database.Statement<[string, string]>;
   private readonly listStmt: Database.Statement<[string, number], Row>;
   private readonly requeueStmt: Database.Statement<[number, number, string]>;
@@ -313,7 +313,9 @@ class Store implements SqliteEventStore {
       `UPDATE events SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?, claimed_by = NULL, lease_until = 0
        WHERE ${held} RETURNING seq`,
     );
-    this.deadStmt = db.prepare(`UPDATE events SET state = 'dead', last_error = ?, claimed_by = NULL, lease_until = 0 WHERE ${held} RETURNING seq`);
+    this.deadStmt = db.prepare(
+      `UPDATE events SET state = 'dead', last_error = ?, attempts = attempts + ?, claimed_by = NULL, lease_until = 0 WHERE ${held} RETURNING seq`,
+    );
     this.releaseStmt = db.prepare(`UPDATE events SET claimed_by = NULL, lease_until = 0 WHERE ${held}`);
     this.listStmt = db.prepare(`SELECT ${COLUMNS} FROM events WHERE state = ? ORDER BY seq LIMIT ?`);
     this.requeueStmt = db.prepare(
@@ -407,7 +409,7 @@ class Store implements SqliteEventStore {
   }
 
   async markDead(owner: string, ids: readonly string[], reason: string, attempt?: DispatchAttempt): Promise<number> {
-    return ids.length ? this.marked(() => this.deadStmt.all(reason, owner, JSON.stringify(ids)), attempt) : 0;
+    return ids.length ? this.marked(() => this.deadStmt.all(reason, attempt ? 1 : 0, owner, JSON.stringify(ids)), attempt) : 0;
   }
 
   /** A mark, and with `attempt` its row for each event it changed, in one transaction; how many it changed. */

@@ -151,7 +151,10 @@ export interface EventStore {
   markDelivered(owner: string, ids: readonly string[], now: number, attempt?: DispatchAttempt): Promise<number>;
   /** Release the lease and schedule another attempt; counts an attempt. Only events `owner` still holds. */
   markRetry(owner: string, ids: readonly string[], nextAttemptAt: number, error: string, attempt?: DispatchAttempt): Promise<number>;
-  /** Give up on the events `owner` still holds; `reason` is for people (the dead-letter list). */
+  /**
+   * Give up on the events `owner` still holds; `reason` is for people (the dead-letter list). With
+   * `attempt` (GitHub refused the dispatch) it counts as an attempt; without (too old, unreadable), not.
+   */
   markDead(owner: string, ids: readonly string[], reason: string, attempt?: DispatchAttempt): Promise<number>;
   /**
    * Give back events `owner` still holds, untouched (no attempt counted), claimable again at once:

@@ -148,6 +148,8 @@ export function describeConsoleContract(name: string, subject: () => ConsoleCont
         expect(await ids({ states: ['delivered', 'dead'] })).toEqual([dead, done]);
         expect(await ids({ states: [] })).toEqual([]);
         expect(await ids({ route: 'default', states: ['pending'] })).toEqual([retrying]);
+        // GitHub's refusal counts as the attempt it was.
+        expect((await store.getEvent(dead))?.attempts).toBe(1);
       });
     });
 
@@ -181,6 +183,16 @@ export function describeConsoleContract(name: string, subject: () => ConsoleCont
         expect(await store.markDelivered('fast', [a, b], T0 + 1_300)).toBe(2);
         expect(await subject().rows('attempts')).toBe(0);
         expect((await store.getEvent(a))?.attemptHistory).toEqual([]);
+      });
+
+      it('dead: GitHub refusing the dispatch counts as an attempt; given up without one (too old, unreadable) does not', async () => {
+        const refused = await stored(1);
+        const old = await stored(2, { repo: 'acme/other' });
+        expect(await store.claim('me', T0 + 100, 60_000, 10)).toHaveLength(2);
+        expect(await store.markDead('me', [refused], '422', attempt({ result: 'fatal', status: 422, code: 'unprocessable' }))).toBe(1);
+        expect(await store.markDead('me', [old], 'undelivered 72 h after receipt')).toBe(1);
+        expect((await store.getEvent(refused))?.attempts).toBe(1);
+        expect((await store.getEvent(old))?.attempts).toBe(0);
       });
 
       it('one dispatch of several events: one row each, the same dispatch id and count', async () => {
