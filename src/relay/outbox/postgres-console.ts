@@ -131,7 +131,10 @@ export class PostgresConsole implements Omit<ConsoleStore, 'requeue'> {
     sql.where.push(`e.received_at <= ${t} AND (e.received_at < ${t} OR e.id::text COLLATE "C" < ${id})`);
     if (q.route !== null) sql.where.push(`e.route = ${sql.add(q.route)}`);
     if (q.repo !== null) sql.where.push(`lower(e.repo) = lower(${sql.add(q.repo)})`);
-    if (q.states !== null) sql.where.push(q.states.length === 0 ? 'false' : `e.state IN (${stateLiterals(q.states)})`);
+    if (q.states !== null) {
+      const states = stateLiterals(q.states);
+      sql.where.push(states === '' ? 'false' : `e.state IN (${states})`);
+    }
     if (q.attempted !== null) sql.where.push(q.attempted ? 'e.attempts > 0' : 'e.attempts = 0');
     const limit = sql.add(Math.max(0, Math.floor(q.limit)));
     const { rows } = await this.pool.query<ListRow>(

@@ -23,7 +23,7 @@ import {
   toEventRow,
   toRequest,
 } from './console-rows.js';
-import { MAX_ATTEMPTS_KEPT, MAX_VISUAL_CHECKS_KEPT, type DispatchAttempt, type VisualCheck } from './store.js';
+import { MAX_ATTEMPTS_KEPT, MAX_VISUAL_CHECKS_KEPT, type DispatchAttempt, type EventState, type VisualCheck } from './store.js';
 
 /** Run inside the store's schema transaction (schema 5). */
 export const CONSOLE_SCHEMA = `
@@ -83,6 +83,8 @@ const EVENT_COLUMNS = `e.seq, e.id, e.route, e.repo, e.event_type, e.received_at
 const ATTEMPT_COLUMNS = 'at, dispatch_id, events, status, message, result, code';
 const CHECK_COLUMNS = 'at, outcome, status, summary, error, event_id';
 const REQUEST_COLUMNS = 'id, received_at, route, repo, status, code, reason, bytes, source, signature, issues, event, duplicate_of';
+
+const STATES: readonly EventState[] = ['dead', 'delivered', 'pending'];
 
 /** A list position's bound when there is none: after every time. */
 const NEWEST = Number.MAX_SAFE_INTEGER;
@@ -189,10 +191,11 @@ export class SqliteConsole implements Omit<ConsoleStore, 'requeue'> {
     if (q.repo !== null) where.push('lower(e.repo) = lower(@repo)');
     // Pending and dead rows are few: found by state (events_due), then sorted. Delivered ones are
     // most of the file: walked by time (`+` keeps SQLite off the state index).
-    const states = q.states === null ? null : [...new Set(q.states)].sort();
+    // Literals, from the three states only (never text from a caller).
+    const states = q.states === null ? null : STATES.filter((s) => q.states!.includes(s));
     if (states !== null) {
-      const small = states.every((s) => s !== 'delivered');
-      where.push(`${small ? '' : '+'}e.state IN (${states.map((s) => `'${s}'`).join(', ')})`);
+      const small = !states.includes('delivered');
+      where.push(states.length === 0 ? '0' : `${small ? '' : '+'}e.state IN (${states.map((s) => `'${s}'`).join(', ')})`);
     }
     if (q.attempted !== null) where.push(q.attempted ? 'e.attempts > 0' : 'e.attempts = 0');
     const sql = `SELECT ${EVENT_COLUMNS},
