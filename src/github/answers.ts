@@ -10,15 +10,28 @@ export type RetryCode = 'rate_limit' | 'timeout' | 'network' | 'server_error';
 export type FatalCode = 'bad_credentials' | 'forbidden' | 'not_found' | 'unprocessable' | 'client_error' | 'invalid_target';
 
 /**
+ * What GitHub itself said, when it answered: its HTTP status and, for an error, the `message` of
+ * its body (absent when there was no answer: a timeout, a network error, a dry run).
+ */
+export interface GitHubAnswer {
+  status?: number;
+  message?: string;
+}
+
+/**
  * What one request to GitHub came to. `retry` carries the wait GitHub asked for, when it did.
- * Decisions are made on `kind` and `code`; `reason` only explains them (logs, dead-letter list).
+ * Decisions are made on `kind` and `code`; `reason` only explains them (logs, dead-letter list);
+ * `status` and `message` are GitHub's answer as it came (the delivery console shows them).
  */
 export type DispatchOutcome =
-  | { kind: 'sent' }
-  | { kind: 'retry'; code: RetryCode; reason: string; retryAfterMs?: number }
-  | { kind: 'fatal'; code: FatalCode; reason: string };
+  | ({ kind: 'sent' } & GitHubAnswer)
+  | ({ kind: 'retry'; code: RetryCode; reason: string; retryAfterMs?: number } & GitHubAnswer)
+  | ({ kind: 'fatal'; code: FatalCode; reason: string } & GitHubAnswer);
 
 export type Headers = Readonly<Record<string, string | number | undefined>>;
+
+/** GitHub's message is kept up to this many characters (it is for people; GitHub's are short). */
+export const MAX_MESSAGE_CHARS = 500;
 
 /** GitHub asks integrations to wait at least a minute after a secondary rate limit with no hint. */
 export const DEFAULT_RATE_LIMIT_WAIT_MS = 60_000;
@@ -78,21 +91,22 @@ export function rateLimited(waitMs: number, reason: string): Extract<DispatchOut
  * message, when there is one (403 is a rate limit only when its headers or message say so).
  */
 export function classifyResponse(status: number, headers: Headers, now: number, message?: string): DispatchOutcome {
-  if (status >= 200 && status < 300) return { kind: 'sent' };
+  const answer: GitHubAnswer = message ? { status, message: message.slice(0, MAX_MESSAGE_CHARS) } : { status };
+  if (status >= 200 && status < 300) return { kind: 'sent', status };
   const wait = rateLimitWaitMs(headers, now);
   const detail = message ? `: ${message.slice(0, 200)}` : '';
   if (status === 429 || (status === 403 && (wait !== undefined || header(headers, 'x-ratelimit-remaining') === '0' || isSecondaryRateLimit(message)))) {
-    return rateLimited(wait ?? DEFAULT_RATE_LIMIT_WAIT_MS, `rate limited (${status})${detail}`);
+    return { ...rateLimited(wait ?? DEFAULT_RATE_LIMIT_WAIT_MS, `rate limited (${status})${detail}`), ...answer };
   }
   if (status >= 500 || status === 408) {
     const code = status === 408 ? 'timeout' : 'server_error';
     return wait !== undefined
-      ? { kind: 'retry', code, reason: `GitHub ${status}${detail}`, retryAfterMs: wait }
-      : { kind: 'retry', code, reason: `GitHub ${status}${detail}` };
+      ? { kind: 'retry', code, reason: `GitHub ${status}${detail}`, retryAfterMs: wait, ...answer }
+      : { kind: 'retry', code, reason: `GitHub ${status}${detail}`, ...answer };
   }
-  if (status === 401) return { kind: 'fatal', code: 'bad_credentials', reason: `401 bad credentials${detail}` };
-  if (status === 403) return { kind: 'fatal', code: 'forbidden', reason: `403 forbidden (the token needs contents: write)${detail}` };
-  if (status === 404) return { kind: 'fatal', code: 'not_found', reason: `404 repository not found or not accessible to the token${detail}` };
-  if (status === 422) return { kind: 'fatal', code: 'unprocessable', reason: `422 dispatch rejected${detail}` };
-  return { kind: 'fatal', code: 'client_error', reason: `unexpected ${status}${detail}` };
+  if (status === 401) return { kind: 'fatal', code: 'bad_credentials', reason: `401 bad credentials${detail}`, ...answer };
+  if (status === 403) return { kind: 'fatal', code: 'forbidden', reason: `403 forbidden (the token needs contents: write)${detail}`, ...answer };
+  if (status === 404) return { kind: 'fatal', code: 'not_found', reason: `404 repository not found or not accessible to the token${detail}`, ...answer };
+  if (status === 422) return { kind: 'fatal', code: 'unprocessable', reason: `422 dispatch rejected${detail}`, ...answer };
+  return { kind: 'fatal', code: 'client_error', reason: `unexpected ${status}${detail}`, ...answer };
 }

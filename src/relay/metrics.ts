@@ -42,6 +42,8 @@ export interface RelayMetrics {
   readonly dispatchLatency: Histogram;
   /** Visual refresh re-reads, by outcome (changed, unchanged, decided, not_found, expired, error). */
   readonly visualRefresh: Counter<'outcome'>;
+  /** Refused requests the delivery console did not record: over its rate, or their write failed. */
+  readonly consoleRequestsDropped: Counter;
 }
 
 export function createMetrics(options: { defaultMetrics?: boolean } = {}): RelayMetrics {
@@ -80,6 +82,11 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Relay
       name: 'sauce_relay_visual_refresh_total',
       help: 'Visual builds re-read from the Sauce API, by outcome',
       labelNames: ['outcome'],
+      registers,
+    }),
+    consoleRequestsDropped: new Counter({
+      name: 'sauce_relay_console_requests_dropped_total',
+      help: 'Refused requests the delivery console did not record (over its rate of 100 a second, or the write failed)',
       registers,
     }),
   };

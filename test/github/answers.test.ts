@@ -1,5 +1,12 @@
 import { describe, expect, it } from '@jest/globals';
-import { DEFAULT_RATE_LIMIT_WAIT_MS, MAX_RATE_LIMIT_WAIT_MS, classifyResponse, rateLimitWaitMs, rateLimited } from '../../src/github/answers.js';
+import {
+  DEFAULT_RATE_LIMIT_WAIT_MS,
+  MAX_MESSAGE_CHARS,
+  MAX_RATE_LIMIT_WAIT_MS,
+  classifyResponse,
+  rateLimitWaitMs,
+  rateLimited,
+} from '../../src/github/answers.js';
 
 const NOW = Date.UTC(2026, 0, 1, 12, 0, 0);
 
@@ -28,7 +35,8 @@ describe('rateLimitWaitMs', () => {
 
 describe('classifyResponse', () => {
   it('2xx is sent', () => {
-    expect(classifyResponse(204, {}, NOW)).toEqual({ kind: 'sent' });
+    expect(classifyResponse(204, {}, NOW)).toEqual({ kind: 'sent', status: 204 });
+    expect(classifyResponse(200, {}, NOW)).toEqual({ kind: 'sent', status: 200 });
   });
   it('429 waits per retry-after, or a minute without a hint', () => {
     expect(classifyResponse(429, { 'retry-after': '3' }, NOW)).toMatchObject({ kind: 'retry', code: 'rate_limit', retryAfterMs: 3_000 });
@@ -77,12 +85,17 @@ describe('classifyResponse', () => {
   ])('%i is fatal with code %s', (status, code) => {
     expect(classifyResponse(status, {}, NOW)).toMatchObject({ kind: 'fatal', code });
   });
-  it("the reason carries GitHub's message for people", () => {
+  it("the reason carries GitHub's message for people; the status and the message come as GitHub sent them", () => {
     expect(classifyResponse(401, {}, NOW, 'Bad credentials')).toEqual({
       kind: 'fatal',
       code: 'bad_credentials',
       reason: '401 bad credentials: Bad credentials',
+      status: 401,
+      message: 'Bad credentials',
     });
+    expect(classifyResponse(502, {}, NOW)).toEqual({ kind: 'retry', code: 'server_error', reason: 'GitHub 502', status: 502 });
+    expect(classifyResponse(429, { 'retry-after': '1' }, NOW, 'slow down')).toMatchObject({ status: 429, message: 'slow down' });
+    expect(classifyResponse(422, {}, NOW, 'x'.repeat(2000)).message).toHaveLength(MAX_MESSAGE_CHARS);
     expect(classifyResponse(422, {}, NOW, 'Validation Failed')).toMatchObject({ reason: expect.stringContaining('Validation Failed') });
   });
 });

@@ -64,6 +64,12 @@ export function factsOfEvent(event: SauceEvent): EventFacts {
   return { kind: 'visual', sauceId: event.buildId, name: event.buildName, build: null, status: event.status, passed: null, branch: event.branch, ...common };
 }
 
+/** The Visual build a stored body is about; null for a job (or a body that is not an event). */
+export function visualBuildOf(body: string): string | null {
+  const event = eventOf(body);
+  return event?.kind === 'visual' ? event.buildId : null;
+}
+
 /** The display fields of a stored body; null when it is not a Sauce event (a store holds only events, so: never, in practice). */
 export function factsOf(body: string): EventFacts | null {
   const event = eventOf(body);
@@ -92,6 +98,30 @@ const FILTER_CODES: Record<FilterCode, true> = { filtered: true, bad_tag: true, 
 
 export function isFilterCode(code: RequestCode): code is FilterCode {
   return Object.hasOwn(FILTER_CODES, code);
+}
+
+/** Every reject reason (the keys make the compiler check the list is complete). */
+const REJECT_CODES: Record<RejectReason, true> = {
+  not_found: true,
+  method: true,
+  too_large: true,
+  timeout: true,
+  signature: true,
+  not_json: true,
+  invalid_event: true,
+  store_unavailable: true,
+  dispatch_failed: true,
+  too_many_connections: true,
+  buffer_full: true,
+  metrics_token: true,
+};
+
+/** The request codes behind an outcome filter; null = every code (no filter, or not a request outcome: see `EVENT_OUTCOMES`). */
+export function requestCodesOf(outcome: OutcomeState | null | undefined): RequestCode[] | null {
+  if (outcome === 'duplicate') return ['duplicate'];
+  if (outcome === 'filtered') return Object.keys(FILTER_CODES) as FilterCode[];
+  if (outcome === 'refused') return Object.keys(REJECT_CODES) as RejectReason[];
+  return null;
 }
 
 /** What a request that stored no event came to. */

@@ -1,41 +1,37 @@
 /**
- * Requests that stored no event (refused, filtered, duplicate), kept for the console: metadata
+ * Requests that stored no event (refused, filtered, duplicate), recorded for the console: metadata
  * only (time, route, answer, reason, size, source address, a signature's first characters), never a
- * body and never a whole signature. Bounded by count (a ring buffer) and by age. Pure: the caller
- * gives the time; nothing here reads a clock, the network or the disk.
+ * body and never a whole signature.
  *
- * One per process, in memory: a restart forgets them, and each relay process of a shared store
- * shows its own.
+ * They are kept in the store (`ConsoleStore.recordRequests`), so every relay on a shared database
+ * shows every instance's, and a restart keeps them. Never on the request path: the handler hands a
+ * refusal to `RequestRecorder.record`, which only keeps it in a bounded buffer (or counts it as
+ * dropped); a timer writes the buffer in one transaction at most once per `flushEveryMs`, at most
+ * `maxPerFlush` records each time. So a flood of unsigned requests costs at most one small write a
+ * second and `maxPerFlush` records of memory, and the table stays within `maxCount` rows and
+ * `maxAgeMs` (each write prunes it).
  */
-import type { FieldIssue } from '../../sauce/event.js';
-import { compareNewestFirst } from './derive.js';
-import type { EventFacts, RequestCode, RequestRecord } from './source.js';
+import { randomBytes } from 'node:crypto';
+import { isIP } from 'node:net';
+import type { RefusedRequest } from '../http/handler.js';
+import type { Logger } from '../logger.js';
+import { factsOfEvent } from './derive.js';
+import type { ConsoleStore, RequestRecord, RequestRetention } from './source.js';
 
 export const REQUEST_ID_PREFIX = 'req-';
-export const DEFAULT_MAX_REQUESTS = 1000;
+/** Records kept at most (the table is pruned to this many at each write). */
+export const DEFAULT_MAX_REQUESTS = 10_000;
+/** Records are forgotten after this. */
 export const DEFAULT_MAX_REQUEST_AGE_MS = 24 * 3_600_000;
+/** Records written at most per flush, so per second: more in between are dropped and counted. */
+export const DEFAULT_MAX_PER_FLUSH = 100;
+export const DEFAULT_FLUSH_EVERY_MS = 1_000;
 const MAX_REASON_CHARS = 500;
 const MAX_ISSUES = 20;
 const SIGNATURE_SHOWN_CHARS = 8;
 const MAX_SOURCE_CHARS = 100;
 const MAX_ROUTE_CHARS = 100;
-
-/** What the request path knows of a request it answered without storing an event. */
-export interface NewRequest {
-  readonly receivedAt: number;
-  readonly route: string | null;
-  readonly repo?: string | null;
-  readonly status: number;
-  readonly code: RequestCode;
-  readonly reason: string;
-  readonly bytes: number;
-  readonly source?: string | null;
-  /** The `saucelabs-sign` header as received: only its first characters are kept. */
-  readonly signature?: string | null;
-  readonly issues?: readonly FieldIssue[];
-  readonly event?: EventFacts | null;
-  readonly duplicateOf?: string | null;
-}
+const MAX_REPO_CHARS = 140;
 
 function cut(text: string, max: number): string {
   const chars = Array.from(text);
@@ -49,95 +45,177 @@ export function signaturePrefix(header: string | null | undefined): string | nul
   return text.length > SIGNATURE_SHOWN_CHARS ? `${text.slice(0, SIGNATURE_SHOWN_CHARS)}…` : '…';
 }
 
-export interface RequestLogOptions {
-  /** Kept at most (default 1000). */
-  readonly maxCount?: number;
-  /** Forgotten after (default 24 h). */
-  readonly maxAgeMs?: number;
-  /** Part of each id, so ids of two processes (or two runs) differ. Letters and digits. */
-  readonly idPrefix: string;
+function isLoopback(address: string): boolean {
+  const a = address.startsWith('::ffff:') ? address.slice(7) : address;
+  return a === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(a);
 }
 
-export class RequestLog {
-  readonly maxCount: number;
-  readonly maxAgeMs: number;
+/**
+ * Where a request came from: the peer address, or, when the peer is a proxy on this host (a
+ * loopback address, as with the nginx example in deploy/), the last address in `X-Forwarded-For`:
+ * the one that proxy appended. From any other peer the header is not trusted (anyone can send one).
+ */
+export function sourceAddress(peer: string | null, forwardedFor: string | null): string | null {
+  if (peer === null || peer === '') return null;
+  if (!isLoopback(peer) || !forwardedFor) return peer;
+  const last = forwardedFor.split(',').at(-1)?.trim() ?? '';
+  return isIP(last) !== 0 ? last : peer;
+}
+
+/** Pure: the record kept of a refused request (long text cut, a signature's first characters, the event's display fields). */
+export function toRequestRecord(input: RefusedRequest, id: string): RequestRecord {
+  const source = sourceAddress(input.peer, input.forwardedFor);
+  return {
+    id,
+    receivedAt: input.receivedAt,
+    route: input.route === null ? null : cut(input.route, MAX_ROUTE_CHARS),
+    repo: input.repo === null ? null : cut(input.repo, MAX_REPO_CHARS),
+    status: input.status,
+    code: input.code,
+    reason: cut(input.reason, MAX_REASON_CHARS),
+    bytes: Math.max(0, Math.floor(input.bytes)),
+    source: source === null ? null : cut(source, MAX_SOURCE_CHARS),
+    signature: signaturePrefix(input.signature),
+    issues: input.issues.slice(0, MAX_ISSUES).map((i) => ({ field: cut(i.field, 200), message: cut(i.message, 300) })),
+    event: input.event ? factsOfEvent(input.event) : null,
+    duplicateOf: input.duplicateOf,
+  };
+}
+
+/** The timer the recorder flushes with (tests drive it). */
+export interface RecorderTimers {
+  setTimeout(callback: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+const GLOBAL_TIMERS: RecorderTimers = {
+  setTimeout(callback, ms) {
+    const timer = setTimeout(callback, ms);
+    timer.unref();
+    return timer;
+  },
+  clearTimeout(handle) {
+    clearTimeout(handle as NodeJS.Timeout);
+  },
+};
+
+export interface RequestRecorderOptions {
+  readonly store: Pick<ConsoleStore, 'recordRequests'>;
+  readonly logger: Logger;
+  /** Part of every id, so ids of two processes (or two runs) differ. Letters and digits; default random. */
+  readonly idPrefix?: string;
+  readonly now?: () => number;
+  readonly timers?: RecorderTimers;
+  readonly flushEveryMs?: number;
+  readonly maxPerFlush?: number;
+  readonly maxCount?: number;
+  readonly maxAgeMs?: number;
+  /** Refusals not recorded (over the rate, or their write failed): for a metric. */
+  readonly onDropped?: (count: number) => void;
+}
+
+export class RequestRecorder {
+  readonly retention: Omit<RequestRetention, 'now'>;
+  private readonly o: RequestRecorderOptions;
   private readonly idPrefix: string;
-  /** The ring: `size` records, the oldest at `head`. */
-  private readonly ring: (RequestRecord | undefined)[];
-  private head = 0;
-  private size = 0;
+  private readonly now: () => number;
+  private readonly timers: RecorderTimers;
+  private readonly flushEveryMs: number;
+  private readonly maxPerFlush: number;
+  private buffer: RequestRecord[] = [];
   private seq = 0;
-  private dropped = 0;
+  /** Dropped since the last flush (logged then). */
+  private droppedSince = 0;
+  private droppedTotal = 0;
+  private timer: unknown = null;
+  private writing: Promise<void> | null = null;
+  private stopped = false;
 
-  constructor(options: RequestLogOptions) {
-    this.maxCount = Math.max(1, Math.floor(options.maxCount ?? DEFAULT_MAX_REQUESTS));
-    this.maxAgeMs = Math.max(1, options.maxAgeMs ?? DEFAULT_MAX_REQUEST_AGE_MS);
-    if (!/^[A-Za-z0-9]{1,16}$/.test(options.idPrefix)) throw new Error('RequestLog: idPrefix must be 1-16 letters or digits');
-    this.idPrefix = options.idPrefix;
-    this.ring = new Array<RequestRecord | undefined>(this.maxCount);
-  }
-
-  /** Keep a request's metadata (the oldest record goes when full); returns the record as kept. */
-  record(input: NewRequest, now: number): RequestRecord {
-    this.expire(now);
-    this.seq += 1;
-    const record: RequestRecord = {
-      id: `${REQUEST_ID_PREFIX}${this.idPrefix}-${this.seq.toString(36)}`,
-      receivedAt: input.receivedAt,
-      route: input.route === null ? null : cut(input.route, MAX_ROUTE_CHARS),
-      repo: input.repo ?? null,
-      status: input.status,
-      code: input.code,
-      reason: cut(input.reason, MAX_REASON_CHARS),
-      bytes: Math.max(0, Math.floor(input.bytes)),
-      source: input.source ? cut(input.source, MAX_SOURCE_CHARS) : null,
-      signature: signaturePrefix(input.signature),
-      issues: (input.issues ?? []).slice(0, MAX_ISSUES).map((i) => ({ field: cut(i.field, 200), message: cut(i.message, 300) })),
-      event: input.event ?? null,
-      duplicateOf: input.duplicateOf ?? null,
+  constructor(options: RequestRecorderOptions) {
+    this.o = options;
+    this.idPrefix = options.idPrefix ?? randomBytes(4).readUInt32BE(0).toString(36);
+    if (!/^[A-Za-z0-9]{1,16}$/.test(this.idPrefix)) throw new Error('RequestRecorder: idPrefix must be 1-16 letters or digits');
+    this.now = options.now ?? Date.now;
+    this.timers = options.timers ?? GLOBAL_TIMERS;
+    this.flushEveryMs = Math.max(1, options.flushEveryMs ?? DEFAULT_FLUSH_EVERY_MS);
+    this.maxPerFlush = Math.max(1, Math.floor(options.maxPerFlush ?? DEFAULT_MAX_PER_FLUSH));
+    this.retention = {
+      maxAgeMs: Math.max(1, options.maxAgeMs ?? DEFAULT_MAX_REQUEST_AGE_MS),
+      maxCount: Math.max(1, Math.floor(options.maxCount ?? DEFAULT_MAX_REQUESTS)),
     };
-    if (this.size === this.maxCount) {
-      this.head = (this.head + 1) % this.maxCount;
-      this.size -= 1;
-      this.dropped += 1;
+  }
+
+  /** Refusals dropped so far (over the rate, or lost with a failed write). */
+  get dropped(): number {
+    return this.droppedTotal;
+  }
+
+  /** Records waiting for the next write (at most `maxPerFlush`). */
+  get buffered(): number {
+    return this.buffer.length;
+  }
+
+  /**
+   * On the request path: keep the refusal for the next write, or count it as dropped when this
+   * second's share is taken. Constant time; never throws, never waits.
+   */
+  record(input: RefusedRequest): void {
+    if (this.stopped || this.buffer.length >= this.maxPerFlush) {
+      this.drop(1);
+      return;
     }
-    this.ring[(this.head + this.size) % this.maxCount] = record;
-    this.size += 1;
-    return record;
-  }
-
-  /** The records younger than the age limit at `now`, newest first. */
-  list(now: number): RequestRecord[] {
-    this.expire(now);
-    const out: RequestRecord[] = [];
-    const since = now - this.maxAgeMs;
-    for (let i = 0; i < this.size; i += 1) {
-      const r = this.ring[(this.head + i) % this.maxCount]!;
-      if (r.receivedAt >= since) out.push(r);
+    try {
+      this.seq += 1;
+      this.buffer.push(toRequestRecord(input, `${REQUEST_ID_PREFIX}${this.idPrefix}-${this.seq.toString(36)}`));
+    } catch (error) {
+      this.drop(1);
+      this.o.logger.warn({ err: error instanceof Error ? error.message : String(error) }, 'could not record a refused request');
+      return;
     }
-    return out.sort(compareNewestFirst);
+    if (this.timer === null && this.writing === null) this.timer = this.timers.setTimeout(() => void this.flush(), this.flushEveryMs);
   }
 
-  get(id: string, now: number): RequestRecord | null {
-    return this.list(now).find((r) => r.id === id) ?? null;
-  }
-
-  /** Changes whenever a record is added or forgotten. */
-  marker(now: number): string {
-    this.expire(now);
-    return `${this.seq.toString(36)}-${this.dropped.toString(36)}`;
-  }
-
-  /** Forget the records past the age limit, oldest first (arrival order is receipt order, give or take a slow request). */
-  private expire(now: number): void {
-    const since = now - this.maxAgeMs;
-    while (this.size > 0) {
-      const oldest = this.ring[this.head]!;
-      if (oldest.receivedAt >= since) break;
-      this.ring[this.head] = undefined;
-      this.head = (this.head + 1) % this.maxCount;
-      this.size -= 1;
-      this.dropped += 1;
+  /** Write what is buffered now (one transaction), prune the table, and say what was dropped. */
+  flush(): Promise<void> {
+    if (this.timer !== null) this.timers.clearTimeout(this.timer);
+    this.timer = null;
+    if (this.writing) return this.writing;
+    const batch = this.buffer;
+    this.buffer = [];
+    const dropped = this.droppedSince;
+    this.droppedSince = 0;
+    if (dropped > 0) {
+      this.o.logger.warn(
+        { dropped, maxPerSecond: Math.round((this.maxPerFlush * 1000) / this.flushEveryMs) },
+        'refused requests over the recording rate were not recorded',
+      );
     }
+    if (batch.length === 0) return Promise.resolve();
+    this.writing = (async () => {
+      try {
+        await this.o.store.recordRequests(batch, { ...this.retention, now: this.now() });
+      } catch (error) {
+        this.drop(batch.length);
+        this.o.logger.warn({ records: batch.length, err: error instanceof Error ? error.message : String(error) }, 'could not record refused requests');
+      } finally {
+        this.writing = null;
+        // What arrived during the write waits for the next turn: at most one write per interval.
+        if (this.buffer.length > 0 && !this.stopped) this.timer = this.timers.setTimeout(() => void this.flush(), this.flushEveryMs);
+      }
+    })();
+    return this.writing;
+  }
+
+  /** Write what is left, then record nothing more. */
+  async stop(): Promise<void> {
+    if (this.writing) await this.writing;
+    this.stopped = true;
+    await this.flush();
+  }
+
+  private drop(count: number): void {
+    this.droppedSince += count;
+    this.droppedTotal += count;
+    this.o.onDropped?.(count);
   }
 }

@@ -4,24 +4,25 @@
  *
  * Two layers:
  * - `DeliverySource` is what the console calls (list, one delivery, the three actions, a change
- *   marker). `createDeliverySource` (deliveries.ts) builds one from the two below; tests may give
- *   the console any other implementation.
- * - `ConsoleStore` is what a durable store gives the console: its own rows, raw, filtered only by
- *   what SQL can filter (route, repository, state, position). The display fields (kind, name,
- *   Sauce status, commit) are derived from the stored body by the pure module derive.ts, never in
- *   SQL, and refused requests come from the bounded in-memory `RequestLog` (requests.ts).
+ *   marker). `createDeliverySource` (deliveries.ts) builds one from a `ConsoleStore`; tests may
+ *   give the console any other implementation.
+ * - `ConsoleStore` is what a durable store gives the console (both stores implement it:
+ *   sqlite-console.ts, postgres-console.ts): its own rows, raw, filtered only by what SQL can
+ *   filter (route, repository, state or code, position). The display fields (kind, name, Sauce
+ *   status, commit) are derived from the stored body by the pure module derive.ts, never in SQL.
+ *   Refused requests are recorded into the store by the `RequestRecorder` (requests.ts), in
+ *   batches off the request path, so every relay on a shared database shows them all.
  *
  * Order: newest first by (`receivedAt` descending, then `id` descending, compared as strings of
  * UTF-16 code units, i.e. byte order for ASCII ids). A store must sort the same way (PostgreSQL:
- * `ORDER BY received_at DESC, id COLLATE "C" DESC`), so one cursor walks stored events and
- * refused requests together.
+ * `ORDER BY received_at DESC, id DESC` on a uuid, or on text `COLLATE "C"`), so one cursor walks
+ * stored events and refused requests together.
  */
-import type { FatalCode, RetryCode } from '../../github/answers.js';
 import type { CandidateKind } from '../../sauce/commit.js';
-import type { FieldIssue, SauceFamily, VisualSummary } from '../../sauce/event.js';
+import type { FieldIssue, SauceFamily } from '../../sauce/event.js';
 import type { JobStatus, VisualStatus } from '../../sauce/schema.js';
 import type { FilterCode, RejectReason } from '../metrics.js';
-import type { EventState } from '../outbox/store.js';
+import type { DispatchAttempt, EventState, VisualCheck, VisualCheckOutcome } from '../outbox/store.js';
 
 // ---------------------------------------------------------------------------------------------
 // Display fields, derived from a body by derive.ts
@@ -56,49 +57,18 @@ export interface EventFacts {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Dispatch attempts and Visual refresh history (rows a store keeps per event)
+// Dispatch attempts and Visual refresh history: rows the stores keep (src/relay/outbox/store.ts)
 
-/** One `repository_dispatch` call that carried the event. */
-export interface DispatchAttempt {
-  /** Epoch ms when GitHub answered (or the call failed). */
-  readonly at: number;
-  /** The call's id: the events grouped into one dispatch share it. */
-  readonly dispatchId: string;
-  /** How many events the call carried. */
-  readonly events: number;
-  /** GitHub's HTTP status; null when there was no answer (timeout, network error). */
-  readonly status: number | null;
-  /** GitHub's message, or the error when there was no answer; `accepted` for a 204. */
-  readonly message: string;
-  /** The dispatcher's reading of the answer (src/github/answers.ts `DispatchOutcome`). */
-  readonly result: 'sent' | 'retry' | 'fatal';
-  readonly code: RetryCode | FatalCode | null;
-}
-
-/** What one Visual refresh re-read came to (src/relay/visual/visual-refresh.ts), per build. */
-export type VisualCheckOutcome = 'changed' | 'unchanged' | 'decided' | 'not_found' | 'expired' | 'error';
-
-export interface VisualCheck {
-  /** Epoch ms of the re-read. */
-  readonly at: number;
-  readonly outcome: VisualCheckOutcome;
-  /** The build's status as the API gave it (null when the read failed). */
-  readonly status: VisualStatus | null;
-  readonly summary: VisualSummary | null;
-  /** The error, for `error` and `not_found`. */
-  readonly error: string | null;
-  /** The event the relay stored from a `changed` or `decided` read (null otherwise). */
-  readonly eventId: string | null;
-}
+export type { DispatchAttempt, VisualCheck, VisualCheckOutcome };
 
 // ---------------------------------------------------------------------------------------------
-// Refused requests (kept by requests.ts: metadata only, never a body or a whole signature)
+// Refused requests (recorded by requests.ts into the store: metadata only, never a body or a whole signature)
 
 /** Why a request stored no event: the handler's reject reasons, its filter codes, or a duplicate body. */
 export type RequestCode = RejectReason | FilterCode | 'duplicate';
 
 export interface RequestRecord {
-  /** `req-…`: never the id of a stored event. */
+  /** `req-<process>-<n>`: never the id of a stored event. */
   readonly id: string;
   readonly receivedAt: number;
   /** The route the path named; null when none did (404). */
@@ -271,10 +241,8 @@ export interface EventRow {
 }
 
 export interface EventRowDetail extends EventRow {
-  /** Oldest first. */
+  /** Oldest first (the latest MAX_ATTEMPTS_KEPT). */
   readonly attemptHistory: readonly DispatchAttempt[];
-  /** For a Visual build: the re-reads of its build on its route, oldest first; null for jobs. */
-  readonly visualChecks: readonly VisualCheck[] | null;
 }
 
 export interface EventRowQuery {
@@ -290,16 +258,48 @@ export interface EventRowQuery {
   readonly attempted: boolean | null;
 }
 
+export interface RequestRowQuery {
+  /** Records strictly after this position (older); null = from the newest. */
+  readonly after: Position | null;
+  readonly limit: number;
+  readonly route: string | null;
+  /** Compared case-insensitively. */
+  readonly repo: string | null;
+  /** Null = every code. */
+  readonly codes: readonly RequestCode[] | null;
+  /** Only records received at or after this (epoch ms): older ones are past their age, pruned or not yet. */
+  readonly since: number;
+}
+
+/** How long and how many refused requests a store keeps (`recordRequests` prunes to it). */
+export interface RequestRetention {
+  readonly now: number;
+  /** Records received before `now - maxAgeMs` go. */
+  readonly maxAgeMs: number;
+  /** Only the latest `maxCount` records stay. */
+  readonly maxCount: number;
+}
+
 export interface ConsoleStore {
   /** Rows matching the query, newest first (see the order above). */
   listEvents(query: EventRowQuery): Promise<EventRow[]>;
   getEvent(id: string): Promise<EventRowDetail | null>;
+  /** A Visual build's re-reads on a route, oldest first: the latest `limit`. */
+  listVisualChecks(route: string, buildId: string, limit: number): Promise<VisualCheck[]>;
   /** A dead event back in the queue, due `now`. False when no dead event has that id. */
   requeue(id: string, now: number): Promise<boolean>;
   /** Every dead event of the route back in the queue, due `now`; how many. */
   requeueDead(route: string, now: number): Promise<number>;
   /** A delivered event back in the queue, due `now` (attempts from 0). False when no delivered event has that id. */
   resend(id: string, now: number): Promise<boolean>;
-  /** Changes whenever a row is added, changes state or is deleted. Opaque, cheap. */
+  /** Keep these refused requests (one transaction), then prune to `retention`. */
+  recordRequests(records: readonly RequestRecord[], retention: RequestRetention): Promise<void>;
+  /** Refused requests matching the query, newest first (the same order as events). */
+  listRequests(query: RequestRowQuery): Promise<RequestRecord[]>;
+  getRequest(id: string): Promise<RequestRecord | null>;
+  /**
+   * Changes whenever an event is added, changes state or is deleted, an attempt or a Visual
+   * re-read is recorded, or a refused request is. Opaque, cheap (no scan of the events).
+   */
   changeMarker(): Promise<string>;
 }

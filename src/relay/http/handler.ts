@@ -21,7 +21,7 @@ import { isUtf8 } from 'node:buffer';
 import type { DispatchOutcome } from '../../github/answers.js';
 import { ENTRY_MAX_BYTES, STORED_ID_PLACEHOLDER, envelopeEntry, makeEnvelope, type EntryMeta } from '../../sauce/envelope.js';
 import { utf8Bytes } from '../../github/limits.js';
-import { parseSauceEvent } from '../../sauce/event.js';
+import { parseSauceEvent, type FieldIssue, type SauceEvent } from '../../sauce/event.js';
 import type { RouteConfig } from '../config/index.js';
 import type { Logger } from '../logger.js';
 import type { FilterCode, RelayMetrics, RejectReason } from '../metrics.js';
@@ -40,6 +40,45 @@ export interface RelayRequest {
   readonly body: Uint8Array;
   /** Set by the caller when it stopped reading because the body passed the cap. */
   readonly bodyTooLarge?: boolean;
+  /** With `bodyTooLarge`: how many bytes the caller read before it stopped (for the console's record). */
+  readonly receivedBytes?: number;
+  /** The peer's address, when the caller knows it (for the console's record of a refusal). */
+  readonly remoteAddress?: string | null;
+}
+
+/** Who sent a request, for the record of a refusal (`preflight` takes it from the Node server). */
+export interface RequestFrom {
+  readonly headers: RelayRequest['headers'];
+  readonly remoteAddress?: string | null;
+}
+
+/**
+ * A request answered without storing an event, as the handler hands it to `onRefused` (the delivery
+ * console records it: src/relay/console/requests.ts keeps metadata only and cuts the signature).
+ */
+export interface RefusedRequest {
+  readonly receivedAt: number;
+  /** The route the path named; null when none did (404). */
+  readonly route: string | null;
+  /** The target repository, when routing got that far. */
+  readonly repo: string | null;
+  /** The HTTP status answered. */
+  readonly status: number;
+  readonly code: RejectReason | FilterCode | 'duplicate';
+  /** For people. */
+  readonly reason: string;
+  /** Body bytes read. */
+  readonly bytes: number;
+  readonly peer: string | null;
+  /** The `X-Forwarded-For` header as received (trusted only from a proxy on this host). */
+  readonly forwardedFor: string | null;
+  /** The `saucelabs-sign` header as received. */
+  readonly signature: string | null;
+  readonly issues: readonly FieldIssue[];
+  /** The event, when the body was one (filtered, stale, duplicate, not storable). */
+  readonly event: SauceEvent | null;
+  /** A duplicate's stored event. */
+  readonly duplicateOf: string | null;
 }
 
 export interface RelayResponse {
@@ -79,13 +118,21 @@ export interface HandlerOptions {
   readonly direct?: { readonly client: DispatchClientLike };
   /** Seconds to put in Retry-After when the store is down. */
   readonly retryAfterSec?: number;
+  /**
+   * Called, on the request path, for every request answered without storing an event (not for a
+   * stored one). It must not throw nor wait: the delivery console's recorder only buffers it.
+   */
+  readonly onRefused?: (refused: RefusedRequest) => void;
 }
 
 export type Preflight = { readonly ok: true; readonly route: RouteConfig } | { readonly ok: false; readonly response: RelayResponse };
 
 export interface RelayHandler {
-  /** Steps 1 only (path and method), so a server can answer 404/405 without reading a body. */
-  preflight(method: string, path: string): Preflight;
+  /**
+   * Steps 1 only (path and method), so a server can answer 404/405 without reading a body. With
+   * `from`, a refusal is reported to `onRefused`.
+   */
+  preflight(method: string, path: string, from?: RequestFrom): Preflight;
   /** The whole path. Pass the route a `preflight` already found, to skip step 1. */
   handle(request: RelayRequest, route?: RouteConfig): Promise<RelayResponse>;
 }
@@ -188,6 +235,19 @@ function headerValue(headers: RelayRequest['headers'], name: string): string | u
   return undefined;
 }
 
+/**
+ * A path as the console may show it: a segment of 16 characters or more (a route's URL token, or a
+ * guess at one) is cut to its first 4 and `…`; at most 200 characters.
+ */
+export function shownPath(path: string): string {
+  const q = path.indexOf('?');
+  const shown = (q === -1 ? path : path.slice(0, q))
+    .split('/')
+    .map((segment) => (segment.length >= 16 ? `${segment.slice(0, 4)}…` : segment))
+    .join('/');
+  return shown.length > 200 ? `${shown.slice(0, 199)}…` : shown;
+}
+
 function cleanPath(path: string, basePath: string): string {
   const q = path.indexOf('?');
   let p = q === -1 ? path : path.slice(0, q);
@@ -241,11 +301,45 @@ export function createHandler(options: HandlerOptions): RelayHandler {
     return null;
   }
 
-  function preflight(method: string, rawPath: string): Preflight {
+  /** Report a request answered without storing an event (see `onRefused`); returns the response. */
+  function told(
+    response: RelayResponse,
+    code: RefusedRequest['code'],
+    reason: string,
+    seen: { readonly receivedAt: number; readonly route: string | null; readonly bytes: number; readonly from: RequestFrom },
+    more: Partial<Pick<RefusedRequest, 'repo' | 'issues' | 'event' | 'duplicateOf'>> = {},
+  ): RelayResponse {
+    if (options.onRefused) {
+      const { headers, remoteAddress } = seen.from;
+      options.onRefused({
+        receivedAt: seen.receivedAt,
+        route: seen.route,
+        repo: more.repo ?? null,
+        status: response.status,
+        code,
+        reason,
+        bytes: seen.bytes,
+        peer: remoteAddress ?? null,
+        forwardedFor: headerValue(headers, 'x-forwarded-for') ?? null,
+        signature: headerValue(headers, SIGNATURE_HEADER) ?? null,
+        issues: more.issues ?? [],
+        event: more.event ?? null,
+        duplicateOf: more.duplicateOf ?? null,
+      });
+    }
+    return response;
+  }
+
+  function preflight(method: string, rawPath: string, from?: RequestFrom): Preflight {
     const route = findRoute(cleanPath(rawPath, basePath));
-    if (route === null) return { ok: false, response: reject('not_found', jsonResponse(404, { error: 'not found' })) };
+    const seen = (name: string | null) => ({ receivedAt: now(), route: name, bytes: 0, from: from! });
+    if (route === null) {
+      const response = reject('not_found', jsonResponse(404, { error: 'not found' }));
+      return { ok: false, response: from ? told(response, 'not_found', `no route at ${shownPath(rawPath)}`, seen(null)) : response };
+    }
     if (method !== 'POST') {
-      return { ok: false, response: reject('method', jsonResponse(405, { error: 'method not allowed' }, { allow: 'POST' })) };
+      const response = reject('method', jsonResponse(405, { error: 'method not allowed' }, { allow: 'POST' }));
+      return { ok: false, response: from ? told(response, 'method', `${method.slice(0, 20)} is not allowed: POST only`, seen(route.name)) : response };
     }
     return { ok: true, route };
   }
@@ -254,17 +348,19 @@ export function createHandler(options: HandlerOptions): RelayHandler {
     let route: RouteConfig;
     if (known) route = known;
     else {
-      const pre = preflight(req.method, req.path);
+      const pre = preflight(req.method, req.path, req);
       if (!pre.ok) return pre.response;
       route = pre.route;
     }
     metrics?.received.inc({ route: route.name });
     const receivedAt = now();
+    const seen = { receivedAt, route: route.name, bytes: req.bodyTooLarge ? (req.receivedBytes ?? req.body.byteLength) : req.body.byteLength, from: req };
 
     // 2. Size, as counted by whoever read the bytes.
     if (req.bodyTooLarge || req.body.byteLength > options.bodyLimitBytes) {
       logger.warn({ route: route.name, limit: options.bodyLimitBytes }, 'body over the size limit');
-      return reject('too_large', jsonResponse(413, { error: 'body too large', limit: options.bodyLimitBytes }));
+      const response = reject('too_large', jsonResponse(413, { error: 'body too large', limit: options.bodyLimitBytes }));
+      return told(response, 'too_large', `body over the size limit (${options.bodyLimitBytes} bytes)`, seen);
     }
 
     // 3. Signature over the raw bytes.
@@ -279,40 +375,47 @@ export function createHandler(options: HandlerOptions): RelayHandler {
       secretIndex = verifySignature(body, signature, route.secrets);
       if (secretIndex === -1) {
         logger.warn({ route: route.name, signed: signature !== undefined }, 'signature missing or wrong');
-        return reject('signature', jsonResponse(401, { error: 'unauthorized' }));
+        const why = signature === undefined ? 'no saucelabs-sign header' : 'saucelabs-sign matches no secret of the route';
+        return told(reject('signature', jsonResponse(401, { error: 'unauthorized' })), 'signature', why, seen);
       }
     }
 
     // 4. UTF-8 JSON, then a Sauce event.
-    if (!isUtf8(body)) return reject('not_json', jsonResponse(400, { error: 'body is not UTF-8 JSON' }));
+    if (!isUtf8(body)) return told(reject('not_json', jsonResponse(400, { error: 'body is not UTF-8 JSON' })), 'not_json', 'body is not UTF-8', seen);
     const text = body.toString('utf8');
     // Refuse absurd nesting before parsing it (a parse would build it all, and it could not be
     // re-serialised for the dispatch anyway). Few brackets at all cannot nest deep: then no scan.
     const nesting = openBracketsAtMost(body, MAX_JSON_DEPTH) ? null : jsonNesting(body);
     if (nesting !== null && nesting.maxDepth > MAX_JSON_DEPTH) {
-      if (!nesting.balanced) return reject('not_json', jsonResponse(400, { error: 'body is not valid JSON' }));
-      return reject(
-        'invalid_event',
-        jsonResponse(422, { error: 'not a Sauce Labs event', issues: [{ field: '(root)', message: `JSON nested deeper than ${MAX_JSON_DEPTH} levels` }] }),
-      );
+      if (!nesting.balanced)
+        return told(reject('not_json', jsonResponse(400, { error: 'body is not valid JSON' })), 'not_json', 'body is not valid JSON', seen);
+      const issues = [{ field: '(root)', message: `JSON nested deeper than ${MAX_JSON_DEPTH} levels` }];
+      return told(reject('invalid_event', jsonResponse(422, { error: 'not a Sauce Labs event', issues })), 'invalid_event', 'not a Sauce Labs event', seen, {
+        issues,
+      });
     }
     let json: unknown;
     try {
       json = JSON.parse(text);
     } catch {
-      return reject('not_json', jsonResponse(400, { error: 'body is not valid JSON' }));
+      return told(reject('not_json', jsonResponse(400, { error: 'body is not valid JSON' })), 'not_json', 'body is not valid JSON', seen);
     }
     const parsed = parseSauceEvent(json);
     if (!parsed.ok) {
-      logger.info({ route: route.name, issues: parsed.issues.slice(0, MAX_ISSUES) }, 'not a Sauce Labs event');
-      return reject('invalid_event', jsonResponse(422, { error: 'not a Sauce Labs event', issues: parsed.issues.slice(0, MAX_ISSUES) }));
+      const issues = parsed.issues.slice(0, MAX_ISSUES);
+      logger.info({ route: route.name, issues }, 'not a Sauce Labs event');
+      return told(reject('invalid_event', jsonResponse(422, { error: 'not a Sauce Labs event', issues })), 'invalid_event', 'not a Sauce Labs event', seen, {
+        issues,
+      });
     }
+    const event = parsed.event;
 
     // 5. Replays (by the event's own time), filters and target repository.
     const stale = staleness(parsed.event, json, receivedAt, options.staleAfterMs);
-    if (stale !== null) return notRelayed(route, stale.code, stale.reason);
+    if (stale !== null) return told(notRelayed(route, stale.code, stale.reason), stale.code, stale.reason, seen, { event });
     const decision = routeEvent(parsed.event, route);
-    if (!decision.ok) return notRelayed(route, decision.code, decision.reason);
+    if (!decision.ok) return told(notRelayed(route, decision.code, decision.reason), decision.code, decision.reason, seen, { event });
+    const repo = decision.repo;
     const bodyHash = createHash('sha256').update(body).digest('hex');
 
     if (direct) return dispatchDirect(route, decision.repo, json, bodyHash, receivedAt, secretIndex);
@@ -322,7 +425,8 @@ export function createHandler(options: HandlerOptions): RelayHandler {
     // small enough to fit whatever it holds (fitsUnsized: Sauce's are ~1-3 KB) is not sized.
     if (!fitsUnsized(body.length, metaBytesOf(route))) {
       const fit = envelopeEntry(json, { id: STORED_ID_PLACEHOLDER, received_at: new Date(receivedAt).toISOString(), route: route.name });
-      if (!fit.ok) return tooLargeForDispatch(route, fit.reason);
+      if (!fit.ok)
+        return told(tooLargeForDispatch(route, fit.reason), 'too_large', `event too large for repository_dispatch: ${fit.reason}`, seen, { event, repo });
     }
 
     // 6 and 7. Deduplicate and store durably; only then answer 2xx.
@@ -333,13 +437,16 @@ export function createHandler(options: HandlerOptions): RelayHandler {
         options.dedupWindowMs,
       );
     } catch (err) {
-      logger.error({ route: route.name, err: err instanceof Error ? err.message : String(err) }, 'store unavailable');
-      return reject('store_unavailable', jsonResponse(503, { error: 'store unavailable, retry later' }, { 'retry-after': retryAfter }));
+      const why = err instanceof Error ? err.message : String(err);
+      logger.error({ route: route.name, err: why }, 'store unavailable');
+      const response = reject('store_unavailable', jsonResponse(503, { error: 'store unavailable, retry later' }, { 'retry-after': retryAfter }));
+      return told(response, 'store_unavailable', `store unavailable: ${why}`, seen, { event, repo });
     }
     if (result.kind === 'duplicate') {
       metrics?.duplicates.inc({ route: route.name });
       logger.info({ id: result.id, route: route.name, secretIndex }, 'duplicate delivery');
-      return jsonResponse(200, { status: 'duplicate', id: result.id });
+      const response = jsonResponse(200, { status: 'duplicate', id: result.id });
+      return told(response, 'duplicate', 'the same body was stored on this route within the dedup window', seen, { event, repo, duplicateOf: result.id });
     }
     metrics?.stored.inc({ route: route.name });
     logger.info({ id: result.id, route: route.name, repo: decision.repo, secretIndex }, 'event stored');

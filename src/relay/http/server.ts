@@ -18,10 +18,14 @@ import { mkdirSync } from 'node:fs';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { RelayConfig } from '../config/index.js';
+import { type ConsoleListener, createConsole } from '../console/console.js';
+import { createDeliverySource } from '../console/deliveries.js';
+import { RequestRecorder } from '../console/requests.js';
+import type { ConsoleStore } from '../console/source.js';
 import { createDispatchClient } from '../outbox/dispatch-client.js';
 import { Dispatcher } from '../outbox/dispatcher.js';
 import { BodyBudget, BodyBuffer, type BodyRefusal } from './body.js';
-import { createHandler, jsonResponse, type RelayHandler, type RelayResponse } from './handler.js';
+import { createHandler, jsonResponse, type RefusedRequest, type RelayHandler, type RelayResponse } from './handler.js';
 import { safeEqualText } from './signature.js';
 import { createLogger, type Logger } from '../logger.js';
 import { createMetrics, type RelayMetrics } from '../metrics.js';
@@ -48,6 +52,10 @@ export interface RelayServerOptions {
   readonly retryAfterSec?: number;
   /** When set, GET /metrics needs `Authorization: Bearer <token>`. */
   readonly metricsToken?: string | null;
+  /** The delivery console (console.ts `createConsole`): offered each request first; it takes `/console` and `/api` paths. */
+  readonly console?: ConsoleListener | null;
+  /** For the console's record: the requests this server refuses itself (408 after its timeouts). Must not throw nor wait. */
+  readonly onRefused?: (refused: RefusedRequest) => void;
 }
 
 export interface RelayServer {
@@ -130,6 +138,8 @@ export function createRelayServer(options: RelayServerOptions): RelayServer {
   const overLimit = new WeakSet<Socket>();
   /** The response being written on each socket, so a client error after it started does not answer twice. */
   const responding = new WeakMap<Socket, ServerResponse>();
+  /** Per request whose body is being read: its route and the bytes read so far, for the record of one that times out. */
+  const reading = new WeakMap<IncomingMessage, { readonly route: string; readonly bytes: () => number }>();
   let stopping = false;
   let idle: (() => void) | null = null;
 
@@ -167,11 +177,36 @@ export function createRelayServer(options: RelayServerOptions): RelayServer {
 
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     const code = err.code ?? '';
-    if (isTimeoutCode(code)) metrics?.rejected.inc({ reason: 'timeout' });
+    if (isTimeoutCode(code)) {
+      metrics?.rejected.inc({ reason: 'timeout' });
+      if (options.onRefused) timedOut(code, socket);
+    }
     const answer = clientErrorAnswer(code, { writable: socket.writable, responseStarted: responding.get(socket)?.headersSent ?? false });
     if (answer === null) socket.destroy();
     else lingeringClose(socket, answer);
   });
+
+  /** The console's record of a request this server ended with 408 (its body, or its headers, too slow). */
+  function timedOut(code: string, socket: Socket): void {
+    const req = responding.get(socket)?.req;
+    const body = req ? reading.get(req) : undefined;
+    const headers = code === 'ERR_HTTP_HEADERS_TIMEOUT';
+    options.onRefused!({
+      receivedAt: Date.now(),
+      route: body?.route ?? null,
+      repo: null,
+      status: 408,
+      code: 'timeout',
+      reason: headers ? `the request's headers did not arrive within ${headersTimeout} ms` : `the request did not arrive in full within ${requestTimeout} ms`,
+      bytes: body?.bytes() ?? 0,
+      peer: socket.remoteAddress ?? null,
+      forwardedFor: typeof req?.headers['x-forwarded-for'] === 'string' ? req.headers['x-forwarded-for'] : null,
+      signature: typeof req?.headers['saucelabs-sign'] === 'string' ? req.headers['saucelabs-sign'] : null,
+      issues: [],
+      event: null,
+      duplicateOf: null,
+    });
+  }
 
   const overloaded = (reason: 'connections' | 'buffered'): RelayResponse => {
     metrics?.rejected.inc({ reason: reason === 'connections' ? 'too_many_connections' : 'buffer_full' });
@@ -202,7 +237,8 @@ export function createRelayServer(options: RelayServerOptions): RelayServer {
       lingeringClose(req.socket, overloaded('connections'));
       return;
     }
-    const pre = handler.preflight(method, url);
+    if (options.console?.(req, res)) return;
+    const pre = handler.preflight(method, url, { headers: req.headers, remoteAddress: req.socket.remoteAddress ?? null });
     if (!pre.ok) {
       // Do not read (or wait for) a body we will not use.
       send(res, pre.response, !req.complete);
@@ -213,6 +249,7 @@ export function createRelayServer(options: RelayServerOptions): RelayServer {
     res.once('close', () => body.release());
     let refused: BodyRefusal | null = null;
     let size = 0;
+    reading.set(req, { route: pre.route.name, bytes: () => size });
     let lingering = false;
     req.on('data', (chunk: Buffer) => {
       size += chunk.length;
@@ -251,7 +288,18 @@ export function createRelayServer(options: RelayServerOptions): RelayServer {
 
     async function finish(bytes: Buffer, tooLarge: boolean): Promise<void> {
       try {
-        const response = await handler.handle({ method, path: url, headers: req.headers, body: bytes, bodyTooLarge: tooLarge }, pre.ok ? pre.route : undefined);
+        const response = await handler.handle(
+          {
+            method,
+            path: url,
+            headers: req.headers,
+            body: bytes,
+            bodyTooLarge: tooLarge,
+            receivedBytes: size,
+            remoteAddress: req.socket.remoteAddress ?? null,
+          },
+          pre.ok ? pre.route : undefined,
+        );
         // After a 413 the rest of the body may still be coming: answer now and keep discarding
         // (closing at once would reset the connection before the sender reads the 413).
         send(res, response, stopping);
@@ -340,6 +388,10 @@ function hasWatchList(store: EventStore): store is EventStore & VisualWatchStore
   return typeof (store as Partial<VisualWatchStore>).claimVisualWatches === 'function';
 }
 
+function hasConsole(store: EventStore): store is EventStore & ConsoleStore {
+  return typeof (store as Partial<ConsoleStore>).listEvents === 'function' && typeof (store as Partial<ConsoleStore>).recordRequests === 'function';
+}
+
 /** Null when Visual refresh is off: no Sauce credentials, or a store that keeps no watch list. */
 function createVisualRefresher(
   config: RelayConfig,
@@ -411,6 +463,23 @@ export async function startRelay(config: RelayConfig, deps: StartRelayDeps = {})
   // Webhooks and refreshed Visual events both wake the dispatcher the same way.
   const wakeDispatcher = (_id: string, bytes: number) => dispatcher.notify(bytes);
   const refresher = createVisualRefresher(config, store, logger, metrics, wakeDispatcher);
+  // The delivery console, with the admin token: refused requests are recorded (in batches, off the
+  // request path) into the store, so every instance on a shared database shows them all.
+  let recorder: RequestRecorder | null = null;
+  let consoleListener: ConsoleListener | null = null;
+  if (config.adminToken !== null) {
+    if (hasConsole(store)) {
+      recorder = new RequestRecorder({ store, logger, onDropped: (n) => metrics.consoleRequestsDropped.inc(n) });
+      consoleListener = createConsole({
+        source: createDeliverySource({ store, requestMaxAgeMs: recorder.retention.maxAgeMs, onQueued: () => dispatcher.wakeNow() }),
+        token: config.adminToken,
+        logger,
+        routes: config.routes.map((r) => r.name),
+      });
+    } else logger.warn('RELAY_ADMIN_TOKEN is set but this store keeps no console data: the delivery console is off');
+  }
+  const record = recorder;
+  const onRefused = record ? (refused: RefusedRequest) => record.record(refused) : undefined;
   const handler = createHandler({
     routes: config.routes,
     bodyLimitBytes: config.bodyLimitBytes,
@@ -421,6 +490,7 @@ export async function startRelay(config: RelayConfig, deps: StartRelayDeps = {})
     store,
     onStored: wakeDispatcher,
     ...(refresher ? { onVisualStored: (stored) => refresher.track(stored) } : {}),
+    ...(onRefused ? { onRefused } : {}),
   });
   const relay = createRelayServer({
     handler,
@@ -433,6 +503,8 @@ export async function startRelay(config: RelayConfig, deps: StartRelayDeps = {})
     logger,
     metrics,
     store,
+    console: consoleListener,
+    ...(onRefused ? { onRefused } : {}),
   });
   await new Promise<void>((resolve, reject) => {
     relay.server.once('error', reject);
@@ -443,6 +515,7 @@ export async function startRelay(config: RelayConfig, deps: StartRelayDeps = {})
   });
   dispatcher.start();
   refresher?.start();
+  if (consoleListener) logger.info({ path: '/console' }, 'delivery console on');
   const address = relay.server.address() as AddressInfo;
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
   const openStore = store;
@@ -457,6 +530,7 @@ export async function startRelay(config: RelayConfig, deps: StartRelayDeps = {})
     stop(graceMs?: number) {
       stopped ??= (async () => {
         await relay.drain(graceMs);
+        await recorder?.stop();
         await refresher?.stop();
         await dispatcher.stop();
         await openStore.close();

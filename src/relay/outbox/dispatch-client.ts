@@ -26,7 +26,7 @@ import { createAppAuth } from '@octokit/auth-app';
 import { throttling } from '@octokit/plugin-throttling';
 import Bottleneck from 'bottleneck';
 import type { Logger } from '../logger.js';
-import { classifyResponse, rateLimited, type DispatchOutcome, type Headers } from '../../github/answers.js';
+import { MAX_MESSAGE_CHARS, classifyResponse, rateLimited, type DispatchOutcome, type Headers } from '../../github/answers.js';
 import { payloadBytes } from '../../github/limits.js';
 import { timedFetch } from './timed-fetch.js';
 
@@ -190,7 +190,7 @@ export function createDispatchClient(opts: DispatchClientOptions): DispatchClien
         limit = { kind, retryAfterSec };
       };
       try {
-        await octokit.request('POST /repos/{owner}/{repo}/dispatches', {
+        const answer = await octokit.request('POST /repos/{owner}/{repo}/dispatches', {
           owner: target.owner,
           repo: target.repo,
           event_type: eventType,
@@ -198,12 +198,16 @@ export function createDispatchClient(opts: DispatchClientOptions): DispatchClien
           headers: { authorization: `token ${token}` },
           request: { limitSeen },
         });
-        return { kind: 'sent' };
+        return { kind: 'sent', status: answer.status };
       } catch (error) {
         if (limit) {
-          const status = (error as HttpErrorLike).status ?? 0;
+          const status = (error as HttpErrorLike).status;
           const message = errorMessage((error as HttpErrorLike).response?.data, undefined);
-          return rateLimited(limit.retryAfterSec * 1000, `rate limited (${status}, ${limit.kind})${message ? `: ${message.slice(0, 200)}` : ''}`);
+          return {
+            ...rateLimited(limit.retryAfterSec * 1000, `rate limited (${status ?? 0}, ${limit.kind})${message ? `: ${message.slice(0, 200)}` : ''}`),
+            ...(status !== undefined ? { status } : {}),
+            ...(message ? { message: message.slice(0, MAX_MESSAGE_CHARS) } : {}),
+          };
         }
         const outcome = outcomeFromError(error, now());
         // The App may have been uninstalled or moved: look the installation up again next time.

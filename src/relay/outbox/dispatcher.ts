@@ -30,7 +30,7 @@
  */
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
-import type { EventStore, StoredEvent } from './store.js';
+import type { DispatchAttempt, EventStore, StoredEvent } from './store.js';
 import type { DispatchOutcome } from '../../github/answers.js';
 import type { DispatchClient } from './dispatch-client.js';
 import type { Logger } from '../logger.js';
@@ -197,6 +197,17 @@ export function planDispatches(events: readonly StoredEvent[]): DispatchPlan {
 }
 
 /**
+ * Pure: what the store keeps of one dispatch call (for the delivery console): GitHub's status and
+ * message as it answered, else the error; `accepted` for a call GitHub took.
+ */
+export function dispatchAttempt(outcome: DispatchOutcome, dispatchId: string, events: number, at: number, dryRun = false): DispatchAttempt {
+  const status = outcome.status ?? null;
+  if (outcome.kind === 'sent')
+    return { at, dispatchId, events, status, message: dryRun ? 'dry run: logged, not sent' : 'accepted', result: 'sent', code: null };
+  return { at, dispatchId, events, status, message: outcome.message ?? outcome.reason, result: outcome.kind, code: outcome.code };
+}
+
+/**
  * Pure: when a group may leave. It waits until no new event has arrived for one window (a build
  * still sending keeps filling the same dispatches), but never longer than `maxHoldMs` after its
  * first event. Window 0 sends at once.
@@ -273,6 +284,15 @@ export class Dispatcher {
     if (!this.started || this.stopping) return;
     this.notifiedBytes += bytes;
     this.wake(this.notifiedBytes >= DISPATCH_MAX_PAYLOAD_BYTES ? this.now() : this.now() + this.windowMs);
+  }
+
+  /**
+   * Events were put back in the queue by hand (the delivery console's requeue or send-again): look
+   * now, not at the next poll. Their receipt is long past, so their group leaves in this cycle.
+   */
+  wakeNow(): void {
+    if (!this.started || this.stopping) return;
+    this.wake(this.now());
   }
 
   /** Finish the dispatch in flight, give back every claimed event not sent, stop. */
@@ -412,6 +432,7 @@ export class Dispatcher {
   private async send(d: PlannedDispatch): Promise<number | undefined> {
     const ids = d.events.map((e) => e.id);
     const attempt = Math.max(...d.events.map((e) => e.attempts)) + 1;
+    const dispatchId = `d-${randomUUID().replace(/-/g, '').slice(0, 12)}`;
     const started = this.now();
     let outcome: DispatchOutcome;
     try {
@@ -421,10 +442,11 @@ export class Dispatcher {
     }
     const now = this.now();
     for (const id of ids) this.held.delete(id);
-    const log = { ids, repo: d.repo, eventType: d.eventType, events: ids.length, attempt, outcome: outcome.kind, ms: now - started };
+    const tried = dispatchAttempt(outcome, dispatchId, ids.length, now, this.client.dryRun);
+    const log = { ids, dispatchId, repo: d.repo, eventType: d.eventType, events: ids.length, attempt, outcome: outcome.kind, ms: now - started };
     switch (outcome.kind) {
       case 'sent': {
-        this.noteLostLease(await this.store.markDelivered(this.owner, ids, now), ids, 'delivered');
+        this.noteLostLease(await this.store.markDelivered(this.owner, ids, now, tried), ids, 'delivered');
         this.metrics.dispatched.inc({ repo: d.repo });
         this.metrics.dispatchedEvents.inc(ids.length);
         for (const e of d.events) this.metrics.dispatchLatency.observe(Math.max(0, now - e.receivedAt) / 1000);
@@ -435,23 +457,23 @@ export class Dispatcher {
         const deadline = Math.min(...d.events.map((e) => (e.requeuedAt ?? e.receivedAt) + this.maxAgeMs));
         const at = nextAttemptAt(outcome, attempt, now, deadline, this.backoff);
         if (outcome.retryAfterMs !== undefined) this.pausedUntil = Math.max(this.pausedUntil, now + outcome.retryAfterMs);
-        this.noteLostLease(await this.store.markRetry(this.owner, ids, at, outcome.reason), ids, 'retry');
+        this.noteLostLease(await this.store.markRetry(this.owner, ids, at, outcome.reason, tried), ids, 'retry');
         this.metrics.retries.inc({ reason: outcome.code });
         this.logger.warn({ ...log, reason: outcome.reason, retryInMs: at - now }, 'dispatch failed; will retry');
         return at;
       }
       case 'fatal': {
         this.logger.error({ ...log, reason: outcome.reason }, 'dispatch rejected; dead-lettered');
-        await this.dead(d.events, outcome.reason, 'rejected');
+        await this.dead(d.events, outcome.reason, 'rejected', tried);
         return undefined;
       }
     }
   }
 
-  private async dead(events: StoredEvent[], reason: string, code: DeadLetterCode): Promise<void> {
+  private async dead(events: StoredEvent[], reason: string, code: DeadLetterCode, tried?: DispatchAttempt): Promise<void> {
     const ids = events.map((e) => e.id);
     for (const id of ids) this.held.delete(id);
-    this.noteLostLease(await this.store.markDead(this.owner, ids, reason), ids, 'dead');
+    this.noteLostLease(await this.store.markDead(this.owner, ids, reason, tried), ids, 'dead');
     this.metrics.deadLettered.inc({ reason: code }, ids.length);
     if (code !== 'rejected') this.logger.error({ ids, repo: events[0]?.repo, events: ids.length, reason }, 'dead-lettered');
   }

@@ -80,6 +80,61 @@ CREATE TABLE relay_visual_watches (
 CREATE INDEX relay_visual_watches_due ON relay_visual_watches (next_check_at);
 `,
   },
+  {
+    version: 2,
+    description: 'the delivery console: the events by time, dispatch attempts, Visual re-reads, refused requests',
+    sql: `
+-- The console's list: every event, newest first (uuid order is the order of its text).
+CREATE INDEX relay_events_received ON relay_events (received_at, id);
+-- Every dispatch attempt per event (the latest 100), written by the dispatcher's marks in the same
+-- statement; deleted with the event by prune.
+CREATE TABLE relay_attempts (
+  seq         bigint  GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  event_id    uuid    NOT NULL,
+  at          bigint  NOT NULL,
+  dispatch_id text    NOT NULL,
+  events      integer NOT NULL,
+  status      integer,
+  message     text    NOT NULL,
+  result      text    NOT NULL,
+  code        text
+);
+CREATE INDEX relay_attempts_event ON relay_attempts (event_id, seq);
+-- Visual refresh's re-reads per route and build (the latest 200); pruned by age with delivered events.
+CREATE TABLE relay_visual_checks (
+  seq      bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  route    text   NOT NULL,
+  build_id text   NOT NULL,
+  at       bigint NOT NULL,
+  outcome  text   NOT NULL,
+  status   text,
+  summary  text,
+  error    text,
+  event_id text
+);
+CREATE INDEX relay_visual_checks_build ON relay_visual_checks (route, build_id, seq);
+CREATE INDEX relay_visual_checks_at ON relay_visual_checks (at);
+-- Refused requests (metadata only) from every relay, written in batches and pruned by age and count.
+-- Ids sort as the console sorts them: byte order.
+CREATE TABLE relay_requests (
+  seq          bigint  GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  id           text    COLLATE "C" NOT NULL UNIQUE,
+  received_at  bigint  NOT NULL,
+  route        text,
+  repo         text,
+  status       integer NOT NULL,
+  code         text    NOT NULL,
+  reason       text    NOT NULL,
+  bytes        integer NOT NULL,
+  source       text,
+  signature    text,
+  issues       text    NOT NULL,
+  event        text,
+  duplicate_of text
+);
+CREATE INDEX relay_requests_received ON relay_requests (received_at, id);
+`,
+  },
 ];
 
 export const LATEST_SCHEMA = MIGRATIONS.at(-1)!.version;

@@ -20,8 +20,11 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { shownDatabaseUrl } from '../config/url.js';
+import type { ConsoleStore, EventRow, EventRowDetail, EventRowQuery, RequestRecord, RequestRetention, RequestRowQuery } from '../console/source.js';
+import { PostgresConsole, attemptCtes, attemptParams, checkCtes, checkParams } from './postgres-console.js';
 import { LATEST_SCHEMA, pendingMigrations } from './postgres-migrations.js';
 import type {
+  DispatchAttempt,
   EventState,
   EventStore,
   InsertResult,
@@ -30,8 +33,10 @@ import type {
   StoreReadiness,
   StoreStats,
   StoredEvent,
+  VisualCheck,
   VisualWatch,
   VisualWatchStore,
+  VisualWatchUpdate,
 } from './store.js';
 
 export interface PostgresStoreOptions {
@@ -47,7 +52,7 @@ export interface PostgresStoreOptions {
   readonly onError?: (error: Error) => void;
 }
 
-export interface PostgresEventStore extends EventStore, VisualWatchStore {
+export interface PostgresEventStore extends EventStore, VisualWatchStore, ConsoleStore {
   /** The database URL without its password, for logs. */
   readonly where: string;
 }
@@ -334,9 +339,12 @@ class PostgresStore implements PostgresEventStore {
   private inFlight = new Set<Promise<void>>();
   private closed = false;
   private ended: Promise<void> | null = null;
+  /** The delivery console's reads and actions. */
+  private readonly console: PostgresConsole;
 
   constructor(pool: pg.Pool, where: string, options: PostgresStoreOptions) {
     this.pool = pool;
+    this.console = new PostgresConsole(pool, (fn) => inTransaction(pool, options.onError, fn));
     this.where = where;
     this.maxInFlight = Math.max(1, options.maxBatchesInFlight ?? 4);
     this.onError = options.onError;
@@ -428,38 +436,48 @@ class PostgresStore implements PostgresEventStore {
     return rows.map(toEvent).sort(byReceipt);
   }
 
-  async markDelivered(owner: string, ids: readonly string[], now: number): Promise<number> {
+  // Each mark is one statement: the events it changes and, with an attempt, that attempt's row for
+  // each of them (postgres-console.ts `attemptCtes`, its parameters after the mark's own).
+
+  async markDelivered(owner: string, ids: readonly string[], now: number, attempt?: DispatchAttempt): Promise<number> {
     if (ids.length === 0) return 0;
     const { rows } = await this.pool.query<{ n: number }>(
       `WITH d AS (
          UPDATE relay_events SET state = 'delivered', delivered_at = $3, attempts = attempts + 1, claimed_by = NULL, lease_until = 0, last_error = NULL
-         WHERE ${HELD} RETURNING 1
+         WHERE ${HELD} RETURNING id
        ), c AS (
          UPDATE relay_counters SET n = n + (SELECT count(*) FROM d) WHERE name = 'delivered' AND EXISTS (SELECT 1 FROM d)
-       )
+       ),${attemptCtes('d', 4)}
        SELECT count(*)::int AS n FROM d`,
-      [owner, ids, now],
+      [owner, ids, now, ...attemptParams(attempt)],
     );
     return rows[0]?.n ?? 0;
   }
 
-  async markRetry(owner: string, ids: readonly string[], nextAttemptAt: number, error: string): Promise<number> {
+  async markRetry(owner: string, ids: readonly string[], nextAttemptAt: number, error: string, attempt?: DispatchAttempt): Promise<number> {
     if (ids.length === 0) return 0;
-    const r = await this.pool.query(
-      `UPDATE relay_events SET attempts = attempts + 1, next_attempt_at = $3, last_error = $4, claimed_by = NULL, lease_until = 0 WHERE ${HELD}`,
-      [owner, ids, nextAttemptAt, error],
+    const { rows } = await this.pool.query<{ n: number }>(
+      `WITH d AS (
+         UPDATE relay_events SET attempts = attempts + 1, next_attempt_at = $3, last_error = $4, claimed_by = NULL, lease_until = 0
+         WHERE ${HELD} RETURNING id
+       ),${attemptCtes('d', 5)}
+       SELECT count(*)::int AS n FROM d`,
+      [owner, ids, nextAttemptAt, error, ...attemptParams(attempt)],
     );
-    return r.rowCount ?? 0;
+    return rows[0]?.n ?? 0;
   }
 
-  async markDead(owner: string, ids: readonly string[], reason: string): Promise<number> {
+  async markDead(owner: string, ids: readonly string[], reason: string, attempt?: DispatchAttempt): Promise<number> {
     if (ids.length === 0) return 0;
-    const r = await this.pool.query(`UPDATE relay_events SET state = 'dead', last_error = $3, claimed_by = NULL, lease_until = 0 WHERE ${HELD}`, [
-      owner,
-      ids,
-      reason,
-    ]);
-    return r.rowCount ?? 0;
+    const { rows } = await this.pool.query<{ n: number }>(
+      `WITH d AS (
+         UPDATE relay_events SET state = 'dead', last_error = $3, attempts = attempts + $4, claimed_by = NULL, lease_until = 0
+         WHERE ${HELD} RETURNING id
+       ),${attemptCtes('d', 5)}
+       SELECT count(*)::int AS n FROM d`,
+      [owner, ids, reason, attempt ? 1 : 0, ...attemptParams(attempt)],
+    );
+    return rows[0]?.n ?? 0;
   }
 
   async release(owner: string, ids: readonly string[]): Promise<number> {
@@ -503,6 +521,10 @@ class PostgresStore implements PostgresEventStore {
          DELETE FROM relay_events WHERE state = 'delivered' AND delivered_at < $1 RETURNING id
        ), bodies AS (
          DELETE FROM relay_bodies WHERE id IN (SELECT id FROM gone)
+       ), attempts AS (
+         DELETE FROM relay_attempts WHERE event_id IN (SELECT id FROM gone)
+       ), checks AS (
+         DELETE FROM relay_visual_checks WHERE at < $1
        ), counted AS (
          UPDATE relay_counters SET n = n - (SELECT count(*) FROM gone) WHERE name = 'delivered' AND EXISTS (SELECT 1 FROM gone)
        ), keys AS (
@@ -524,8 +546,12 @@ class PostgresStore implements PostgresEventStore {
     );
   }
 
-  async endVisualWatch(route: string, buildId: string): Promise<void> {
-    await this.pool.query('DELETE FROM relay_visual_watches WHERE route = $1 AND build_id = $2', [route, buildId]);
+  async endVisualWatch(route: string, buildId: string, check?: VisualCheck): Promise<void> {
+    await this.pool.query(
+      `WITH ended AS (DELETE FROM relay_visual_watches WHERE route = $1 AND build_id = $2),${checkCtes(1, 3)}
+       SELECT 1`,
+      [route, buildId, ...checkParams(check)],
+    );
   }
 
   async claimVisualWatches(now: number, leaseMs: number, limit: number): Promise<VisualWatch[]> {
@@ -542,17 +568,15 @@ class PostgresStore implements PostgresEventStore {
     return rows.map(toWatch);
   }
 
-  async rescheduleVisualWatch(
-    route: string,
-    buildId: string,
-    nextCheckAt: number,
-    update: { body?: string; extra?: string | null; error?: string | null },
-  ): Promise<void> {
+  async rescheduleVisualWatch(route: string, buildId: string, nextCheckAt: number, update: VisualWatchUpdate): Promise<void> {
     await this.pool.query(
-      `UPDATE relay_visual_watches SET next_check_at = $1, body = coalesce($2, body), extra = CASE WHEN $3::boolean THEN $4 ELSE extra END,
-         checks = checks + 1, last_error = $5
-       WHERE route = $6 AND build_id = $7`,
-      [nextCheckAt, update.body ?? null, update.extra !== undefined, update.extra ?? null, update.error ?? null, route, buildId],
+      `WITH rescheduled AS (
+         UPDATE relay_visual_watches SET next_check_at = $1, body = coalesce($2, body), extra = CASE WHEN $3::boolean THEN $4 ELSE extra END,
+           checks = checks + 1, last_error = $5
+         WHERE route = $6 AND build_id = $7
+       ),${checkCtes(6, 8)}
+       SELECT 1`,
+      [nextCheckAt, update.body ?? null, update.extra !== undefined, update.extra ?? null, update.error ?? null, route, buildId, ...checkParams(update.check)],
     );
   }
 
@@ -561,6 +585,44 @@ class PostgresStore implements PostgresEventStore {
       Math.max(0, Math.floor(limit)),
     ]);
     return rows.map(toWatch);
+  }
+
+  // ---- the delivery console (postgres-console.ts); `requeue` is the store's own, above ----
+
+  listEvents(query: EventRowQuery): Promise<EventRow[]> {
+    return this.console.listEvents(query);
+  }
+
+  getEvent(id: string): Promise<EventRowDetail | null> {
+    return this.console.getEvent(id);
+  }
+
+  listVisualChecks(route: string, buildId: string, limit: number): Promise<VisualCheck[]> {
+    return this.console.listVisualChecks(route, buildId, limit);
+  }
+
+  requeueDead(route: string, now: number): Promise<number> {
+    return this.console.requeueDead(route, now);
+  }
+
+  resend(id: string, now: number): Promise<boolean> {
+    return this.console.resend(id, now);
+  }
+
+  recordRequests(records: readonly RequestRecord[], retention: RequestRetention): Promise<void> {
+    return this.console.recordRequests(records, retention);
+  }
+
+  listRequests(query: RequestRowQuery): Promise<RequestRecord[]> {
+    return this.console.listRequests(query);
+  }
+
+  getRequest(id: string): Promise<RequestRecord | null> {
+    return this.console.getRequest(id);
+  }
+
+  changeMarker(): Promise<string> {
+    return this.console.changeMarker();
   }
 
   async readiness(): Promise<StoreReadiness> {

@@ -20,7 +20,10 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { v7 as uuidV7 } from 'uuid';
+import type { ConsoleStore, EventRow, EventRowDetail, EventRowQuery, RequestRecord, RequestRetention, RequestRowQuery } from '../console/source.js';
+import { CONSOLE_SCHEMA, SqliteConsole } from './sqlite-console.js';
 import type {
+  DispatchAttempt,
   EventState,
   EventStore,
   InsertResult,
@@ -29,8 +32,10 @@ import type {
   StoreReadiness,
   StoreStats,
   StoredEvent,
+  VisualCheck,
   VisualWatch,
   VisualWatchStore,
+  VisualWatchUpdate,
 } from './store.js';
 
 export interface SqliteStoreOptions {
@@ -46,8 +51,8 @@ export interface SqliteStoreOptions {
   readonly busyTimeoutMs?: number;
 }
 
-/** The SQLite store: both store interfaces, and where its file is. */
-export interface SqliteEventStore extends EventStore, VisualWatchStore {
+/** The SQLite store: the store interfaces (the console's too), and where its file is. */
+export interface SqliteEventStore extends EventStore, VisualWatchStore, ConsoleStore {
   readonly path: string;
   /** True when the store can take the write lock now (what `readiness` reports on). */
   writable(): Promise<boolean>;
@@ -58,8 +63,9 @@ export interface SqliteEventStore extends EventStore, VisualWatchStore {
  * 4: `bodies.extra`, the relay's own facts about an event (NewEvent.extra), and `visual_watches.extra`
  *    (the extra last sent for a watched build); each added to a file without it.
  * 3: the visual_watches table; a schema-2 file gets it (CREATE ... IF NOT EXISTS) and moves to 3.
+ * 5: the delivery console's tables and the events' time index (sqlite-console.ts), created the same way.
  */
-const SCHEMA_VERSION = 4;
+const SCHEMA_VERSION = 5;
 const OLDEST_UPGRADABLE = 2;
 /** How long opening the file waits for another process's lock (nothing is served yet then). */
 const OPEN_BUSY_TIMEOUT_MS = 5_000;
@@ -254,6 +260,7 @@ export function openSqliteStore(dataDir: string, options: SqliteStoreOptions = {
       const version = Number(db.pragma('user_version', { simple: true }));
       refuseUnknownSchema(version, path);
       db.exec(SCHEMA);
+      db.exec(CONSOLE_SCHEMA);
       // Schema 4: a file from before it has bodies and visual_watches without the extra column.
       for (const table of ['bodies', 'visual_watches']) {
         const columns = db.prepare<[], { name: string }>(`SELECT name FROM pragma_table_info('${table}')`).all();
@@ -289,9 +296,9 @@ class Store implements SqliteEventStore {
   private readonly putBody: Database.Statement<[number | bigint, string, string | null]>;
   private readonly getBody: Database.Statement<[number], { body: string; extra: string | null }>;
   private readonly claimStmt: Database.Statement<[string, number, number, number, number, string, number], Row>;
-  private readonly deliveredStmt: Database.Statement<[number, string, string]>;
-  private readonly retryStmt: Database.Statement<[number, string, string, string]>;
-  private readonly deadStmt: Database.Statement<[string, string, string]>;
+  private readonly deliveredStmt: Database.Statement<[number, string, string], { seq: number }>;
+  private readonly retryStmt: Database.Statement<[number, string, string, string], { seq: number }>;
+  private readonly deadStmt: Database.Statement<[string, number, string, string], { seq: number }>;
   private readonly releaseStmt: Database.Statement<[string, string]>;
   private readonly listStmt: Database.Statement<[string, number], Row>;
   private readonly requeueStmt: Database.Statement<[number, number, string]>;
@@ -304,10 +311,13 @@ class Store implements SqliteEventStore {
   private readonly claimWatches: Database.Statement<[number, number, number], WatchRow>;
   private readonly rescheduleWatch: Database.Statement<[number, string | null, number, string | null, string | null, string, string]>;
   private readonly listWatches: Database.Statement<[number], WatchRow>;
+  /** The delivery console's tables and reads. */
+  private readonly console: SqliteConsole;
 
   constructor(db: Database.Database, path: string, options: SqliteStoreOptions) {
     this.db = db;
     this.path = path;
+    this.console = new SqliteConsole(db);
     this.batchWindowMs = Math.max(0, options.batchWindowMs ?? 0);
     this.busyTimeoutMs = Math.max(0, options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS);
     this.findDedup = db.prepare('SELECT event_id, first_seen FROM dedup WHERE route = ? AND body_hash = ?');
@@ -338,13 +348,15 @@ class Store implements SqliteEventStore {
     const held = `claimed_by = ? AND id IN (SELECT value FROM json_each(?)) AND state = 'pending'`;
     this.deliveredStmt = db.prepare(
       `UPDATE events SET state = 'delivered', delivered_at = ?, attempts = attempts + 1, claimed_by = NULL, lease_until = 0, last_error = NULL
-       WHERE ${held}`,
+       WHERE ${held} RETURNING seq`,
     );
     this.retryStmt = db.prepare(
       `UPDATE events SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?, claimed_by = NULL, lease_until = 0
-       WHERE ${held}`,
+       WHERE ${held} RETURNING seq`,
     );
-    this.deadStmt = db.prepare(`UPDATE events SET state = 'dead', last_error = ?, claimed_by = NULL, lease_until = 0 WHERE ${held}`);
+    this.deadStmt = db.prepare(
+      `UPDATE events SET state = 'dead', last_error = ?, attempts = attempts + ?, claimed_by = NULL, lease_until = 0 WHERE ${held} RETURNING seq`,
+    );
     this.releaseStmt = db.prepare(`UPDATE events SET claimed_by = NULL, lease_until = 0 WHERE ${held}`);
     this.listStmt = db.prepare(`SELECT ${COLUMNS} FROM events WHERE state = ? ORDER BY seq LIMIT ?`);
     this.requeueStmt = db.prepare(
@@ -462,16 +474,31 @@ class Store implements SqliteEventStore {
     return rows.map((row) => this.withBody(row));
   }
 
-  async markDelivered(owner: string, ids: readonly string[], now: number): Promise<number> {
-    return ids.length ? this.deliveredStmt.run(now, owner, JSON.stringify(ids)).changes : 0;
+  async markDelivered(owner: string, ids: readonly string[], now: number, attempt?: DispatchAttempt): Promise<number> {
+    return ids.length ? this.marked(() => this.deliveredStmt.all(now, owner, JSON.stringify(ids)), attempt) : 0;
   }
 
-  async markRetry(owner: string, ids: readonly string[], nextAttemptAt: number, error: string): Promise<number> {
-    return ids.length ? this.retryStmt.run(nextAttemptAt, error, owner, JSON.stringify(ids)).changes : 0;
+  async markRetry(owner: string, ids: readonly string[], nextAttemptAt: number, error: string, attempt?: DispatchAttempt): Promise<number> {
+    return ids.length ? this.marked(() => this.retryStmt.all(nextAttemptAt, error, owner, JSON.stringify(ids)), attempt) : 0;
   }
 
-  async markDead(owner: string, ids: readonly string[], reason: string): Promise<number> {
-    return ids.length ? this.deadStmt.run(reason, owner, JSON.stringify(ids)).changes : 0;
+  async markDead(owner: string, ids: readonly string[], reason: string, attempt?: DispatchAttempt): Promise<number> {
+    return ids.length ? this.marked(() => this.deadStmt.all(reason, attempt ? 1 : 0, owner, JSON.stringify(ids)), attempt) : 0;
+  }
+
+  /** A mark, and with `attempt` its row for each event it changed, in one transaction; how many it changed. */
+  private marked(mark: () => { seq: number }[], attempt: DispatchAttempt | undefined): number {
+    if (!attempt) return mark().length;
+    return this.db
+      .transaction(() => {
+        const rows = mark();
+        this.console.addAttempts(
+          rows.map((r) => r.seq),
+          attempt,
+        );
+        return rows.length;
+      })
+      .immediate();
   }
 
   async release(owner: string, ids: readonly string[]): Promise<number> {
@@ -497,6 +524,7 @@ class Store implements SqliteEventStore {
       .transaction(() => {
         const events = this.pruneEvents.run(before).changes;
         this.pruneDedup.run(before);
+        this.console.pruneVisualChecks(before);
         return events;
       })
       .immediate();
@@ -506,26 +534,75 @@ class Store implements SqliteEventStore {
     this.putWatch.run(w.route, w.buildId, w.repo, w.eventType, w.body, w.dataCenter, w.firstSeenAt, w.nextCheckAt, w.expiresAt);
   }
 
-  async endVisualWatch(route: string, buildId: string): Promise<void> {
-    this.endWatch.run(route, buildId);
+  async endVisualWatch(route: string, buildId: string, check?: VisualCheck): Promise<void> {
+    this.withCheck(route, buildId, check, () => this.endWatch.run(route, buildId));
   }
 
   async claimVisualWatches(now: number, leaseMs: number, limit: number): Promise<VisualWatch[]> {
     return this.claimWatches.all(now + leaseMs, now, Math.max(0, Math.floor(limit))).map(toWatch);
   }
 
-  async rescheduleVisualWatch(
-    route: string,
-    buildId: string,
-    nextCheckAt: number,
-    update: { body?: string; extra?: string | null; error?: string | null },
-  ): Promise<void> {
+  async rescheduleVisualWatch(route: string, buildId: string, nextCheckAt: number, update: VisualWatchUpdate): Promise<void> {
     const setExtra = update.extra !== undefined;
-    this.rescheduleWatch.run(nextCheckAt, update.body ?? null, setExtra ? 1 : 0, update.extra ?? null, update.error ?? null, route, buildId);
+    this.withCheck(route, buildId, update.check, () =>
+      this.rescheduleWatch.run(nextCheckAt, update.body ?? null, setExtra ? 1 : 0, update.extra ?? null, update.error ?? null, route, buildId),
+    );
+  }
+
+  /** A watch's change, and with `check` the re-read behind it, in one transaction. */
+  private withCheck(route: string, buildId: string, check: VisualCheck | undefined, change: () => unknown): void {
+    if (!check) {
+      change();
+      return;
+    }
+    this.db
+      .transaction(() => {
+        change();
+        this.console.addCheck(route, buildId, check);
+      })
+      .immediate();
   }
 
   async listVisualWatches(limit: number): Promise<VisualWatch[]> {
     return this.listWatches.all(Math.max(0, Math.floor(limit))).map(toWatch);
+  }
+
+  // ---- the delivery console (sqlite-console.ts); `requeue` is the store's own, above ----
+
+  listEvents(query: EventRowQuery): Promise<EventRow[]> {
+    return this.console.listEvents(query);
+  }
+
+  getEvent(id: string): Promise<EventRowDetail | null> {
+    return this.console.getEvent(id);
+  }
+
+  listVisualChecks(route: string, buildId: string, limit: number): Promise<VisualCheck[]> {
+    return this.console.listVisualChecks(route, buildId, limit);
+  }
+
+  requeueDead(route: string, now: number): Promise<number> {
+    return this.console.requeueDead(route, now);
+  }
+
+  resend(id: string, now: number): Promise<boolean> {
+    return this.console.resend(id, now);
+  }
+
+  recordRequests(records: readonly RequestRecord[], retention: RequestRetention): Promise<void> {
+    return this.console.recordRequests(records, retention);
+  }
+
+  listRequests(query: RequestRowQuery): Promise<RequestRecord[]> {
+    return this.console.listRequests(query);
+  }
+
+  getRequest(id: string): Promise<RequestRecord | null> {
+    return this.console.getRequest(id);
+  }
+
+  changeMarker(): Promise<string> {
+    return this.console.changeMarker();
   }
 
   async readiness(): Promise<StoreReadiness> {

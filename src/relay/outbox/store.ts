@@ -28,7 +28,60 @@
  *   an event that another process is sending or has re-scheduled.
  */
 
+import type { FatalCode, RetryCode } from '../../github/answers.js';
+import type { VisualSummary } from '../../sauce/event.js';
+import type { VisualStatus } from '../../sauce/schema.js';
+
 export type EventState = 'pending' | 'delivered' | 'dead';
+
+/**
+ * One `repository_dispatch` call that carried an event, as the dispatcher hands it to its mark
+ * (`markDelivered`, `markRetry`, `markDead`): the store keeps it beside each event the mark
+ * changed, in the same transaction, for the delivery console. At most `MAX_ATTEMPTS_KEPT` per
+ * event (the latest); they go with the event when it is pruned.
+ */
+export interface DispatchAttempt {
+  /** Epoch ms when GitHub answered (or the call failed). */
+  readonly at: number;
+  /** The call's id: the events grouped into one dispatch share it. */
+  readonly dispatchId: string;
+  /** How many events the call carried. */
+  readonly events: number;
+  /** GitHub's HTTP status; null when there was no answer (timeout, network error, dry run). */
+  readonly status: number | null;
+  /** GitHub's message, or the error when there was no answer; `accepted` for a 2xx. */
+  readonly message: string;
+  /** The dispatcher's reading of the answer (src/github/answers.ts `DispatchOutcome`). */
+  readonly result: 'sent' | 'retry' | 'fatal';
+  readonly code: RetryCode | FatalCode | null;
+}
+
+/** The latest attempts kept per event (older ones are dropped as new ones come). */
+export const MAX_ATTEMPTS_KEPT = 100;
+
+/** What one Visual refresh re-read came to (src/relay/visual/visual-refresh.ts), per build. */
+export type VisualCheckOutcome = 'changed' | 'unchanged' | 'decided' | 'not_found' | 'expired' | 'error';
+
+/**
+ * One re-read of a watched Visual build, kept per (route, build) for the delivery console: written
+ * with the watch's reschedule or end, in the same transaction. At most `MAX_VISUAL_CHECKS_KEPT` per
+ * build (the latest); pruned with delivered events, by age.
+ */
+export interface VisualCheck {
+  /** Epoch ms of the re-read. */
+  readonly at: number;
+  readonly outcome: VisualCheckOutcome;
+  /** The build's status as the API gave it (null when the read failed). */
+  readonly status: VisualStatus | null;
+  readonly summary: VisualSummary | null;
+  /** The error, for `error` and `not_found`. */
+  readonly error: string | null;
+  /** The event the relay stored from a `changed` or `expired` read (null otherwise). */
+  readonly eventId: string | null;
+}
+
+/** The latest re-reads kept per Visual build. */
+export const MAX_VISUAL_CHECKS_KEPT = 200;
 
 export interface NewEvent {
   /** Route name that accepted it (`default` in quick mode). */
@@ -90,12 +143,19 @@ export interface EventStore {
    * other owner holds (see the contract above), in due order. The events come back in the order they were stored.
    */
   claim(owner: string, now: number, leaseMs: number, limit: number): Promise<StoredEvent[]>;
-  /** The events `owner` still holds are delivered. Returns how many it changed. */
-  markDelivered(owner: string, ids: readonly string[], now: number): Promise<number>;
+  /**
+   * The events `owner` still holds are delivered. Returns how many it changed. With `attempt`
+   * (the dispatch that carried them), it is recorded for each event changed, in the same
+   * transaction; so with the two marks below.
+   */
+  markDelivered(owner: string, ids: readonly string[], now: number, attempt?: DispatchAttempt): Promise<number>;
   /** Release the lease and schedule another attempt; counts an attempt. Only events `owner` still holds. */
-  markRetry(owner: string, ids: readonly string[], nextAttemptAt: number, error: string): Promise<number>;
-  /** Give up on the events `owner` still holds; `reason` is for people (the dead-letter list). */
-  markDead(owner: string, ids: readonly string[], reason: string): Promise<number>;
+  markRetry(owner: string, ids: readonly string[], nextAttemptAt: number, error: string, attempt?: DispatchAttempt): Promise<number>;
+  /**
+   * Give up on the events `owner` still holds; `reason` is for people (the dead-letter list). With
+   * `attempt` (GitHub refused the dispatch) it counts as an attempt; without (too old, unreadable), not.
+   */
+  markDead(owner: string, ids: readonly string[], reason: string, attempt?: DispatchAttempt): Promise<number>;
   /**
    * Give back events `owner` still holds, untouched (no attempt counted), claimable again at once:
    * on shutdown, and to renew a lease running low.
@@ -105,7 +165,10 @@ export interface EventStore {
   /** Put a dead event back in the queue, due now. False when no dead event has that id. */
   requeue(id: string, now: number): Promise<boolean>;
   stats(): Promise<StoreStats>;
-  /** Forget delivered events and dedup keys older than `before` (epoch ms). Returns the events forgotten. */
+  /**
+   * Forget delivered events (with their dispatch attempts), dedup keys and Visual re-reads older
+   * than `before` (epoch ms). Returns the events forgotten.
+   */
   prune(before: number): Promise<number>;
   /** Whether the store can take a write now, and if not why (for /readyz). */
   readiness(): Promise<StoreReadiness>;
@@ -140,6 +203,14 @@ export interface VisualWatch {
   readonly lastError: string | null;
 }
 
+/** What a re-read changes in a watch (see `rescheduleVisualWatch`). */
+export interface VisualWatchUpdate {
+  readonly body?: string;
+  readonly extra?: string | null;
+  readonly error?: string | null;
+  readonly check?: VisualCheck;
+}
+
 /** A webhook's watch: it carries no `extra`, so `watchVisual` sets it to null. */
 export type NewVisualWatch = Omit<VisualWatch, 'checks' | 'lastError' | 'extra'>;
 
@@ -151,19 +222,18 @@ export interface VisualWatchStore {
    * webhook's event has none).
    */
   watchVisual(watch: NewVisualWatch): Promise<void>;
-  /** Stop watching (a decided status arrived, the build is gone, or the watch expired). */
-  endVisualWatch(route: string, buildId: string): Promise<void>;
+  /**
+   * Stop watching (a decided status arrived, the build is gone, or the watch expired). With `check`,
+   * the re-read that ended it is recorded in the same transaction.
+   */
+  endVisualWatch(route: string, buildId: string, check?: VisualCheck): Promise<void>;
   /** Watches due at `now`; each claimed one's next check moves to `now + leaseMs`, so one process re-reads it at a time. */
   claimVisualWatches(now: number, leaseMs: number, limit: number): Promise<VisualWatch[]>;
   /**
    * After a re-read: when to look again, the body and extra now sent (each only when given; an
-   * `extra` of null clears it) and the error, if any.
+   * `extra` of null clears it) and the error, if any; with `check`, the re-read is recorded in the
+   * same transaction.
    */
-  rescheduleVisualWatch(
-    route: string,
-    buildId: string,
-    nextCheckAt: number,
-    update: { body?: string; extra?: string | null; error?: string | null },
-  ): Promise<void>;
+  rescheduleVisualWatch(route: string, buildId: string, nextCheckAt: number, update: VisualWatchUpdate): Promise<void>;
   listVisualWatches(limit: number): Promise<VisualWatch[]>;
 }

@@ -50,7 +50,7 @@ import type { VisualSummary } from '../../sauce/event.js';
 import type { VisualRefreshConfig } from '../config/index.js';
 import type { Logger } from '../logger.js';
 import type { RelayMetrics } from '../metrics.js';
-import type { EventStore, VisualWatch, VisualWatchStore } from '../outbox/store.js';
+import type { EventStore, VisualCheck, VisualCheckOutcome, VisualWatch, VisualWatchStore } from '../outbox/store.js';
 import { fetchWithTimeout } from '../outbox/timed-fetch.js';
 import { afterStatusRead, lastWord, nextCheckAt, stuckVerdict, visualStatusIsUnfinished } from './refresh-plan.js';
 
@@ -81,7 +81,7 @@ export interface StoredVisual {
   readonly receivedAt: number;
 }
 
-type CheckOutcome = 'changed' | 'unchanged' | 'decided' | 'not_found' | 'expired' | 'error';
+type CheckOutcome = VisualCheckOutcome;
 
 const CLAIM_LIMIT = 20;
 
@@ -207,17 +207,27 @@ export class VisualRefresher {
     const { store, logger, config } = this.o;
     const now = this.now();
     const log = { route: watch.route, buildId: watch.buildId, repo: watch.repo };
+    // What the console shows of this re-read, written with the watch's end or reschedule.
+    const seen = (outcome: CheckOutcome, rest: Partial<VisualCheck> = {}): VisualCheck => ({
+      at: now,
+      outcome,
+      status: null,
+      summary: null,
+      error: null,
+      eventId: null,
+      ...rest,
+    });
     if (now >= watch.expiresAt) {
       const word = lastWord(watch, config.watchForMs, now);
       // Stored first: if this throws, the watch stays and the next pass says it again.
-      if (word) await this.store(watch, watch.body, this.fit(watch, watch.body, word, now), now);
-      await store.endVisualWatch(watch.route, watch.buildId);
+      const id = word ? await this.store(watch, watch.body, this.fit(watch, watch.body, word, now), now) : null;
+      await store.endVisualWatch(watch.route, watch.buildId, seen('expired', { eventId: id }));
       logger.info({ ...log, lastWord: word !== null }, 'visual build still open; refresh period over, no longer watched');
       return 'expired';
     }
     const read = await this.read(watch);
     if (read.kind === 'not_found') {
-      await store.endVisualWatch(watch.route, watch.buildId);
+      await store.endVisualWatch(watch.route, watch.buildId, seen('not_found', { error: 'Sauce has no such build for these credentials' }));
       logger.warn(log, 'visual refresh: Sauce has no such build for these credentials; no longer watched');
       return 'not_found';
     }
@@ -234,13 +244,19 @@ export class VisualRefresher {
     const stuck = stuckVerdict(after.status, watch, config.stuckAfterMs, now, read.kind === 'found');
     const extra = this.fit(watch, after.body, { diffs, stuck, watchEnded: null }, now);
     const changed = after.bodyChanged || extra !== watch.extra;
+    let id: string | null = null;
     if (changed) {
-      const id = await this.store(watch, after.body, extra, now);
+      id = await this.store(watch, after.body, extra, now);
       logger.info({ ...log, id, status: after.status, diffs: diffs?.items.length ?? null, stuck: stuck !== null }, 'visual build changed; event stored');
       if (stuck && parseVisualNotesText(watch.extra).stuck === null)
         logger.warn({ ...log, status: after.status, stuckAfterMs: config.stuckAfterMs }, 'visual build did not finish in time; reported as stuck');
     }
     const open = after.status !== null && visualStatusIsOpen(after.status);
+    const outcome: CheckOutcome = read.kind === 'error' ? 'error' : changed ? 'changed' : open ? 'unchanged' : 'decided';
+    const check = seen(
+      outcome,
+      read.kind === 'found' ? { status: read.build.status, summary: read.build.summary, eventId: id } : { error: read.reason, eventId: id },
+    );
     if (read.kind === 'error' || open) {
       const next = nextCheckAt(
         watch,
@@ -250,12 +266,12 @@ export class VisualRefresher {
       await store.rescheduleVisualWatch(watch.route, watch.buildId, next, {
         error: read.kind === 'error' ? read.reason : null,
         ...(changed ? { body: after.body, extra } : {}),
+        check,
       });
     } else {
-      await store.endVisualWatch(watch.route, watch.buildId);
+      await store.endVisualWatch(watch.route, watch.buildId, check);
     }
-    if (read.kind === 'error') return 'error';
-    return changed ? 'changed' : open ? 'unchanged' : 'decided';
+    return outcome;
   }
 
   /**

@@ -1,13 +1,13 @@
 /**
  * An in-memory `ConsoleStore` for the console's tests, behind the real `createDeliverySource` (so
- * the tests exercise the real merging, filtering and paging), with a `RequestLog` for refused
- * requests and a manual clock. `dispatchDue()` plays the dispatcher: every pending event due now
- * is sent, with an accepted attempt recorded.
+ * the tests exercise the real merging, filtering and paging), with refused requests kept as the
+ * stores keep them and a manual clock. `dispatchDue()` plays the dispatcher: every pending event
+ * due now is sent, with an accepted attempt recorded.
  */
 import { randomUUID } from 'node:crypto';
 import { createDeliverySource } from '../../../src/relay/console/deliveries.js';
-import { compareNewestFirst, isOlder } from '../../../src/relay/console/derive.js';
-import { RequestLog, type NewRequest } from '../../../src/relay/console/requests.js';
+import { compareNewestFirst, isOlder, visualBuildOf } from '../../../src/relay/console/derive.js';
+import { toRequestRecord } from '../../../src/relay/console/requests.js';
 import type {
   ConsoleStore,
   DeliverySource,
@@ -16,8 +16,11 @@ import type {
   EventRowDetail,
   EventRowQuery,
   RequestRecord,
+  RequestRetention,
+  RequestRowQuery,
   VisualCheck,
 } from '../../../src/relay/console/source.js';
+import type { RefusedRequest } from '../../../src/relay/http/handler.js';
 import type { EventState } from '../../../src/relay/outbox/store.js';
 
 export interface MemoryEvent {
@@ -41,6 +44,7 @@ export type NewMemoryEvent = Partial<MemoryEvent> & { body: string | object; rec
 
 export class MemoryConsoleStore implements ConsoleStore {
   readonly events = new Map<string, MemoryEvent>();
+  readonly requests: RequestRecord[] = [];
   private version = 0;
   /** Calls of listEvents, for tests of the paging. */
   listCalls = 0;
@@ -102,7 +106,35 @@ export class MemoryConsoleStore implements ConsoleStore {
 
   async getEvent(id: string): Promise<EventRowDetail | null> {
     const e = this.events.get(id);
-    return e ? { ...this.row(e), attemptHistory: [...e.attemptHistory], visualChecks: e.visualChecks ? [...e.visualChecks] : null } : null;
+    return e ? { ...this.row(e), attemptHistory: [...e.attemptHistory] } : null;
+  }
+
+  /** The re-reads of a build are kept on its events here (the stores keep them per route and build). */
+  async listVisualChecks(route: string, buildId: string, limit: number): Promise<VisualCheck[]> {
+    const owner = [...this.events.values()].find((e) => e.route === route && e.visualChecks && visualBuildOf(e.body) === buildId);
+    return (owner?.visualChecks ?? []).slice(-limit);
+  }
+
+  async recordRequests(records: readonly RequestRecord[], retention: RequestRetention): Promise<void> {
+    this.requests.push(...records);
+    const kept = this.requests.filter((r) => r.receivedAt >= retention.now - retention.maxAgeMs).slice(-retention.maxCount);
+    this.requests.splice(0, this.requests.length, ...kept);
+    this.version += 1;
+  }
+
+  async listRequests(q: RequestRowQuery): Promise<RequestRecord[]> {
+    return this.requests
+      .filter((r) => r.receivedAt >= q.since)
+      .filter((r) => q.after === null || isOlder(r, q.after))
+      .filter((r) => q.route === null || r.route === q.route)
+      .filter((r) => q.repo === null || r.repo?.toLowerCase() === q.repo.toLowerCase())
+      .filter((r) => q.codes === null || q.codes.includes(r.code))
+      .sort(compareNewestFirst)
+      .slice(0, q.limit);
+  }
+
+  async getRequest(id: string): Promise<RequestRecord | null> {
+    return this.requests.find((r) => r.id === id) ?? null;
   }
 
   private queue(e: MemoryEvent, now: number): void {
@@ -156,25 +188,56 @@ export class MemoryConsoleStore implements ConsoleStore {
   }
 }
 
+/** A refused request as a test writes it: what the handler reports, with defaults. */
+export type NewRefusal = Partial<RefusedRequest> & Pick<RefusedRequest, 'status' | 'code' | 'reason' | 'bytes'> & { source?: string };
+
 export interface MemorySource {
   readonly source: DeliverySource;
   readonly store: MemoryConsoleStore;
-  readonly requests: RequestLog;
-  /** The clock the source and the request log read. */
+  /** The clock the source reads. */
   readonly clock: { now: number };
-  refuse(request: Omit<NewRequest, 'receivedAt'> & { receivedAt?: number }): RequestRecord;
+  /** Record a refused request as the recorder would (kept 24 h, at most `maxRequests`). */
+  refuse(request: NewRefusal): RequestRecord;
+  /** How many times an action asked to wake the dispatcher. */
+  readonly woken: number[];
 }
 
 export function createMemorySource(options: { now?: number; scanLimit?: number; maxRequests?: number } = {}): MemorySource {
   const clock = { now: options.now ?? Date.parse('2025-09-02T15:00:00Z') };
   const store = new MemoryConsoleStore();
-  const requests = new RequestLog({ idPrefix: 'mem', maxCount: options.maxRequests ?? 1000 });
-  const source = createDeliverySource({ store, requests, now: () => clock.now, ...(options.scanLimit ? { scanLimit: options.scanLimit } : {}) });
+  const woken: number[] = [];
+  const source = createDeliverySource({
+    store,
+    now: () => clock.now,
+    onQueued: (count) => woken.push(count),
+    ...(options.scanLimit ? { scanLimit: options.scanLimit } : {}),
+  });
+  let n = 0;
   return {
     source,
     store,
-    requests,
     clock,
-    refuse: (request) => requests.record({ ...request, receivedAt: request.receivedAt ?? clock.now }, clock.now),
+    woken,
+    refuse(request) {
+      n += 1;
+      const { source: from, ...rest } = request;
+      const record = toRequestRecord(
+        {
+          receivedAt: clock.now,
+          route: null,
+          repo: null,
+          peer: from ?? null,
+          forwardedFor: null,
+          signature: null,
+          issues: [],
+          event: null,
+          duplicateOf: null,
+          ...rest,
+        },
+        `req-mem-${n.toString(36)}`,
+      );
+      void store.recordRequests([record], { now: clock.now, maxAgeMs: 24 * 3_600_000, maxCount: options.maxRequests ?? 10_000 });
+      return record;
+    },
   };
 }

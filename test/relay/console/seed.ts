@@ -3,7 +3,7 @@
  * Visual build with its refresh history, refused requests of each kind, and a job whose name and
  * build are HTML that would run if the page ever parsed payload text as markup.
  */
-import { factsOf } from '../../../src/relay/console/derive.js';
+import { parseSauceEvent, type SauceEvent } from '../../../src/sauce/event.js';
 import type { DispatchAttempt } from '../../../src/relay/console/source.js';
 import { sauceFixture } from '../support/common.js';
 import type { MemorySource } from './memory-source.js';
@@ -13,6 +13,13 @@ export const HOSTILE_NAME = '<img src=x onerror="window.__pwned=1;alert(1)">';
 export const HOSTILE_BUILD = '<script>window.__pwned=2</script><b>bold</b>';
 
 const MIN = 60_000;
+
+/** A body as the handler hands a refusal on: the parsed event. */
+function eventOf(body: string): SauceEvent {
+  const parsed = parseSauceEvent(JSON.parse(body));
+  if (!parsed.ok) throw new Error('not an event');
+  return parsed.event;
+}
 
 function fixture(name: string, changes: Record<string, unknown> = {}): string {
   return JSON.stringify({ ...(JSON.parse(sauceFixture(name).toString('utf8')) as object), ...changes });
@@ -192,7 +199,7 @@ export function seed(m: MemorySource): Seeded {
     bytes: filteredBody.length,
     source: '198.51.100.20',
     signature: 'b'.repeat(64),
-    event: factsOf(filteredBody),
+    event: eventOf(filteredBody),
   }).id;
   const duplicate = m.refuse({
     receivedAt: t - 30_000,
@@ -204,7 +211,7 @@ export function seed(m: MemorySource): Seeded {
     bytes: filteredBody.length,
     source: '198.51.100.20',
     signature: 'c'.repeat(64),
-    event: factsOf(filteredBody),
+    event: eventOf(filteredBody),
     duplicateOf: passed,
   }).id;
   return { passed, retrying, deadMobile, deadMobile2, hostile, visual, visualRefreshed, errored, signature, invalid, filtered, duplicate };

@@ -42,7 +42,7 @@ describe('token auth', () => {
     const log = capture();
     const client = createDispatchClient({ token: TOKEN, apiUrl: gh.url, logger: log.logger });
     expect(client.dryRun).toBe(false);
-    expect(await client.dispatch('acme/shop', 'saucelabs', payload)).toEqual({ kind: 'sent' });
+    expect(await client.dispatch('acme/shop', 'saucelabs', payload)).toEqual({ kind: 'sent', status: 204 });
     expect(gh.dispatches('acme/shop')).toEqual([{ event_type: 'saucelabs', client_payload: payload }]);
     const [req] = gh.requests;
     expect(req?.headers.authorization).toBe(`token ${TOKEN}`);
@@ -63,7 +63,13 @@ describe('token auth', () => {
     ]);
     const outcomes = [];
     for (let i = 0; i < 7; i++) outcomes.push(await client.dispatch('acme/shop', 'saucelabs', payload));
-    expect(outcomes[0]).toEqual({ kind: 'retry', code: 'server_error', reason: 'GitHub 503: Service Unavailable' });
+    expect(outcomes[0]).toEqual({
+      kind: 'retry',
+      code: 'server_error',
+      reason: 'GitHub 503: Service Unavailable',
+      status: 503,
+      message: 'Service Unavailable',
+    });
     expect(outcomes[1]).toMatchObject({ kind: 'retry', code: 'rate_limit', retryAfterMs: 2_000 });
     // Primary and secondary limits: detected by the throttling plugin, which says which it was.
     expect(outcomes[2]).toMatchObject({ kind: 'retry', code: 'rate_limit', reason: expect.stringContaining('rate limited (403, primary)') });
@@ -71,6 +77,16 @@ describe('token auth', () => {
     expect(outcomes[3]).toMatchObject({ kind: 'retry', code: 'rate_limit', retryAfterMs: 60_000, reason: expect.stringContaining('(403, secondary)') });
     expect(outcomes.slice(4).map((o) => o.kind === 'fatal' && o.code)).toEqual(['bad_credentials', 'not_found', 'unprocessable']);
     expect(outcomes[4]).toMatchObject({ reason: expect.stringContaining('Bad credentials') });
+    // GitHub's own answer, as it came, for the delivery console: every status and message.
+    expect(outcomes.map((o) => [o.status, o.message])).toEqual([
+      [503, 'Service Unavailable'],
+      [429, 'Too many requests'],
+      [403, 'API rate limit exceeded'],
+      [403, 'You have exceeded a secondary rate limit'],
+      [401, 'Bad credentials'],
+      [404, 'Not Found'],
+      [422, 'Validation Failed'],
+    ]);
     expect(gh.dispatches('acme/shop')).toEqual([]);
     // Never retried inside the request: one request per dispatch.
     expect(gh.countRequests((r) => r.route === DISPATCH)).toBe(7);
@@ -96,7 +112,7 @@ describe('token auth', () => {
     const outcomes = await Promise.all([1, 2, 3].map(() => client.dispatch('acme/shop', 'saucelabs', payload)));
     // Three requests, two gaps: none can have started before 0, 200 and 400 ms.
     expect(Date.now() - started).toBeGreaterThanOrEqual(400);
-    expect(outcomes).toEqual([{ kind: 'sent' }, { kind: 'sent' }, { kind: 'sent' }]);
+    expect(outcomes).toEqual([1, 2, 3].map(() => ({ kind: 'sent', status: 204 })));
   });
 
   it('times out a slow answer and retries later', async () => {
@@ -135,9 +151,9 @@ describe('GitHub App auth', () => {
   it('looks up the installation with a JWT, gets an installation token, caches both', async () => {
     const log = capture();
     const client = createDispatchClient({ appId: '12345', privateKey, apiUrl: gh.url, logger: log.logger });
-    expect(await client.dispatch('acme/shop', 'saucelabs', payload)).toEqual({ kind: 'sent' });
-    expect(await client.dispatch('acme/shop', 'saucelabs', payload)).toEqual({ kind: 'sent' });
-    expect(await client.dispatch('ACME/Shop', 'saucelabs', payload)).toEqual({ kind: 'sent' });
+    expect(await client.dispatch('acme/shop', 'saucelabs', payload)).toEqual({ kind: 'sent', status: 204 });
+    expect(await client.dispatch('acme/shop', 'saucelabs', payload)).toEqual({ kind: 'sent', status: 204 });
+    expect(await client.dispatch('ACME/Shop', 'saucelabs', payload)).toEqual({ kind: 'sent', status: 204 });
     const routes = gh.requests.map((r) => r.route);
     expect(routes).toEqual(['GET /repos/{owner}/{repo}/installation', 'POST /app/installations/{installation_id}/access_tokens', DISPATCH, DISPATCH, DISPATCH]);
     expect(gh.requests[0]?.headers.authorization).toMatch(/^bearer [\w-]+\.[\w-]+\.[\w-]+$/);
@@ -154,9 +170,10 @@ describe('GitHub App auth', () => {
       kind: 'fatal',
       code: 'not_found',
       reason: expect.stringContaining('GitHub App auth for acme/other'),
+      status: 404,
     });
     // Not cached: once installed, the next attempt works.
-    expect(await client.dispatch('acme/other', 'saucelabs', payload)).toEqual({ kind: 'sent' });
+    expect(await client.dispatch('acme/other', 'saucelabs', payload)).toEqual({ kind: 'sent', status: 204 });
   });
 });
 
@@ -179,6 +196,8 @@ describe('outcomeFromError', () => {
       kind: 'retry',
       code: 'server_error',
       reason: 'GitHub 502: Bad gateway',
+      status: 502,
+      message: 'Bad gateway',
     });
     const aborted = Object.assign(new Error('The operation was aborted due to timeout'), { name: 'TimeoutError' });
     expect(outcomeFromError(aborted, now)).toEqual({ kind: 'retry', code: 'timeout', reason: 'timeout' });

@@ -5,7 +5,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import Database from 'better-sqlite3';
-import { Dispatcher, groupReadyAt, planDispatches, type DispatcherOptions, type PlannedDispatch } from '../../../src/relay/outbox/dispatcher.js';
+import {
+  Dispatcher,
+  dispatchAttempt,
+  groupReadyAt,
+  planDispatches,
+  type DispatcherOptions,
+  type PlannedDispatch,
+} from '../../../src/relay/outbox/dispatcher.js';
 import { createDispatchClient, type DispatchClient } from '../../../src/relay/outbox/dispatch-client.js';
 import { openSqliteStore, type SqliteEventStore } from '../../../src/relay/outbox/sqlite-store.js';
 import { createLogger } from '../../../src/relay/logger.js';
@@ -192,6 +199,28 @@ describe('planDispatches (pure)', () => {
         '"escaped":"café / \\"q\\"","emoji":"😀",' + // escapes decoded: the same strings
         '"b":1}', // whitespace between tokens gone
     );
+  });
+});
+
+describe('dispatchAttempt (pure): what the store keeps of one call', () => {
+  it.each<[string, DispatchOutcome, boolean, Partial<ReturnType<typeof dispatchAttempt>>]>([
+    ['accepted', { kind: 'sent', status: 204 }, false, { status: 204, message: 'accepted', result: 'sent', code: null }],
+    ['a dry run', { kind: 'sent' }, true, { status: null, message: 'dry run: logged, not sent', result: 'sent', code: null }],
+    [
+      "GitHub's error: its status and message",
+      { kind: 'fatal', code: 'not_found', reason: '404 repository not found or not accessible to the token: Not Found', status: 404, message: 'Not Found' },
+      false,
+      { status: 404, message: 'Not Found', result: 'fatal', code: 'not_found' },
+    ],
+    [
+      'an error without a message: the reason',
+      { kind: 'retry', code: 'server_error', reason: 'GitHub 502', status: 502 },
+      false,
+      { status: 502, message: 'GitHub 502', result: 'retry', code: 'server_error' },
+    ],
+    ['no answer at all', { kind: 'retry', code: 'timeout', reason: 'timeout' }, false, { status: null, message: 'timeout', result: 'retry', code: 'timeout' }],
+  ])('%s', (_what, outcome, dryRun, expected) => {
+    expect(dispatchAttempt(outcome, 'd-1', 3, 1_000, dryRun)).toEqual({ at: 1_000, dispatchId: 'd-1', events: 3, ...expected });
   });
 });
 
@@ -430,6 +459,57 @@ describe('Dispatcher (driven clock) against the GitHub double', () => {
     ]);
     expect(sentIds(gh)).toEqual([third]);
     expect(await counter(metrics.deadLettered, 'rejected')).toBe(2);
+  });
+
+  it("records every attempt with the event: GitHub's status and message, the dispatch and how many it carried", async () => {
+    const d = dispatcher({ groupWindowMs: 0 });
+    d.start();
+    gh.failNext(DISPATCH, [
+      { status: 502, body: { message: 'Bad Gateway' } },
+      { status: 404, body: { message: 'Not Found' } },
+    ]);
+    const [id] = await insert(d, [newEvent(1)]);
+    await clock.advance(0);
+    await clock.advance(1_000);
+    const dead = await store.getEvent(id!);
+    expect(dead?.state).toBe('dead');
+    expect(dead?.attemptHistory).toEqual([
+      {
+        at: expect.any(Number),
+        dispatchId: expect.stringMatching(/^d-[0-9a-f]{12}$/),
+        events: 1,
+        status: 502,
+        message: 'Bad Gateway',
+        result: 'retry',
+        code: 'server_error',
+      },
+      { at: expect.any(Number), dispatchId: expect.stringMatching(/^d-/), events: 1, status: 404, message: 'Not Found', result: 'fatal', code: 'not_found' },
+    ]);
+    const [a, b] = dead!.attemptHistory;
+    expect(a!.dispatchId).not.toBe(b!.dispatchId);
+    // The log line of each attempt names its dispatch, so the console and the log meet.
+    expect(log.lines.filter((l) => l.dispatchId !== undefined).map((l) => l.dispatchId)).toEqual([a!.dispatchId, b!.dispatchId]);
+
+    // Requeued by hand (the console) and woken: sent in this very cycle, not at the next poll.
+    expect(await store.requeue(id!, clock.now())).toBe(true);
+    d.wakeNow();
+    await clock.advance(0);
+    expect(sentIds(gh)).toEqual([id]);
+    const sent = (await store.getEvent(id!))!;
+    expect(sent.state).toBe('delivered');
+    expect(sent.attemptHistory.at(-1)).toMatchObject({ status: 204, message: 'accepted', result: 'sent', code: null, at: clock.now() });
+  });
+
+  it('a group: one attempt row per event, all with the dispatch and its count', async () => {
+    const d = dispatcher();
+    d.start();
+    const ids = await insert(d, [newEvent(1), newEvent(2), newEvent(3)]);
+    await clock.advance(200);
+    expect(gh.dispatches('acme/shop')).toHaveLength(1);
+    const rows = await Promise.all(ids.map(async (id) => (await store.getEvent(id))!.attemptHistory));
+    expect(rows.map((r) => r.length)).toEqual([1, 1, 1]);
+    expect(new Set(rows.map((r) => r[0]!.dispatchId)).size).toBe(1);
+    expect(rows[0]![0]).toMatchObject({ events: 3, status: 204 });
   });
 
   it('delivers a 70 KB event shortened, dead-letters one past the maximum age; a requeued one is sent', async () => {

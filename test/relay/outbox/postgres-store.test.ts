@@ -9,6 +9,7 @@ import pg from 'pg';
 import { insertRounds, openPostgresStore } from '../../../src/relay/outbox/postgres-store.js';
 import { LATEST_SCHEMA, MIGRATIONS, pendingMigrations } from '../../../src/relay/outbox/postgres-migrations.js';
 import { postgresAvailable, skipLine, startPostgres, type PostgresServer } from '../../support/postgres.js';
+import { describeConsoleContract } from './console-contract.js';
 import { DAY, contractEvent, describeStoreContract } from './store-contract.js';
 
 describe('insertRounds (pure)', () => {
@@ -55,17 +56,29 @@ withPostgres('PostgreSQL store', () => {
     await server?.close();
   }, 60_000);
 
-  const dropAll = () => sql(`DROP TABLE IF EXISTS relay_events, relay_bodies, relay_dedup, relay_counters, relay_visual_watches, relay_migrations`);
+  const dropAll = () =>
+    sql(
+      `DROP TABLE IF EXISTS relay_events, relay_bodies, relay_dedup, relay_counters, relay_visual_watches, relay_attempts, relay_visual_checks, relay_requests, relay_migrations`,
+    );
 
   /** Empty every relay table (the schema stays). */
   async function truncate(): Promise<void> {
     const [exists] = await sql(`SELECT to_regclass('relay_events') IS NOT NULL AS e`);
-    if (exists?.e) await sql(`TRUNCATE relay_events, relay_bodies, relay_dedup, relay_visual_watches; UPDATE relay_counters SET n = 0`);
+    if (exists?.e)
+      await sql(
+        `TRUNCATE relay_events, relay_bodies, relay_dedup, relay_visual_watches, relay_attempts, relay_visual_checks, relay_requests; UPDATE relay_counters SET n = 0`,
+      );
   }
 
   describeStoreContract('PostgreSQL', () => ({
     reset: truncate,
     open: () => openPostgresStore(server.url, { maxConnections: 4 }),
+  }));
+
+  describeConsoleContract('PostgreSQL', () => ({
+    reset: truncate,
+    open: () => openPostgresStore(server.url, { maxConnections: 4 }),
+    rows: async (table) => Number((await sql(`SELECT count(*)::int AS n FROM relay_${table}`))[0]!.n),
   }));
 
   describe('group commit', () => {

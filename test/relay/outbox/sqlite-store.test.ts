@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { openSqliteStore, type SqliteEventStore } from '../../../src/relay/outbox/sqlite-store.js';
 import type { NewEvent, NewVisualWatch } from '../../../src/relay/outbox/store.js';
+import { describeConsoleContract } from './console-contract.js';
 import { describeStoreContract } from './store-contract.js';
 import { captureConnections, walCommits } from './support/sqlite-observer.js';
 
@@ -106,9 +107,27 @@ describe('openSqliteStore', () => {
     expect(byId.get(after)?.body).toBe(event(2).body);
   });
 
+  it("upgrades a schema-4 file (before the delivery console) in place: its events show in the console's list", async () => {
+    const { id } = await store.insert(event(1), DAY);
+    await store.close();
+    const db = new Database(join(dir, 'data', 'relay.db'));
+    db.exec('DROP TABLE attempts; DROP TABLE visual_checks; DROP TABLE requests; DROP INDEX events_received');
+    db.pragma('user_version = 4');
+    db.close();
+    store = openSqliteStore(join(dir, 'data'));
+    const query = { after: null, limit: 10, route: null, repo: null, states: null, attempted: null };
+    expect((await store.listEvents(query)).map((e) => e.id)).toEqual([id]);
+    const check = new Database(join(dir, 'data', 'relay.db'), { readonly: true });
+    try {
+      expect(check.pragma('user_version', { simple: true })).toBe(5);
+    } finally {
+      check.close();
+    }
+  });
+
   it.each([
     [1, /pre-release schema \(1\)/],
-    [5, /newer relay \(schema 5\)/],
+    [6, /newer relay \(schema 6\)/],
   ])('refuses a schema-%d file with a message that says what to do', async (version, message) => {
     await store.close();
     const db = new Database(join(dir, 'data', 'relay.db'));
@@ -116,7 +135,7 @@ describe('openSqliteStore', () => {
     db.close();
     expect(() => openSqliteStore(join(dir, 'data'))).toThrow(message);
     const fix = new Database(join(dir, 'data', 'relay.db'));
-    fix.pragma('user_version = 4');
+    fix.pragma('user_version = 5');
     fix.close();
     store = openSqliteStore(join(dir, 'data'));
   });
@@ -130,10 +149,10 @@ describe('openSqliteStore', () => {
     db.pragma('journal_mode = DELETE');
     db.exec('CREATE TABLE from_the_future (x INTEGER)');
     db.exec('DROP TABLE visual_watches');
-    db.pragma('user_version = 5');
+    db.pragma('user_version = 6');
     db.close();
     const before = readFileSync(file);
-    expect(() => openSqliteStore(newer)).toThrow(/newer relay \(schema 5\)/);
+    expect(() => openSqliteStore(newer)).toThrow(/newer relay \(schema 6\)/);
     expect(readFileSync(file).equals(before)).toBe(true);
     expect(existsSync(`${file}-wal`)).toBe(false);
     const after = new Database(file, { readonly: true });
@@ -349,6 +368,24 @@ describeStoreContract('SQLite', () => ({
   },
   async open() {
     return openSqliteStore(contractDir);
+  },
+}));
+
+describeConsoleContract('SQLite', () => ({
+  async reset() {
+    contractDir = mkdtempSync(join(tmpdir(), 'relay-contract-'));
+    contractDirs.push(contractDir);
+  },
+  async open() {
+    return openSqliteStore(contractDir);
+  },
+  async rows(table) {
+    const db = new Database(join(contractDir, 'relay.db'), { readonly: true });
+    try {
+      return db.prepare<[], { n: number }>(`SELECT count(*) AS n FROM ${table}`).get()!.n;
+    } finally {
+      db.close();
+    }
   },
 }));
 

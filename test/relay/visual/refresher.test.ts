@@ -298,3 +298,48 @@ test('a started refresher reads a tracked webhook at once, not at its next poll'
   await waitFor(async () => (await stored(buildId)).length === 1, 5_000, 'the list stored');
   expect(parseVisualNotesText((await stored(buildId))[0]!.extra).diffs?.items).toHaveLength(1);
 });
+
+test('every re-read is kept for the console with the watch: what Sauce answered, the event it stored, the error', async () => {
+  const buildId = newBuildId();
+  const unapproved = buildWithDiffs('UNAPPROVED', { UNAPPROVED: 2, EQUAL: 3 }, seq);
+  sauce.setBuild(buildId, unapproved);
+  const r = makeRefresher({ watchForMs: 3 * HOUR });
+  await track(r, webhook(buildId, unapproved));
+  await r.tick(); // the first read: the list of diffs is new, an event goes
+  clock.t += MIN;
+  await r.tick(); // nothing new
+  clock.t += MIN;
+  sauce.failNext(503, 1, { only: 'status' });
+  await r.tick(); // Sauce fails
+  clock.t += 10 * MIN;
+  const approved = buildWithDiffs('APPROVED', { APPROVED: 2, EQUAL: 3 }, seq);
+  sauce.setBuild(buildId, approved);
+  await r.tick(); // decided: an event goes, the watch ends
+  const events = await stored(buildId);
+  expect(events).toHaveLength(2);
+  const checks = await store.listVisualChecks('default', buildId, 50);
+  expect(checks).toEqual([
+    { at: T0, outcome: 'changed', status: 'UNAPPROVED', summary: unapproved.summary, error: null, eventId: events[0]!.id },
+    { at: T0 + MIN, outcome: 'unchanged', status: 'UNAPPROVED', summary: unapproved.summary, error: null, eventId: null },
+    { at: T0 + 2 * MIN, outcome: 'error', status: null, summary: null, error: expect.stringContaining('503'), eventId: null },
+    { at: T0 + 12 * MIN, outcome: 'changed', status: 'APPROVED', summary: approved.summary, error: null, eventId: events[1]!.id },
+  ]);
+  expect(await store.listVisualWatches(10)).toEqual([]);
+
+  // A build Sauce does not know, and a watch past its period: each ends with its re-read kept.
+  const gone = newBuildId();
+  const expired = newBuildId();
+  sauce.setBuild(expired, unapproved);
+  await track(r, webhook(gone, unapproved));
+  await r.tick();
+  expect(await store.listVisualChecks('default', gone, 50)).toEqual([
+    { at: clock.t, outcome: 'not_found', status: null, summary: null, error: 'Sauce has no such build for these credentials', eventId: null },
+  ]);
+  await track(r, webhook(expired, unapproved));
+  clock.t += 3 * HOUR;
+  await r.tick();
+  const [word] = (await stored(expired)).slice(-1);
+  expect(await store.listVisualChecks('default', expired, 50)).toEqual([
+    { at: clock.t, outcome: 'expired', status: null, summary: null, error: null, eventId: word!.id },
+  ]);
+});

@@ -55,7 +55,7 @@ describe('SQLite: a watch remembers the extra last sent', () => {
     await store.close();
     const db = new Database(join(dir, 'relay.db'));
     db.exec('ALTER TABLE visual_watches DROP COLUMN extra');
-    expect(db.pragma('user_version', { simple: true })).toBe(4);
+    db.pragma('user_version = 4');
     db.close();
     store = openSqliteStore(dir);
     const [w] = await store.listVisualWatches(10);
