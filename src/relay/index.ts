@@ -42,6 +42,6 @@ export { createRelayServer, startRelay, type RelayServer, type RunningRelay, typ
 export { createFetchHandler, readCapped, type FetchHandler } from './http/adapters/fetch.js';
 export { createLambdaHandler, type LambdaHandler, type LambdaHttpEvent, type LambdaHttpResult } from './http/adapters/lambda.js';
 export type { DirectOptions } from './http/adapters/direct.js';
-export type { EventStore, NewEvent, StoredEvent, InsertResult, StoreStats, EventState } from './outbox/store.js';
+export type { EventStore, NewEvent, StoredEvent, InsertResult, StoreStats, EventState, StoreReadiness } from './outbox/store.js';
 export { createMetrics, type RelayMetrics } from './metrics.js';
 export { createLogger, type Logger } from './logger.js';
