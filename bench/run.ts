@@ -434,7 +434,7 @@ async function delivery(): Promise<string[]> {
   lines.push(await deliveryRow('sparse: one every 2.5 s', (i) => fixtureJobBody(i), SMOKE ? { events: 2, spreadMs: 5_000 } : { events: 8, spreadMs: 20_000 }));
   lines.push(
     '',
-    'targets: ≤ 3 dispatches for 200 events in 10 s; p50 ≤ grouping window (2000 ms) + 50 ms. Payloads are verbatim, so a dispatch holds at most 64 KB of events.',
+    'targets: ≤ 3 dispatches for 200 events in 10 s; p50 ≤ grouping window (2000 ms) + 50 ms. Each dispatch carries whole events (re-serialised, shortened only past 64 KB: README, The envelope), so it holds at most 64 KB of them.',
   );
   return lines;
 }
