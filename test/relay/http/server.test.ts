@@ -73,8 +73,12 @@ describe('zero-config start (npm start on a fresh clone)', () => {
     expect(command).toBeDefined();
     const args = command!.split(/\s+/).slice(2);
     const sent = await cli(args);
-    expect(sent).toMatchObject({ code: 0 });
-    expect(sent.stdout).toMatch(/^202 \{"status":"stored","id":"[^"]+"\}/);
+    // The whole answer on a failure, not only the exit code.
+    expect({ code: sent.code, stdout: sent.stdout, stderr: sent.stderr }).toEqual({
+      code: 0,
+      stdout: expect.stringMatching(/^202 \{"status":"stored","id":"[^"]+"\}/),
+      stderr: '',
+    });
     const dry = await relay.waitForLog((l) => l.msg === 'dry-run: would send repository_dispatch');
     expect(dry).toMatchObject({ repo: 'example/dry-run', eventType: 'saucelabs', events: 1 });
     await relay.kill('SIGTERM');
