@@ -11,6 +11,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT } from './common.js';
+import { afterAll } from '@jest/globals';
 
 const CLI = join(REPO_ROOT, 'lib/relay/cli.js');
 
@@ -121,6 +122,19 @@ export interface StartOptions {
   readonly timeoutMs?: number;
 }
 
+/**
+ * Every relay process this test file started and that still runs. A test that fails before its own
+ * cleanup (or reassigns the variable holding its relay) would otherwise leave the process running,
+ * and its open pipes keep Jest from exiting: every file that starts relays kills what is left after
+ * its last test.
+ */
+const running = new Set<ChildProcess>();
+afterAll(async () => {
+  const left = [...running];
+  for (const child of left) child.kill('SIGKILL');
+  await Promise.all(left.map((child) => (child.exitCode === null && child.signalCode === null ? new Promise((r) => child.once('exit', r)) : null)));
+});
+
 export async function startRelayProcess(options: StartOptions = {}): Promise<RelayProcess> {
   const dataDir = options.dataDir ?? tempDir();
   const env: Record<string, string> = {
@@ -133,6 +147,8 @@ export async function startRelayProcess(options: StartOptions = {}): Promise<Rel
     ...options.env,
   };
   const child = spawn(process.execPath, [...START_NODE_ARGS, CLI, ...(options.args ?? ['serve'])], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  running.add(child);
+  child.once('exit', () => running.delete(child));
   let out = '';
   let err = '';
   const lines: LogLine[] = [];
