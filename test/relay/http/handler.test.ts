@@ -1,8 +1,8 @@
 import fc from 'fast-check';
-import { createHandler, type DispatchOutcome, type RelayRequest } from '../../../src/relay/http/handler.js';
+import { createHandler, jsonNesting, nestedDeeperThan, openBracketsAtMost, type DispatchOutcome, type RelayRequest } from '../../../src/relay/http/handler.js';
 import { createMetrics } from '../../../src/relay/metrics.js';
 import { signBody } from '../../../src/relay/http/signature.js';
-import { MemoryStore, route, sauceFixture, silentLogger } from '../support/common.js';
+import { MemoryStore, route, sauceFixture, sauceFixtureNames, silentLogger } from '../support/common.js';
 
 const SECRET = 's3cr3t-token';
 const TOKEN = 'T'.repeat(40);
@@ -216,7 +216,6 @@ describe('the request path, in order', () => {
 
   test('every fixture is stored', async () => {
     const { handler } = setup();
-    const { sauceFixtureNames } = await import('../support/common.js');
     for (const name of sauceFixtureNames()) {
       const r = await handler.handle(post('/webhook/web', sauceFixture(name)));
       expect([name, r.status]).toEqual([name, 202]);
@@ -276,7 +275,6 @@ describe('direct mode (serverless)', () => {
 
 describe('deep JSON', () => {
   test('nestedDeeperThan skips strings and escapes', async () => {
-    const { nestedDeeperThan } = await import('../../../src/relay/http/handler.js');
     expect(nestedDeeperThan(Buffer.from('[[[]]]'), 3)).toBe(false);
     expect(nestedDeeperThan(Buffer.from('[[[[]]]]'), 3)).toBe(true);
     expect(nestedDeeperThan(Buffer.from('{"a":"[[[[[[\\\\\\"[[[["}'), 3)).toBe(false);
@@ -291,12 +289,10 @@ describe('deep JSON', () => {
     ['{"a":"[[[["}', 4, false],
     ['', 0, true],
   ])('openBracketsAtMost(%j, %d) = %s', async (text, limit, expected) => {
-    const { openBracketsAtMost } = await import('../../../src/relay/http/handler.js');
     expect(openBracketsAtMost(Buffer.from(text), limit)).toBe(expected);
   });
 
   test('a body with at most N opening brackets never nests deeper than N (so skipping the scan is safe)', async () => {
-    const { jsonNesting, openBracketsAtMost } = await import('../../../src/relay/http/handler.js');
     fc.assert(
       fc.property(fc.json(), fc.integer({ min: 0, max: 40 }), (text, limit) => {
         const bytes = Buffer.from(text);

@@ -1,6 +1,7 @@
 import { createHmac } from 'node:crypto';
 import { parseSignatureHeader, safeEqualText, signBody, verifySignature } from '../../../src/relay/http/signature.js';
 import { signatureVectors } from '../support/common.js';
+import * as proc from '../support/process.js';
 
 const vectors = signatureVectors();
 
@@ -67,12 +68,10 @@ describe('verifySignature', () => {
 });
 
 describe('signature vectors as real HTTP requests to a relay process', () => {
-  let relay: import('../support/process.js').RelayProcess;
-  let proc: typeof import('../support/process.js');
+  let relay: proc.RelayProcess;
   const secrets = [...new Set(vectors.map((v) => v.secret))];
 
   beforeAll(async () => {
-    proc = await import('../support/process.js');
     proc.ensureBuilt();
     relay = await proc.startRelayProcess({ env: { SAUCE_WEBHOOK_SECRET: secrets.join(','), RELAY_GROUP_WINDOW: '0' } });
   }, 60_000);
