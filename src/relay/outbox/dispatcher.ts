@@ -107,7 +107,13 @@ export const DEFAULT_LEASE_MS = 30_000;
 export const DEFAULT_MAX_AGE_MS = 3 * 24 * 60 * 60_000;
 export const DEFAULT_POLL_MS = 1_000;
 const CLAIM_BATCH = 500;
-const MAX_HELD = 5_000;
+/**
+ * Events claimed and kept in memory at once (bodies and built entries). Against a real GitHub the
+ * relay sends about one dispatch (up to 10 events) a second, so a lease (30 s) covers a few hundred
+ * events at most: holding more only costs memory and lease renewals. 5,000 peaked at 171–183 MB RSS
+ * under a burst (BENCHMARKS.md, memory when dispatching for real).
+ */
+const MAX_HELD = 1_000;
 const PRUNE_EVERY_MS = 60 * 60_000;
 const GAUGE_EVERY_MS = 1_000;
 
