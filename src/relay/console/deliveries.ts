@@ -25,7 +25,6 @@ import {
 import { DEFAULT_MAX_REQUEST_AGE_MS, REQUEST_ID_PREFIX } from './requests.js';
 import type {
   ActionResult,
-  ConsoleStore,
   DeliveryDetail,
   DeliveryPage,
   DeliveryQuery,
@@ -33,10 +32,11 @@ import type {
   DeliverySummary,
   EventRowQuery,
   Position,
+  StoreWithConsole,
 } from './source.js';
 
 export interface DeliverySourceOptions {
-  readonly store: ConsoleStore;
+  readonly store: StoreWithConsole;
   readonly now?: () => number;
   /** Rows read from the store at most per page and kind when filters leave most of them out (default 5000). */
   readonly scanLimit?: number;
@@ -115,7 +115,7 @@ export function createDeliverySource(options: DeliverySourceOptions): DeliverySo
       if (after === null) throw new BadCursorError('not a cursor of this list');
     }
     // Read before the rows: a change after this moves the marker again, so the page re-reads.
-    const marker = await store.changeMarker();
+    const marker = await store.console.changeMarker();
     const outcome = query.outcome ?? null;
     const route = query.route ?? null;
     const repo = query.repo ?? null;
@@ -126,7 +126,7 @@ export function createDeliverySource(options: DeliverySourceOptions): DeliverySo
     const filter = storeFilter(outcome);
     const events = wantEvents
       ? await scan(
-          async (position, batch) => (await store.listEvents({ after: position, limit: batch, route, repo, ...filter })).map(eventSummary),
+          async (position, batch) => (await store.console.listEvents({ after: position, limit: batch, route, repo, ...filter })).map(eventSummary),
           after,
           query,
           limit,
@@ -137,7 +137,7 @@ export function createDeliverySource(options: DeliverySourceOptions): DeliverySo
     const since = now() - requestMaxAgeMs;
     const requests = wantRequests
       ? await scan(
-          async (position, batch) => (await store.listRequests({ after: position, limit: batch, route, repo, codes, since })).map(requestSummary),
+          async (position, batch) => (await store.console.listRequests({ after: position, limit: batch, route, repo, codes, since })).map(requestSummary),
           after,
           query,
           limit,
@@ -161,10 +161,10 @@ export function createDeliverySource(options: DeliverySourceOptions): DeliverySo
 
   async function get(id: string): Promise<DeliveryDetail | null> {
     if (id.startsWith(REQUEST_ID_PREFIX)) {
-      const record = await store.getRequest(id);
+      const record = await store.console.getRequest(id);
       return record ? { type: 'request', summary: requestSummary(record), request: record } : null;
     }
-    const row = await store.getEvent(id);
+    const row = await store.console.getEvent(id);
     if (!row) return null;
     const buildId = visualBuildOf(row.body);
     return {
@@ -176,14 +176,14 @@ export function createDeliverySource(options: DeliverySourceOptions): DeliverySo
       extra: row.extra,
       commits: commitsOf(row.body),
       attempts: row.attemptHistory,
-      visual: buildId === null ? null : await store.listVisualChecks(row.route, buildId, MAX_VISUAL_CHECKS_KEPT),
+      visual: buildId === null ? null : await store.console.listVisualChecks(row.route, buildId, MAX_VISUAL_CHECKS_KEPT),
       requeuedAt: row.requeuedAt,
     };
   }
 
   /** After an action changed nothing: why. */
   async function refusal(id: string, wanted: 'dead' | 'delivered'): Promise<ActionResult> {
-    const row = id.startsWith(REQUEST_ID_PREFIX) ? null : await store.getEvent(id);
+    const row = id.startsWith(REQUEST_ID_PREFIX) ? null : await store.console.getEvent(id);
     if (!row) return { ok: false, code: 'not_found', message: 'no stored event has this id (a refused request stored nothing to send)' };
     if (wanted === 'dead') return { ok: false, code: 'not_dead', message: `only a dead event can be requeued; this one is ${eventSummary(row).outcome.state}` };
     return { ok: false, code: 'not_delivered', message: `only a dispatched event can be sent again; this one is ${eventSummary(row).outcome.state}` };
@@ -202,12 +202,12 @@ export function createDeliverySource(options: DeliverySourceOptions): DeliverySo
       return refusal(id, 'dead');
     },
     async requeueRoute(route) {
-      return queued(await store.requeueDead(route, now()));
+      return queued(await store.console.requeueDead(route, now()));
     },
     async resend(id) {
-      if (!id.startsWith(REQUEST_ID_PREFIX) && (await store.resend(id, now()))) return queued(1);
+      if (!id.startsWith(REQUEST_ID_PREFIX) && (await store.console.resend(id, now()))) return queued(1);
       return refusal(id, 'delivered');
     },
-    marker: () => store.changeMarker(),
+    marker: () => store.console.changeMarker(),
   };
 }

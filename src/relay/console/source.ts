@@ -4,10 +4,10 @@
  *
  * Two layers:
  * - `DeliverySource` is what the console calls (list, one delivery, the three actions, a change
- *   marker). `createDeliverySource` (deliveries.ts) builds one from a `ConsoleStore`; tests may
- *   give the console any other implementation.
- * - `ConsoleStore` is what a durable store gives the console (both stores implement it:
- *   sqlite-console.ts, postgres-console.ts): its own rows, raw, filtered only by what SQL can
+ *   marker). `createDeliverySource` (deliveries.ts) builds one from a store's `console` part and
+ *   its `requeue` (the CLI's `outbox retry` too); tests may give the console any other implementation.
+ * - `ConsoleStore` is the part of a durable store that only the console uses, held as the store's
+ *   `console` field (sqlite-console.ts, postgres-console.ts): its own rows, raw, filtered only by what SQL can
  *   filter (route, repository, state or code, position). The display fields (kind, name, Sauce
  *   status, commit) are derived from the stored body by the pure module derive.ts, never in SQL.
  *   Refused requests are recorded into the store by the `RequestRecorder` (requests.ts), in
@@ -286,8 +286,6 @@ export interface ConsoleStore {
   getEvent(id: string): Promise<EventRowDetail | null>;
   /** A Visual build's re-reads on a route, oldest first: the latest `limit`. */
   listVisualChecks(route: string, buildId: string, limit: number): Promise<VisualCheck[]>;
-  /** A dead event back in the queue, due `now`. False when no dead event has that id. */
-  requeue(id: string, now: number): Promise<boolean>;
   /** Every dead event of the route back in the queue, due `now`; how many. */
   requeueDead(route: string, now: number): Promise<number>;
   /** A delivered event back in the queue, due `now` (attempts from 0). False when no delivered event has that id. */
@@ -302,4 +300,11 @@ export interface ConsoleStore {
    * re-read is recorded, or a refused request is. Opaque, cheap (no scan of the events).
    */
   changeMarker(): Promise<string>;
+}
+
+/** A store that keeps the console's data: its `console` part, beside its own `requeue`. */
+export interface StoreWithConsole {
+  readonly console: ConsoleStore;
+  /** A dead event back in the queue, due `now`. False when no dead event has that id. */
+  requeue(id: string, now: number): Promise<boolean>;
 }

@@ -21,7 +21,7 @@ import type { RelayConfig } from '../config/index.js';
 import { type ConsoleListener, createConsole } from '../console/console.js';
 import { createDeliverySource } from '../console/deliveries.js';
 import { RequestRecorder } from '../console/requests.js';
-import type { ConsoleStore } from '../console/source.js';
+import type { ConsoleStore, StoreWithConsole } from '../console/source.js';
 import { createDispatchClient } from '../outbox/dispatch-client.js';
 import { Dispatcher } from '../outbox/dispatcher.js';
 import { BodyBudget, BodyBuffer, type BodyRefusal } from './body.js';
@@ -388,8 +388,9 @@ function hasWatchList(store: EventStore): store is EventStore & VisualWatchStore
   return typeof (store as Partial<VisualWatchStore>).claimVisualWatches === 'function';
 }
 
-function hasConsole(store: EventStore): store is EventStore & ConsoleStore {
-  return typeof (store as Partial<ConsoleStore>).listEvents === 'function' && typeof (store as Partial<ConsoleStore>).recordRequests === 'function';
+function hasConsole(store: EventStore): store is EventStore & StoreWithConsole {
+  const part = (store as Partial<StoreWithConsole>).console as Partial<ConsoleStore> | undefined;
+  return typeof part?.listEvents === 'function' && typeof part.recordRequests === 'function';
 }
 
 /** Null when Visual refresh is off: no Sauce credentials, or a store that keeps no watch list. */
@@ -469,7 +470,7 @@ export async function startRelay(config: RelayConfig, deps: StartRelayDeps = {})
   let consoleListener: ConsoleListener | null = null;
   if (config.adminToken !== null) {
     if (hasConsole(store)) {
-      recorder = new RequestRecorder({ store, logger, onDropped: (n) => metrics.consoleRequestsDropped.inc(n) });
+      recorder = new RequestRecorder({ store: store.console, logger, onDropped: (n) => metrics.consoleRequestsDropped.inc(n) });
       consoleListener = createConsole({
         source: createDeliverySource({ store, requestMaxAgeMs: recorder.retention.maxAgeMs, onQueued: () => dispatcher.wakeNow() }),
         token: config.adminToken,

@@ -112,8 +112,8 @@ function stateLiterals(states: readonly EventState[]): string {
     .join(', ');
 }
 
-/** Everything of `ConsoleStore` but `requeue`, which is the store's own (the CLI's `outbox retry` too). */
-export class PostgresConsole implements Omit<ConsoleStore, 'requeue'> {
+/** The store's `console` part (`requeue` is the store's own: the CLI's `outbox retry` uses it too). */
+export class PostgresConsole implements ConsoleStore {
   /**
    * @param transaction runs `fn` in one transaction on a connection of its own (the store's, which
    * keeps a connection that dies meanwhile from crashing the process).

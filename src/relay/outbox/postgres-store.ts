@@ -20,8 +20,9 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { shownDatabaseUrl } from '../config/url.js';
-import type { ConsoleStore, EventRow, EventRowDetail, EventRowQuery, RequestRecord, RequestRetention, RequestRowQuery } from '../console/source.js';
+import type { ConsoleStore } from '../console/source.js';
 import { PostgresConsole, attemptCtes, attemptParams, checkCtes, checkParams } from './postgres-console.js';
+import { type EventRecordRow, type WatchRow, toEvent, toWatch } from './store-rows.js';
 import { LATEST_SCHEMA, pendingMigrations } from './postgres-migrations.js';
 import type {
   DispatchAttempt,
@@ -52,7 +53,9 @@ export interface PostgresStoreOptions {
   readonly onError?: (error: Error) => void;
 }
 
-export interface PostgresEventStore extends EventStore, VisualWatchStore, ConsoleStore {
+export interface PostgresEventStore extends EventStore, VisualWatchStore {
+  /** The delivery console's rows and actions (postgres-console.ts). */
+  readonly console: ConsoleStore;
   /** The database URL without its password, for logs. */
   readonly where: string;
 }
@@ -64,75 +67,9 @@ const LOCK_CLAIM = 2;
 
 const EVENT_COLUMNS = 'e.id, e.route, e.repo, e.event_type, e.body_hash, e.received_at, e.state, e.attempts, e.next_attempt_at, e.last_error, e.requeued_at';
 
-interface Row {
-  id: string;
-  route: string;
-  repo: string;
-  event_type: string;
-  body_hash: string;
-  received_at: number;
-  state: EventState;
-  attempts: number;
-  next_attempt_at: number;
-  last_error: string | null;
-  requeued_at: number | null;
-  body: string;
-  extra: string | null;
-}
-
-function toEvent(row: Row): StoredEvent {
-  const event: StoredEvent = {
-    id: row.id,
-    route: row.route,
-    repo: row.repo,
-    eventType: row.event_type,
-    body: row.body,
-    bodyHash: row.body_hash,
-    receivedAt: row.received_at,
-    state: row.state,
-    attempts: row.attempts,
-    nextAttemptAt: row.next_attempt_at,
-    lastError: row.last_error,
-    extra: row.extra,
-  };
-  return row.requeued_at === null ? event : { ...event, requeuedAt: row.requeued_at };
-}
-
 /** Stored-order for claims and lists: receipt time, then id. */
 function byReceipt(a: StoredEvent, b: StoredEvent): number {
   return a.receivedAt - b.receivedAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
-}
-
-interface WatchRow {
-  route: string;
-  build_id: string;
-  repo: string;
-  event_type: string;
-  body: string;
-  extra: string | null;
-  data_center: string | null;
-  first_seen_at: number;
-  next_check_at: number;
-  expires_at: number;
-  checks: number;
-  last_error: string | null;
-}
-
-function toWatch(row: WatchRow): VisualWatch {
-  return {
-    route: row.route,
-    buildId: row.build_id,
-    repo: row.repo,
-    eventType: row.event_type,
-    body: row.body,
-    extra: row.extra,
-    dataCenter: row.data_center,
-    firstSeenAt: row.first_seen_at,
-    nextCheckAt: row.next_check_at,
-    expiresAt: row.expires_at,
-    checks: row.checks,
-    lastError: row.last_error,
-  };
 }
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -340,7 +277,7 @@ class PostgresStore implements PostgresEventStore {
   private closed = false;
   private ended: Promise<void> | null = null;
   /** The delivery console's reads and actions. */
-  private readonly console: PostgresConsole;
+  readonly console: PostgresConsole;
 
   constructor(pool: pg.Pool, where: string, options: PostgresStoreOptions) {
     this.pool = pool;
@@ -431,7 +368,7 @@ class PostgresStore implements PostgresEventStore {
     if (n === 0) return [];
     const rows = await inTransaction(this.pool, this.onError, async (client) => {
       await client.query('SELECT pg_advisory_xact_lock($1, $2)', [LOCK_CLASS, LOCK_CLAIM]);
-      return (await client.query<Row>({ name: 'relay_claim', text: CLAIM }, [owner, now + leaseMs, now, n])).rows;
+      return (await client.query<EventRecordRow>({ name: 'relay_claim', text: CLAIM }, [owner, now + leaseMs, now, n])).rows;
     });
     return rows.map(toEvent).sort(byReceipt);
   }
@@ -487,7 +424,7 @@ class PostgresStore implements PostgresEventStore {
   }
 
   async list(state: EventState, limit: number): Promise<StoredEvent[]> {
-    const { rows } = await this.pool.query<Row>(
+    const { rows } = await this.pool.query<EventRecordRow>(
       `SELECT ${EVENT_COLUMNS}, b.body, b.extra FROM relay_events e JOIN relay_bodies b ON b.id = e.id
        WHERE e.state = $1 ORDER BY e.received_at, e.id LIMIT $2`,
       [state, Math.max(0, Math.floor(limit))],
@@ -585,44 +522,6 @@ class PostgresStore implements PostgresEventStore {
       Math.max(0, Math.floor(limit)),
     ]);
     return rows.map(toWatch);
-  }
-
-  // ---- the delivery console (postgres-console.ts); `requeue` is the store's own, above ----
-
-  listEvents(query: EventRowQuery): Promise<EventRow[]> {
-    return this.console.listEvents(query);
-  }
-
-  getEvent(id: string): Promise<EventRowDetail | null> {
-    return this.console.getEvent(id);
-  }
-
-  listVisualChecks(route: string, buildId: string, limit: number): Promise<VisualCheck[]> {
-    return this.console.listVisualChecks(route, buildId, limit);
-  }
-
-  requeueDead(route: string, now: number): Promise<number> {
-    return this.console.requeueDead(route, now);
-  }
-
-  resend(id: string, now: number): Promise<boolean> {
-    return this.console.resend(id, now);
-  }
-
-  recordRequests(records: readonly RequestRecord[], retention: RequestRetention): Promise<void> {
-    return this.console.recordRequests(records, retention);
-  }
-
-  listRequests(query: RequestRowQuery): Promise<RequestRecord[]> {
-    return this.console.listRequests(query);
-  }
-
-  getRequest(id: string): Promise<RequestRecord | null> {
-    return this.console.getRequest(id);
-  }
-
-  changeMarker(): Promise<string> {
-    return this.console.changeMarker();
   }
 
   async readiness(): Promise<StoreReadiness> {

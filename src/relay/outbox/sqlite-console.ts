@@ -94,8 +94,8 @@ type ListRow = EventConsoleRow & { seq: number; last_attempt: string | null };
 /** Where a keyset page starts: strictly older than (t, id), newest first. Uses the time index for the range. */
 const OLDER_THAN = (table: string) => `${table}.received_at <= @t AND (${table}.received_at < @t OR ${table}.id < @id)`;
 
-/** Everything of `ConsoleStore` but `requeue`, which is the store's own (the CLI's `outbox retry` too). */
-export class SqliteConsole implements Omit<ConsoleStore, 'requeue'> {
+/** The store's `console` part (`requeue` is the store's own: the CLI's `outbox retry` uses it too). */
+export class SqliteConsole implements ConsoleStore {
   private readonly db: Database.Database;
   private readonly listed = new Map<string, Database.Statement<Record<string, unknown>, ListRow>>();
   private readonly requestLists = new Map<string, Database.Statement<Record<string, unknown>, RequestRow>>();

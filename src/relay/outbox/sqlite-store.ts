@@ -20,8 +20,9 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { v7 as uuidV7 } from 'uuid';
-import type { ConsoleStore, EventRow, EventRowDetail, EventRowQuery, RequestRecord, RequestRetention, RequestRowQuery } from '../console/source.js';
+import type { ConsoleStore } from '../console/source.js';
 import { CONSOLE_SCHEMA, SqliteConsole } from './sqlite-console.js';
+import { type EventRecordRow, type WatchRow, toEvent, toWatch } from './store-rows.js';
 import type {
   DispatchAttempt,
   EventState,
@@ -51,8 +52,10 @@ export interface SqliteStoreOptions {
   readonly busyTimeoutMs?: number;
 }
 
-/** The SQLite store: the store interfaces (the console's too), and where its file is. */
-export interface SqliteEventStore extends EventStore, VisualWatchStore, ConsoleStore {
+/** The SQLite store: the store interfaces, the console's part, and where its file is. */
+export interface SqliteEventStore extends EventStore, VisualWatchStore {
+  /** The delivery console's rows and actions (sqlite-console.ts). */
+  readonly console: ConsoleStore;
   readonly path: string;
   /** True when the store can take the write lock now (what `readiness` reports on). */
   writable(): Promise<boolean>;
@@ -144,75 +147,12 @@ CREATE TABLE IF NOT EXISTS visual_watches (
 CREATE INDEX IF NOT EXISTS visual_watches_due ON visual_watches (next_check_at);
 `;
 
-interface Row {
+/** An event row as read before its body (`withBody` adds it from `bodies`). */
+interface Row extends EventRecordRow {
   seq: number;
-  id: string;
-  route: string;
-  repo: string;
-  event_type: string;
-  /** Filled from `bodies` after the row is read. */
-  body: string;
-  extra: string | null;
-  body_hash: string;
-  received_at: number;
-  state: EventState;
-  attempts: number;
-  next_attempt_at: number;
-  last_error: string | null;
-  requeued_at: number | null;
 }
 
 const COLUMNS = 'seq, id, route, repo, event_type, body_hash, received_at, state, attempts, next_attempt_at, last_error, requeued_at';
-
-function toEvent(row: Row): StoredEvent {
-  const event: StoredEvent = {
-    id: row.id,
-    route: row.route,
-    repo: row.repo,
-    eventType: row.event_type,
-    body: row.body,
-    bodyHash: row.body_hash,
-    receivedAt: row.received_at,
-    state: row.state,
-    attempts: row.attempts,
-    nextAttemptAt: row.next_attempt_at,
-    lastError: row.last_error,
-    extra: row.extra,
-  };
-  return row.requeued_at === null ? event : { ...event, requeuedAt: row.requeued_at };
-}
-
-interface WatchRow {
-  route: string;
-  build_id: string;
-  repo: string;
-  event_type: string;
-  body: string;
-  extra: string | null;
-  data_center: string | null;
-  first_seen_at: number;
-  next_check_at: number;
-  expires_at: number;
-  checks: number;
-  last_error: string | null;
-}
-
-function toWatch(row: WatchRow): VisualWatch {
-  return {
-    route: row.route,
-    buildId: row.build_id,
-    repo: row.repo,
-    eventType: row.event_type,
-    body: row.body,
-    extra: row.extra,
-    dataCenter: row.data_center,
-    firstSeenAt: row.first_seen_at,
-    nextCheckAt: row.next_check_at,
-    expiresAt: row.expires_at,
-    checks: row.checks,
-    lastError: row.last_error,
-  };
-}
 
 interface Queued {
   readonly event: NewEvent;
@@ -312,7 +252,7 @@ class Store implements SqliteEventStore {
   private readonly rescheduleWatch: Database.Statement<[number, string | null, number, string | null, string | null, string, string]>;
   private readonly listWatches: Database.Statement<[number], WatchRow>;
   /** The delivery console's tables and reads. */
-  private readonly console: SqliteConsole;
+  readonly console: SqliteConsole;
 
   constructor(db: Database.Database, path: string, options: SqliteStoreOptions) {
     this.db = db;
@@ -565,44 +505,6 @@ class Store implements SqliteEventStore {
 
   async listVisualWatches(limit: number): Promise<VisualWatch[]> {
     return this.listWatches.all(Math.max(0, Math.floor(limit))).map(toWatch);
-  }
-
-  // ---- the delivery console (sqlite-console.ts); `requeue` is the store's own, above ----
-
-  listEvents(query: EventRowQuery): Promise<EventRow[]> {
-    return this.console.listEvents(query);
-  }
-
-  getEvent(id: string): Promise<EventRowDetail | null> {
-    return this.console.getEvent(id);
-  }
-
-  listVisualChecks(route: string, buildId: string, limit: number): Promise<VisualCheck[]> {
-    return this.console.listVisualChecks(route, buildId, limit);
-  }
-
-  requeueDead(route: string, now: number): Promise<number> {
-    return this.console.requeueDead(route, now);
-  }
-
-  resend(id: string, now: number): Promise<boolean> {
-    return this.console.resend(id, now);
-  }
-
-  recordRequests(records: readonly RequestRecord[], retention: RequestRetention): Promise<void> {
-    return this.console.recordRequests(records, retention);
-  }
-
-  listRequests(query: RequestRowQuery): Promise<RequestRecord[]> {
-    return this.console.listRequests(query);
-  }
-
-  getRequest(id: string): Promise<RequestRecord | null> {
-    return this.console.getRequest(id);
-  }
-
-  changeMarker(): Promise<string> {
-    return this.console.changeMarker();
   }
 
   async readiness(): Promise<StoreReadiness> {

@@ -207,7 +207,7 @@ export function createMemorySource(options: { now?: number; scanLimit?: number; 
   const store = new MemoryConsoleStore();
   const woken: number[] = [];
   const source = createDeliverySource({
-    store,
+    store: { console: store, requeue: (id, now) => store.requeue(id, now) },
     now: () => clock.now,
     onQueued: (count) => woken.push(count),
     ...(options.scanLimit ? { scanLimit: options.scanLimit } : {}),

@@ -8,7 +8,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { signBody } from '../../../src/relay/http/signature.js';
 import { startRelay, type RunningRelay } from '../../../src/relay/http/server.js';
-import type { ConsoleStore } from '../../../src/relay/console/source.js';
+import type { StoreWithConsole } from '../../../src/relay/console/source.js';
 import { createMetrics } from '../../../src/relay/metrics.js';
 import { startGitHubDouble, type GitHubDouble } from '../../support/github-double.js';
 import { postgresAvailable, startPostgres, type PostgresServer } from '../../support/postgres.js';
@@ -74,7 +74,9 @@ test('without the admin token: /console and /api answer 404 as before, and nothi
   expect((await send(r, job('no-console-1'))).status).toBe(202);
   expect((await send(r, job('no-console-2'), 'wrong')).status).toBe(401);
   await sleep(1_200);
-  expect(await (r.store as unknown as ConsoleStore).listRequests({ after: null, limit: 10, route: null, repo: null, codes: null, since: 0 })).toEqual([]);
+  expect(
+    await (r.store as unknown as StoreWithConsole).console.listRequests({ after: null, limit: 10, route: null, repo: null, codes: null, since: 0 }),
+  ).toEqual([]);
 });
 
 test('with the token: refusals recorded off the request path, a dead letter with GitHub’s answer, requeued and dispatched', async () => {
@@ -139,7 +141,7 @@ test('a flood of unsigned requests: at most 100 recorded a second, the rest coun
   expect(signed).toEqual(signed.map(() => 202));
   await sleep(1_100);
   const seconds = (Date.now() - started) / 1000;
-  const store = r.store as unknown as ConsoleStore;
+  const store = (r.store as unknown as StoreWithConsole).console;
   const recorded = (await store.listRequests({ after: null, limit: 10_000, route: null, repo: null, codes: null, since: 0 })).length;
   const dropped = (await r.metrics.consoleRequestsDropped.get()).values[0]?.value ?? 0;
   // One write a second at most, of at most 100: the rows follow the clock, not the flood.

@@ -10,7 +10,7 @@ import type { ConsoleStore, EventRowQuery, RequestRecord, RequestRowQuery } from
 import { MAX_ATTEMPTS_KEPT, MAX_VISUAL_CHECKS_KEPT, type DispatchAttempt, type VisualCheck } from '../../../src/relay/outbox/store.js';
 import { DAY, T0, contractEvent, contractWatch, type ContractStore, type ContractSubject } from './store-contract.js';
 
-export type ConsoleContractStore = ContractStore & ConsoleStore;
+export type ConsoleContractStore = ContractStore & { readonly console: ConsoleStore };
 
 export type ConsoleTable = 'attempts' | 'visual_checks' | 'requests';
 
@@ -103,7 +103,7 @@ export function describeConsoleContract(name: string, subject: () => ConsoleCont
       it('newest first by (receivedAt, id), whole rows with their bodies; keyset pages see every row once, ties too', async () => {
         const extra = '{"diffs":1}';
         for (let i = 0; i < 12; i++) await stored(i, { receivedAt: T0 + 1000 + Math.floor(i / 3), extra: i === 4 ? extra : null });
-        const all = await store.listEvents(query());
+        const all = await store.console.listEvents(query());
         expect(all).toHaveLength(12);
         const expected = [...all].sort(compareNewestFirst);
         expect(all.map((e) => e.id)).toEqual(expected.map((e) => e.id));
@@ -115,7 +115,7 @@ export function describeConsoleContract(name: string, subject: () => ConsoleCont
           const seen: string[] = [];
           let after: EventRowQuery['after'] = null;
           for (;;) {
-            const page = await store.listEvents(query({ after, limit: size }));
+            const page = await store.console.listEvents(query({ after, limit: size }));
             seen.push(...page.map((e) => e.id));
             if (page.length < size) break;
             after = { receivedAt: page.at(-1)!.receivedAt, id: page.at(-1)!.id };
@@ -124,7 +124,7 @@ export function describeConsoleContract(name: string, subject: () => ConsoleCont
         }
         // A position that is not an event's own (a refused request's id at the same time) cuts the same way.
         const tie = { receivedAt: T0 + 1002, id: 'req-zzz' };
-        expect((await store.listEvents(query({ after: tie }))).map((e) => e.id)).toEqual(
+        expect((await store.console.listEvents(query({ after: tie }))).map((e) => e.id)).toEqual(
           expected.filter((e) => compareNewestFirst(e, tie) > 0).map((e) => e.id),
         );
       });
@@ -138,7 +138,7 @@ export function describeConsoleContract(name: string, subject: () => ConsoleCont
         await mark(done, 'delivered', attempt());
         await mark(dead, 'dead', attempt({ status: 404, message: 'Not Found', result: 'fatal', code: 'not_found' }));
         await mark(retrying, 'retry', attempt({ status: 502, message: 'Bad Gateway', result: 'retry', code: 'server_error' }));
-        const ids = async (q: Partial<EventRowQuery>) => (await store.listEvents(query(q))).map((e) => e.id);
+        const ids = async (q: Partial<EventRowQuery>) => (await store.console.listEvents(query(q))).map((e) => e.id);
         expect(await ids({ route: 'web' })).toEqual([web]);
         expect(await ids({ repo: 'ACME/mobile' })).toEqual([mobile]);
         expect(await ids({ states: ['delivered'] })).toEqual([done]);
@@ -149,7 +149,7 @@ export function describeConsoleContract(name: string, subject: () => ConsoleCont
         expect(await ids({ states: [] })).toEqual([]);
         expect(await ids({ route: 'default', states: ['pending'] })).toEqual([retrying]);
         // GitHub's refusal counts as the attempt it was.
-        expect((await store.getEvent(dead))?.attempts).toBe(1);
+        expect((await store.console.getEvent(dead))?.attempts).toBe(1);
       });
     });
 
@@ -162,13 +162,13 @@ export function describeConsoleContract(name: string, subject: () => ConsoleCont
         expect(await mark(id, 'retry', retry, T0 + 20_000)).toBe(1);
         expect(await mark(id, 'retry', timeout, T0 + 80_000)).toBe(1);
         expect(await mark(id, 'delivered', sent, T0 + 200_000)).toBe(1);
-        const [row] = await store.listEvents(query());
+        const [row] = await store.console.listEvents(query());
         expect(row).toMatchObject({ id, state: 'delivered', attempts: 3, lastAttempt: sent });
-        const detail = await store.getEvent(id);
+        const detail = await store.console.getEvent(id);
         expect(detail?.attemptHistory).toEqual([retry, timeout, sent]);
         expect(detail?.lastAttempt).toEqual(sent);
-        expect(await store.getEvent('00000000-0000-4000-8000-000000000000')).toBeNull();
-        expect(await store.getEvent('not-an-id')).toBeNull();
+        expect(await store.console.getEvent('00000000-0000-4000-8000-000000000000')).toBeNull();
+        expect(await store.console.getEvent('not-an-id')).toBeNull();
       });
 
       it('a mark that changes nothing (lease lost) records nothing; a mark without an attempt records none', async () => {
@@ -182,7 +182,7 @@ export function describeConsoleContract(name: string, subject: () => ConsoleCont
         expect(await subject().rows('attempts')).toBe(0);
         expect(await store.markDelivered('fast', [a, b], T0 + 1_300)).toBe(2);
         expect(await subject().rows('attempts')).toBe(0);
-        expect((await store.getEvent(a))?.attemptHistory).toEqual([]);
+        expect((await store.console.getEvent(a))?.attemptHistory).toEqual([]);
       });
 
       it('dead: GitHub refusing the dispatch counts as an attempt; given up without one (too old, unreadable) does not', async () => {
@@ -191,8 +191,8 @@ export function describeConsoleContract(name: string, subject: () => ConsoleCont
         expect(await store.claim('me', T0 + 100, 60_000, 10)).toHaveLength(2);
         expect(await store.markDead('me', [refused], '422', attempt({ result: 'fatal', status: 422, code: 'unprocessable' }))).toBe(1);
         expect(await store.markDead('me', [old], 'undelivered 72 h after receipt')).toBe(1);
-        expect((await store.getEvent(refused))?.attempts).toBe(1);
-        expect((await store.getEvent(old))?.attempts).toBe(0);
+        expect((await store.console.getEvent(refused))?.attempts).toBe(1);
+        expect((await store.console.getEvent(old))?.attempts).toBe(0);
       });
 
       it('one dispatch of several events: one row each, the same dispatch id and count', async () => {
@@ -200,7 +200,7 @@ export function describeConsoleContract(name: string, subject: () => ConsoleCont
         expect(await store.claim('me', T0 + 100, 60_000, 10)).toHaveLength(3);
         const sent = attempt({ dispatchId: 'd-group', events: 3 });
         expect(await store.markDelivered('me', ids, T0 + 200, sent)).toBe(3);
-        for (const id of ids) expect((await store.getEvent(id))?.attemptHistory).toEqual([sent]);
+        for (const id of ids) expect((await store.console.getEvent(id))?.attemptHistory).toEqual([sent]);
         expect(await subject().rows('attempts')).toBe(3);
       });
 
@@ -211,7 +211,7 @@ export function describeConsoleContract(name: string, subject: () => ConsoleCont
           expect(await store.claim('me', at, 60_000, 10)).toHaveLength(1);
           await store.markRetry('me', [id], at + 1, 'GitHub 502', attempt({ at, dispatchId: `d-${i}`, result: 'retry', status: 502, code: 'server_error' }));
         }
-        const history = (await store.getEvent(id))!.attemptHistory;
+        const history = (await store.console.getEvent(id))!.attemptHistory;
         expect(history).toHaveLength(MAX_ATTEMPTS_KEPT);
         expect(history[0]?.dispatchId).toBe('d-5');
         expect(history.at(-1)?.dispatchId).toBe(`d-${MAX_ATTEMPTS_KEPT + 4}`);
@@ -225,8 +225,8 @@ export function describeConsoleContract(name: string, subject: () => ConsoleCont
         await mark(dead, 'dead', attempt({ result: 'fatal', status: 404, code: 'not_found', message: 'Not Found' }), T0 + 10);
         expect(await subject().rows('attempts')).toBe(2);
         expect(await store.prune(T0 + 11)).toBe(1);
-        expect(await store.getEvent(done)).toBeNull();
-        expect((await store.getEvent(dead))?.attemptHistory).toHaveLength(1);
+        expect(await store.console.getEvent(done)).toBeNull();
+        expect((await store.console.getEvent(dead))?.attemptHistory).toHaveLength(1);
         expect(await subject().rows('attempts')).toBe(1);
       });
     });
@@ -239,14 +239,14 @@ export function describeConsoleContract(name: string, subject: () => ConsoleCont
         for (const id of [d1, d2, d3]) await mark(id, 'dead', attempt({ result: 'fatal', status: 404, code: 'not_found' }));
         const live = await stored(4, { route: 'mobile', repo: 'acme/fourth' });
         const now = T0 + 5 * DAY;
-        expect(await store.requeueDead('mobile', now)).toBe(2);
-        expect(await store.requeueDead('mobile', now)).toBe(0);
+        expect(await store.console.requeueDead('mobile', now)).toBe(2);
+        expect(await store.console.requeueDead('mobile', now)).toBe(0);
         const back = await store.claim('b', now, 1_000, 10);
         expect(back.map((e) => e.id).sort()).toEqual([d1, d2, live].sort());
         expect(back.find((e) => e.id === d1)).toMatchObject({ attempts: 0, nextAttemptAt: now, requeuedAt: now });
         expect((await store.list('dead', 10)).map((e) => e.id)).toEqual([d3]);
         // The history stays: the earlier attempt is still shown.
-        expect((await store.getEvent(d1))?.attemptHistory).toHaveLength(1);
+        expect((await store.console.getEvent(d1))?.attemptHistory).toHaveLength(1);
       });
 
       it('resend a delivered event: pending again, due now, counted as pending; only a delivered one', async () => {
@@ -256,18 +256,18 @@ export function describeConsoleContract(name: string, subject: () => ConsoleCont
         await mark(dead, 'dead', attempt({ result: 'fatal' }));
         expect(await store.stats()).toEqual({ pending: 0, delivered: 1, dead: 1 });
         const now = T0 + 2 * DAY;
-        expect(await store.resend(dead, now)).toBe(false);
-        expect(await store.resend('00000000-0000-4000-8000-000000000000', now)).toBe(false);
-        expect(await store.resend('nope', now)).toBe(false);
-        expect(await store.resend(done, now)).toBe(true);
-        expect(await store.resend(done, now)).toBe(false);
+        expect(await store.console.resend(dead, now)).toBe(false);
+        expect(await store.console.resend('00000000-0000-4000-8000-000000000000', now)).toBe(false);
+        expect(await store.console.resend('nope', now)).toBe(false);
+        expect(await store.console.resend(done, now)).toBe(true);
+        expect(await store.console.resend(done, now)).toBe(false);
         expect(await store.stats()).toEqual({ pending: 1, delivered: 0, dead: 1 });
         const [again] = await store.claim('b', now, 1_000, 10);
         expect(again).toMatchObject({ id: done, attempts: 0, nextAttemptAt: now, requeuedAt: now });
         // Delivered again, and a later prune by the first delivery's time keeps it.
         await store.markDelivered('b', [done], now + 1, attempt({ at: now + 1, dispatchId: 'd-2' }));
         expect(await store.prune(now)).toBe(0);
-        expect((await store.getEvent(done))?.attemptHistory.map((a) => a.dispatchId)).toEqual(['d-1', 'd-2']);
+        expect((await store.console.getEvent(done))?.attemptHistory.map((a) => a.dispatchId)).toEqual(['d-1', 'd-2']);
       });
     });
 
@@ -284,21 +284,21 @@ export function describeConsoleContract(name: string, subject: () => ConsoleCont
         await store.endVisualWatch('default', 'b1', decided);
         await store.rescheduleVisualWatch('team-b', 'b1', T0 + 60_000, {});
         await store.endVisualWatch('team-b', 'b1');
-        expect(await store.listVisualChecks('default', 'b1', 50)).toEqual([first, failed, decided]);
-        expect(await store.listVisualChecks('default', 'b1', 2)).toEqual([failed, decided]);
-        expect(await store.listVisualChecks('team-b', 'b1', 50)).toEqual([]);
+        expect(await store.console.listVisualChecks('default', 'b1', 50)).toEqual([first, failed, decided]);
+        expect(await store.console.listVisualChecks('default', 'b1', 2)).toEqual([failed, decided]);
+        expect(await store.console.listVisualChecks('team-b', 'b1', 50)).toEqual([]);
         expect(await store.listVisualWatches(10)).toEqual([]);
       });
 
       it(`keeps the latest ${MAX_VISUAL_CHECKS_KEPT} re-reads of a build; prune forgets those older than its cutoff`, async () => {
         await store.watchVisual(contractWatch('b1'));
         for (let i = 0; i < MAX_VISUAL_CHECKS_KEPT + 3; i++) await store.rescheduleVisualWatch('default', 'b1', T0 + i, { check: check(i) });
-        const kept = await store.listVisualChecks('default', 'b1', 1_000);
+        const kept = await store.console.listVisualChecks('default', 'b1', 1_000);
         expect(kept).toHaveLength(MAX_VISUAL_CHECKS_KEPT);
         expect(kept[0]?.at).toBe(T0 + 3);
         expect(await subject().rows('visual_checks')).toBe(MAX_VISUAL_CHECKS_KEPT);
         await store.prune(T0 + 100);
-        expect((await store.listVisualChecks('default', 'b1', 1_000))[0]?.at).toBe(T0 + 100);
+        expect((await store.console.listVisualChecks('default', 'b1', 1_000))[0]?.at).toBe(T0 + 100);
         expect(await subject().rows('visual_checks')).toBe(MAX_VISUAL_CHECKS_KEPT + 3 - 100);
       }, 60_000);
     });
@@ -310,9 +310,9 @@ export function describeConsoleContract(name: string, subject: () => ConsoleCont
         const filtered = refused(6, { code: 'filtered', status: 202, route: 'mobile', event: facts as RequestRecord['event'] });
         const invalid = refused(7, { code: 'invalid_event', status: 422, issues: [{ field: 'status', message: 'Invalid option' }] });
         const records = [refused(1), refused(2, { route: null, status: 404, code: 'not_found' }), refused(3), refused(4), dup, filtered, invalid];
-        await store.recordRequests(records, KEEP);
-        const ids = async (q: Partial<RequestRowQuery>) => (await store.listRequests(requestQuery(q))).map((r) => r.id);
-        expect(await store.listRequests(requestQuery())).toEqual([...records].reverse());
+        await store.console.recordRequests(records, KEEP);
+        const ids = async (q: Partial<RequestRowQuery>) => (await store.console.listRequests(requestQuery(q))).map((r) => r.id);
+        expect(await store.console.listRequests(requestQuery())).toEqual([...records].reverse());
         expect(await ids({ route: 'mobile' })).toEqual([filtered.id]);
         expect(await ids({ repo: 'acme/WEB' })).toEqual([dup.id]);
         expect(await ids({ codes: ['duplicate', 'invalid_event'] })).toEqual([invalid.id, dup.id]);
@@ -320,36 +320,36 @@ export function describeConsoleContract(name: string, subject: () => ConsoleCont
         expect(await ids({ after: { receivedAt: T0 + 3, id: refused(3).id }, limit: 2 })).toEqual([refused(2).id, refused(1).id]);
         // A position at the same time with an event's id (a uuid sorts before `req-`): the request at that time comes first, so it is older.
         expect(await ids({ after: { receivedAt: T0 + 3, id: '00000000-0000-4000-8000-000000000000' } })).toEqual([refused(2).id, refused(1).id]);
-        expect(await store.getRequest(invalid.id)).toEqual(invalid);
-        expect(await store.getRequest(filtered.id)).toEqual(filtered);
-        expect(await store.getRequest('req-t-none')).toBeNull();
+        expect(await store.console.getRequest(invalid.id)).toEqual(invalid);
+        expect(await store.console.getRequest(filtered.id)).toEqual(filtered);
+        expect(await store.console.getRequest('req-t-none')).toBeNull();
         // Another process on the same data sees them: every instance's console shows every instance's refusals.
         const other = await subject().open();
         others.push(other);
-        expect(await other.getRequest(dup.id)).toEqual(dup);
+        expect(await other.console.getRequest(dup.id)).toEqual(dup);
       });
 
       it('pruned at each write to the latest maxCount and to maxAgeMs; a repeated id is written once', async () => {
-        await store.recordRequests(
+        await store.console.recordRequests(
           Array.from({ length: 30 }, (_, i) => refused(i)),
           { ...KEEP, maxCount: 20 },
         );
         expect(await subject().rows('requests')).toBe(20);
-        expect((await store.listRequests(requestQuery())).at(-1)?.id).toBe(refused(10).id);
-        await store.recordRequests([refused(29), refused(30)], { now: T0 + 25 + DAY, maxAgeMs: DAY, maxCount: 20 });
-        expect((await store.listRequests(requestQuery())).map((r) => r.receivedAt - T0)).toEqual([30, 29, 28, 27, 26, 25]);
+        expect((await store.console.listRequests(requestQuery())).at(-1)?.id).toBe(refused(10).id);
+        await store.console.recordRequests([refused(29), refused(30)], { now: T0 + 25 + DAY, maxAgeMs: DAY, maxCount: 20 });
+        expect((await store.console.listRequests(requestQuery())).map((r) => r.receivedAt - T0)).toEqual([30, 29, 28, 27, 26, 25]);
       });
     });
 
     describe('the change marker', () => {
       it('moves on every change the list shows, and only then', async () => {
-        const seen: string[] = [await store.changeMarker()];
+        const seen: string[] = [await store.console.changeMarker()];
         const moved = async (what: string) => {
-          const m = await store.changeMarker();
+          const m = await store.console.changeMarker();
           expect({ what, moved: !seen.includes(m) }).toEqual({ what, moved: true });
           seen.push(m);
         };
-        const still = async (what: string) => expect({ what, marker: await store.changeMarker() }).toEqual({ what, marker: seen.at(-1) });
+        const still = async (what: string) => expect({ what, marker: await store.console.changeMarker() }).toEqual({ what, marker: seen.at(-1) });
 
         const a = await stored(1);
         await moved('insert');
@@ -368,9 +368,9 @@ export function describeConsoleContract(name: string, subject: () => ConsoleCont
         await moved('delivered');
         await store.requeue(a, T0 + 400);
         await moved('requeue');
-        await store.resend(b, T0 + 400);
+        await store.console.resend(b, T0 + 400);
         await moved('resend');
-        await store.recordRequests([refused(1)], KEEP);
+        await store.console.recordRequests([refused(1)], KEEP);
         await moved('a refused request');
         await store.watchVisual(contractWatch('b1'));
         await store.rescheduleVisualWatch('default', 'b1', T0 + 1, { check: check(1) });
@@ -384,7 +384,7 @@ export function describeConsoleContract(name: string, subject: () => ConsoleCont
         // Another process sees the same marker.
         const other = await subject().open();
         others.push(other);
-        expect(await other.changeMarker()).toBe(seen.at(-1));
+        expect(await other.console.changeMarker()).toBe(seen.at(-1));
       });
     });
   });

@@ -471,7 +471,7 @@ describe('Dispatcher (driven clock) against the GitHub double', () => {
     const [id] = await insert(d, [newEvent(1)]);
     await clock.advance(0);
     await clock.advance(1_000);
-    const dead = await store.getEvent(id!);
+    const dead = await store.console.getEvent(id!);
     expect(dead?.state).toBe('dead');
     expect(dead?.attemptHistory).toEqual([
       {
@@ -495,7 +495,7 @@ describe('Dispatcher (driven clock) against the GitHub double', () => {
     d.wakeNow();
     await clock.advance(0);
     expect(sentIds(gh)).toEqual([id]);
-    const sent = (await store.getEvent(id!))!;
+    const sent = (await store.console.getEvent(id!))!;
     expect(sent.state).toBe('delivered');
     expect(sent.attemptHistory.at(-1)).toMatchObject({ status: 204, message: 'accepted', result: 'sent', code: null, at: clock.now() });
   });
@@ -506,7 +506,7 @@ describe('Dispatcher (driven clock) against the GitHub double', () => {
     const ids = await insert(d, [newEvent(1), newEvent(2), newEvent(3)]);
     await clock.advance(200);
     expect(gh.dispatches('acme/shop')).toHaveLength(1);
-    const rows = await Promise.all(ids.map(async (id) => (await store.getEvent(id))!.attemptHistory));
+    const rows = await Promise.all(ids.map(async (id) => (await store.console.getEvent(id))!.attemptHistory));
     expect(rows.map((r) => r.length)).toEqual([1, 1, 1]);
     expect(new Set(rows.map((r) => r[0]!.dispatchId)).size).toBe(1);
     expect(rows[0]![0]).toMatchObject({ events: 3, status: 204 });

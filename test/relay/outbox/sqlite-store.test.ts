@@ -116,7 +116,7 @@ describe('openSqliteStore', () => {
     db.close();
     store = openSqliteStore(join(dir, 'data'));
     const query = { after: null, limit: 10, route: null, repo: null, states: null, attempted: null };
-    expect((await store.listEvents(query)).map((e) => e.id)).toEqual([id]);
+    expect((await store.console.listEvents(query)).map((e) => e.id)).toEqual([id]);
     const check = new Database(join(dir, 'data', 'relay.db'), { readonly: true });
     try {
       expect(check.pragma('user_version', { simple: true })).toBe(5);

@@ -317,7 +317,7 @@ test('every re-read is kept for the console with the watch: what Sauce answered,
   await r.tick(); // decided: an event goes, the watch ends
   const events = await stored(buildId);
   expect(events).toHaveLength(2);
-  const checks = await store.listVisualChecks('default', buildId, 50);
+  const checks = await store.console.listVisualChecks('default', buildId, 50);
   expect(checks).toEqual([
     { at: T0, outcome: 'changed', status: 'UNAPPROVED', summary: unapproved.summary, error: null, eventId: events[0]!.id },
     { at: T0 + MIN, outcome: 'unchanged', status: 'UNAPPROVED', summary: unapproved.summary, error: null, eventId: null },
@@ -332,14 +332,14 @@ test('every re-read is kept for the console with the watch: what Sauce answered,
   sauce.setBuild(expired, unapproved);
   await track(r, webhook(gone, unapproved));
   await r.tick();
-  expect(await store.listVisualChecks('default', gone, 50)).toEqual([
+  expect(await store.console.listVisualChecks('default', gone, 50)).toEqual([
     { at: clock.t, outcome: 'not_found', status: null, summary: null, error: 'Sauce has no such build for these credentials', eventId: null },
   ]);
   await track(r, webhook(expired, unapproved));
   clock.t += 3 * HOUR;
   await r.tick();
   const [word] = (await stored(expired)).slice(-1);
-  expect(await store.listVisualChecks('default', expired, 50)).toEqual([
+  expect(await store.console.listVisualChecks('default', expired, 50)).toEqual([
     { at: clock.t, outcome: 'expired', status: null, summary: null, error: null, eventId: word!.id },
   ]);
 });
