@@ -17,6 +17,7 @@ import type { RefusedRequest } from '../http/handler.js';
 import type { Logger } from '../logger.js';
 import { factsOfEvent } from './derive.js';
 import type { ConsoleStore, RequestRecord, RequestRetention } from './source.js';
+import { type Timers, UNREF_TIMERS } from '../timers.js';
 
 export const REQUEST_ID_PREFIX = 'req-';
 /** Records kept at most (the table is pruned to this many at each write). */
@@ -82,30 +83,13 @@ export function toRequestRecord(input: RefusedRequest, id: string): RequestRecor
   };
 }
 
-/** The timer the recorder flushes with (tests drive it). */
-export interface RecorderTimers {
-  setTimeout(callback: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
-
-const GLOBAL_TIMERS: RecorderTimers = {
-  setTimeout(callback, ms) {
-    const timer = setTimeout(callback, ms);
-    timer.unref();
-    return timer;
-  },
-  clearTimeout(handle) {
-    clearTimeout(handle as NodeJS.Timeout);
-  },
-};
-
 export interface RequestRecorderOptions {
   readonly store: Pick<ConsoleStore, 'recordRequests'>;
   readonly logger: Logger;
   /** Part of every id, so ids of two processes (or two runs) differ. Letters and digits; default random. */
   readonly idPrefix?: string;
   readonly now?: () => number;
-  readonly timers?: RecorderTimers;
+  readonly timers?: Timers;
   readonly flushEveryMs?: number;
   readonly maxPerFlush?: number;
   readonly maxCount?: number;
@@ -119,7 +103,7 @@ export class RequestRecorder {
   private readonly o: RequestRecorderOptions;
   private readonly idPrefix: string;
   private readonly now: () => number;
-  private readonly timers: RecorderTimers;
+  private readonly timers: Timers;
   private readonly flushEveryMs: number;
   private readonly maxPerFlush: number;
   private buffer: RequestRecord[] = [];
@@ -136,7 +120,7 @@ export class RequestRecorder {
     this.idPrefix = options.idPrefix ?? randomBytes(4).readUInt32BE(0).toString(36);
     if (!/^[A-Za-z0-9]{1,16}$/.test(this.idPrefix)) throw new Error('RequestRecorder: idPrefix must be 1-16 letters or digits');
     this.now = options.now ?? Date.now;
-    this.timers = options.timers ?? GLOBAL_TIMERS;
+    this.timers = options.timers ?? UNREF_TIMERS;
     this.flushEveryMs = Math.max(1, options.flushEveryMs ?? DEFAULT_FLUSH_EVERY_MS);
     this.maxPerFlush = Math.max(1, Math.floor(options.maxPerFlush ?? DEFAULT_MAX_PER_FLUSH));
     this.retention = {

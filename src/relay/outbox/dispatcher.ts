@@ -38,6 +38,7 @@ import type { RelayMetrics } from '../metrics.js';
 import { DEFAULT_BACKOFF, nextAttemptAt, tooOld, type BackoffOptions } from './backoff.js';
 import { envelopeEntry, makeEnvelope, type EntryResult, type TruncatedField } from '../../sauce/envelope.js';
 import { splitForDispatch, validEventType, DISPATCH_MAX_PAYLOAD_BYTES } from '../../github/limits.js';
+import { type Timers, UNREF_TIMERS } from '../timers.js';
 
 export interface DispatcherOptions {
   store: EventStore;
@@ -62,24 +63,8 @@ export interface DispatcherOptions {
   /** When set, forget delivered events and dedup keys older than this, once an hour. */
   retentionMs?: number;
   /** Schedules the cycles. Default the global timers (unref'd). A callback may return the cycle's promise. */
-  timers?: DispatcherTimers;
+  timers?: Timers;
 }
-
-export interface DispatcherTimers {
-  setTimeout(callback: () => unknown, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
-
-const GLOBAL_TIMERS: DispatcherTimers = {
-  setTimeout(callback, ms) {
-    const timer = setTimeout(callback, ms);
-    timer.unref();
-    return timer;
-  },
-  clearTimeout(handle) {
-    clearTimeout(handle as NodeJS.Timeout);
-  },
-};
 
 export interface PlannedDispatch {
   repo: string;
@@ -242,7 +227,7 @@ export class Dispatcher {
   private readonly owner: string;
   private readonly backoff: BackoffOptions;
   private readonly retentionMs: number | undefined;
-  private readonly timers: DispatcherTimers;
+  private readonly timers: Timers;
 
   private readonly held = new Map<string, Held>();
   private started = false;
@@ -272,7 +257,7 @@ export class Dispatcher {
     this.owner = o.owner ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
     this.backoff = o.backoff ?? DEFAULT_BACKOFF;
     this.retentionMs = o.retentionMs;
-    this.timers = o.timers ?? GLOBAL_TIMERS;
+    this.timers = o.timers ?? UNREF_TIMERS;
   }
 
   start(): void {

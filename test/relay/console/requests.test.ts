@@ -1,5 +1,6 @@
 import type { RequestRecord, RequestRetention } from '../../../src/relay/console/source.js';
-import { RequestRecorder, signaturePrefix, sourceAddress, toRequestRecord, type RecorderTimers } from '../../../src/relay/console/requests.js';
+import { RequestRecorder, signaturePrefix, sourceAddress, toRequestRecord } from '../../../src/relay/console/requests.js';
+import type { Timers } from '../../../src/relay/timers.js';
 import type { RefusedRequest } from '../../../src/relay/http/handler.js';
 import { parseSauceEvent } from '../../../src/sauce/event.js';
 import { sauceFixture } from '../support/common.js';
@@ -69,7 +70,7 @@ describe('the record of a refused request: metadata only', () => {
 function manualTimers() {
   const pending = new Map<number, { callback: () => void; ms: number }>();
   let n = 0;
-  const timers: RecorderTimers = {
+  const timers: Timers = {
     setTimeout(callback, ms) {
       n += 1;
       pending.set(n, { callback, ms });

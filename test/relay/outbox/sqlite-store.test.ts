@@ -1,30 +1,15 @@
 import { afterAll, afterEach, beforeEach, describe, expect, it } from '@jest/globals';
-import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { openSqliteStore, type SqliteEventStore } from '../../../src/relay/outbox/sqlite-store.js';
-import type { NewEvent, NewVisualWatch } from '../../../src/relay/outbox/store.js';
 import { describeConsoleContract } from './console-contract.js';
-import { describeStoreContract } from './store-contract.js';
+import { DAY, T0, contractEvent, contractWatch, describeStoreContract } from './store-contract.js';
 import { captureConnections, walCommits } from './support/sqlite-observer.js';
 
-const DAY = 86_400_000;
-const T0 = Date.UTC(2026, 0, 1);
-
-function event(n: number, overrides: Partial<NewEvent> = {}): NewEvent {
-  const body = JSON.stringify({ id: `job-${n}`, status: 'PASSED', n });
-  return {
-    route: 'default',
-    repo: 'acme/shop',
-    eventType: 'saucelabs',
-    body,
-    bodyHash: createHash('sha256').update(body).digest('hex'),
-    receivedAt: T0 + n,
-    ...overrides,
-  };
-}
+const event = contractEvent;
+const watch = contractWatch;
 
 let dir: string;
 let store: SqliteEventStore;
@@ -164,21 +149,6 @@ describe('openSqliteStore', () => {
     }
   });
 });
-
-function watch(buildId: string, overrides: Partial<NewVisualWatch> = {}): NewVisualWatch {
-  return {
-    route: 'default',
-    buildId,
-    repo: 'acme/shop',
-    eventType: 'saucelabs',
-    body: JSON.stringify({ build_id: buildId, status: 'UNAPPROVED' }),
-    dataCenter: 'us-west-1',
-    firstSeenAt: T0,
-    nextCheckAt: T0 + 60_000,
-    expiresAt: T0 + 3 * DAY,
-    ...overrides,
-  };
-}
 
 describe('insert and dedup', () => {
   it('stores an event with everything it was given', async () => {

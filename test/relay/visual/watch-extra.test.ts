@@ -1,6 +1,6 @@
 /**
- * What the relay stores beside a Visual event, and how it reaches GitHub: the SQLite store keeps a
- * watch's last `extra`, and the dispatcher puts an event's `extra` in its entry's `relay` field.
+ * What the relay stores beside a Visual event, and how it reaches GitHub: an older SQLite file gains
+ * the watches' `extra` column, and the dispatcher puts an event's `extra` in its entry's `relay` field.
  */
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -8,22 +8,13 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { planDispatches } from '../../../src/relay/outbox/dispatcher.js';
 import { openSqliteStore, type SqliteEventStore } from '../../../src/relay/outbox/sqlite-store.js';
-import type { NewVisualWatch, StoredEvent } from '../../../src/relay/outbox/store.js';
+import type { StoredEvent } from '../../../src/relay/outbox/store.js';
+import { T0, contractWatch } from '../outbox/store-contract.js';
 
-const T0 = 1_780_000_000_000;
-const watch = (buildId: string): NewVisualWatch => ({
-  route: 'default',
-  buildId,
-  repo: 'acme/shop',
-  eventType: 'saucelabs',
-  body: JSON.stringify({ build_id: buildId, status: 'UNAPPROVED' }),
-  dataCenter: 'us-west-1',
-  firstSeenAt: T0,
-  nextCheckAt: T0,
-  expiresAt: T0 + 86_400_000,
-});
+const watch = contractWatch;
 
-describe('SQLite: a watch remembers the extra last sent', () => {
+// The contract suite (store-contract.ts) checks what `extra` does on both stores; this is SQLite's migration.
+describe('SQLite: an older file gains the watches’ extra column', () => {
   let store: SqliteEventStore;
   let dir: string;
   beforeEach(() => {
@@ -31,24 +22,6 @@ describe('SQLite: a watch remembers the extra last sent', () => {
     store = openSqliteStore(dir);
   });
   afterEach(async () => store.close());
-
-  test('null from a webhook; set, kept and cleared by reschedule; a newer webhook clears it', async () => {
-    await store.watchVisual(watch('b1'));
-    const extra = () => store.listVisualWatches(10).then((w) => w[0]!.extra);
-    expect(await extra()).toBeNull();
-    await store.rescheduleVisualWatch('default', 'b1', T0 + 1, { body: '{"status":"UNAPPROVED","n":2}', extra: '{"diffs":1}' });
-    expect(await extra()).toBe('{"diffs":1}');
-    await store.rescheduleVisualWatch('default', 'b1', T0 + 2, { error: 'HTTP 503' });
-    expect(await extra()).toBe('{"diffs":1}');
-    await store.rescheduleVisualWatch('default', 'b1', T0 + 3, { extra: null });
-    expect(await extra()).toBeNull();
-    await store.rescheduleVisualWatch('default', 'b1', T0 + 4, { extra: '{"stuck":1}' });
-    await store.watchVisual(watch('b1'));
-    expect(await extra()).toBeNull();
-    // Claims return it too.
-    await store.rescheduleVisualWatch('default', 'b1', T0, { extra: '{"x":1}' });
-    expect((await store.claimVisualWatches(T0 + 10, 60_000, 10))[0]!.extra).toBe('{"x":1}');
-  });
 
   test('a schema-4 file whose visual_watches has no extra column gets it, and keeps its watches', async () => {
     await store.watchVisual(watch('old'));

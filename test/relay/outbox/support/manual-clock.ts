@@ -1,11 +1,11 @@
 /**
  * A clock for the dispatcher that moves only when a test says so: `now` and `setTimeout` /
- * `clearTimeout` (DispatcherTimers). `advance(ms)` runs every timer that falls due, in order, and
+ * `clearTimeout` (Timers). `advance(ms)` runs every timer that falls due, in order, and
  * awaits each to completion (the dispatcher's timer callbacks return their cycle's promise), so a
  * test knows a cycle is over without sleeping, and what the dispatcher decides depends only on
  * this clock, never on how fast the machine is.
  */
-import type { DispatcherTimers } from '../../../../src/relay/outbox/dispatcher.js';
+import type { Timers } from '../../../../src/relay/timers.js';
 
 interface Timer {
   readonly at: number;
@@ -13,7 +13,7 @@ interface Timer {
   readonly callback: () => unknown;
 }
 
-export class ManualClock implements DispatcherTimers {
+export class ManualClock implements Timers {
   private t: number;
   private seq = 0;
   private readonly timers = new Map<number, Timer>();
