@@ -66,30 +66,19 @@ export type VisualBuildRead =
   /** The answer did not have the expected shape, or carried GraphQL errors. */
   | { readonly kind: 'invalid'; readonly reason: string };
 
-const count = z.number().int().nonnegative();
-const responseSchema = z.object({
-  data: z
-    .object({
-      build: z
-        .object({
-          status: z.enum(VISUAL_STATUSES),
-          errored: count,
-          approved: count,
-          equal: count,
-          rejected: count,
-          unapproved: count,
-          queued: count,
-        })
-        .nullable(),
-    })
-    .nullable()
-    .optional(),
-  errors: z.array(z.object({ message: z.string() }).loose()).optional(),
-});
+/** A GraphQL answer whose `data.build` is the one build asked for (both queries here ask for one). */
+function buildAnswerSchema<B extends z.ZodType>(build: B) {
+  return z.object({
+    data: z.object({ build: build.nullable() }).nullable().optional(),
+    errors: z.array(z.object({ message: z.string() }).loose()).optional(),
+  });
+}
 
-/** Read the GraphQL answer to VISUAL_BUILD_QUERY. */
-export function parseVisualBuildResponse(json: unknown): VisualBuildRead {
-  const parsed = responseSchema.safeParse(json);
+type BuildAnswer<B> = { readonly kind: 'build'; readonly build: B } | { readonly kind: 'not_found' } | { readonly kind: 'invalid'; readonly reason: string };
+
+/** Pure: the build in a GraphQL answer, or why there is none (its shape, GraphQL errors, no data, no such build). */
+function readBuildAnswer<B>(schema: z.ZodType<{ data?: { build: B | null } | null; errors?: { message: string }[] }>, json: unknown): BuildAnswer<B> {
+  const parsed = schema.safeParse(json);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     return { kind: 'invalid', reason: `${issue.path.join('.') || '(root)'}: ${issue.message}` };
@@ -98,7 +87,27 @@ export function parseVisualBuildResponse(json: unknown): VisualBuildRead {
   if (errors && errors.length > 0) return { kind: 'invalid', reason: `GraphQL error: ${errors[0]!.message.slice(0, 200)}` };
   if (!data) return { kind: 'invalid', reason: 'no data in the answer' };
   if (data.build === null) return { kind: 'not_found' };
-  const { status, ...summary } = data.build;
+  return { kind: 'build', build: data.build };
+}
+
+const count = z.number().int().nonnegative();
+const responseSchema = buildAnswerSchema(
+  z.object({
+    status: z.enum(VISUAL_STATUSES),
+    errored: count,
+    approved: count,
+    equal: count,
+    rejected: count,
+    unapproved: count,
+    queued: count,
+  }),
+);
+
+/** Read the GraphQL answer to VISUAL_BUILD_QUERY. */
+export function parseVisualBuildResponse(json: unknown): VisualBuildRead {
+  const answer = readBuildAnswer(responseSchema, json);
+  if (answer.kind !== 'build') return answer;
+  const { status, ...summary } = answer.build;
   return { kind: 'found', build: { status, summary } };
 }
 
@@ -248,13 +257,7 @@ const connectionSchema = z.object({
   pageInfo: z.object({ hasNextPage: z.boolean(), endCursor: z.string().nullish() }),
   nodes: z.array(z.unknown()),
 });
-const diffsResponseSchema = z.object({
-  data: z
-    .object({ build: z.record(z.string(), z.unknown()).nullable() })
-    .nullable()
-    .optional(),
-  errors: z.array(z.object({ message: z.string() }).loose()).optional(),
-});
+const diffsResponseSchema = buildAnswerSchema(z.record(z.string(), z.unknown()));
 
 const cut = (value: string | null | undefined, max: number): string | null => (value ? truncateChars(value, max) : null);
 const joined = (a: string | null | undefined, b: string | null | undefined): string | null =>
@@ -294,18 +297,11 @@ export function toVisualDiff(node: z.output<typeof nodeSchema>): VisualDiff {
 
 /** Read the answer to `visualDiffsRequest(…, pages, …)`: one page per status asked for. */
 export function parseVisualDiffsResponse(json: unknown, asked: readonly ListedDiffStatus[]): DiffPagesRead {
-  const parsed = diffsResponseSchema.safeParse(json);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    return { kind: 'invalid', reason: `${issue.path.join('.') || '(root)'}: ${issue.message}` };
-  }
-  const { data, errors } = parsed.data;
-  if (errors && errors.length > 0) return { kind: 'invalid', reason: `GraphQL error: ${errors[0]!.message.slice(0, 200)}` };
-  if (!data) return { kind: 'invalid', reason: 'no data in the answer' };
-  if (data.build === null) return { kind: 'not_found' };
+  const answer = readBuildAnswer(diffsResponseSchema, json);
+  if (answer.kind !== 'build') return answer;
   const pages: DiffPage[] = [];
   for (const status of asked) {
-    const connection = connectionSchema.safeParse(data.build[aliasOf(status)]);
+    const connection = connectionSchema.safeParse(answer.build[aliasOf(status)]);
     if (!connection.success) {
       const issue = connection.error.issues[0]!;
       return { kind: 'invalid', reason: `data.build.${[aliasOf(status), ...issue.path].join('.')}: ${issue.message}` };

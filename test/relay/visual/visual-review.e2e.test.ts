@@ -4,95 +4,43 @@
  * dispatch run through the committed Action bundle → the Visual status and check run on the commit.
  * The check run's text is checked, not only its conclusion.
  */
-import { signBody } from '../../../src/relay/http/signature.js';
 import { CHECK_OUTPUT_MAX_BYTES, utf8Bytes } from '../../../src/github/limits.js';
-import { startGitHubDouble, type CheckRunRecord, type GitHubDouble } from '../../support/github-double.js';
-import { buildWithDiffs, startSauceApiDouble, type SauceApiDouble } from '../../support/sauce-api-double.js';
+import type { CheckRunRecord } from '../../support/github-double.js';
+import { buildWithDiffs } from '../../support/sauce-api-double.js';
 import { runAction, SHA } from '../../action/harness.js';
-import { sauceFixture, waitFor } from '../support/common.js';
-import { ensureBuilt, postSigned, startRelayProcess, tempDir, type RelayProcess } from '../support/process.js';
+import { waitFor } from '../support/common.js';
+import { CONTEXT, REPO, visualBody, visualRelayRig } from './support/visual-relay.js';
 
-const SECRET = 'review-secret-0123456789';
-const REPO = 'acme/shop';
-const CREDENTIALS = { username: 'ci-reader', accessKey: 'sauce-access-key-do-not-log-5e1b' };
-const CONTEXT = 'Sauce Labs Visual / shop-web';
-
-let github: GitHubDouble;
-let sauce: SauceApiDouble;
-let relay: RelayProcess | undefined;
-
-beforeAll(async () => {
-  ensureBuilt();
-  github = await startGitHubDouble();
-  github.addCommit(REPO, SHA);
-  sauce = await startSauceApiDouble(CREDENTIALS);
-}, 120_000);
-afterEach(async () => {
-  await relay?.kill('SIGKILL');
-  relay = undefined;
-  expect(sauce.violations).toEqual([]);
-  expect(github.violations).toEqual([]);
-});
-afterAll(async () => {
-  await github?.close();
-  await sauce?.close();
-});
-
-function visualBody(name: string, buildId: string): Buffer {
-  const event = JSON.parse(sauceFixture(name).toString('utf8')) as Record<string, unknown>;
-  return Buffer.from(JSON.stringify({ ...event, build_id: buildId, build_url: `https://app.saucelabs.com/visual/builds/${buildId}` }));
-}
-
-async function startRelay(env: Record<string, string>): Promise<RelayProcess> {
-  return startRelayProcess({
-    dataDir: tempDir(),
-    env: {
-      SAUCE_WEBHOOK_SECRET: SECRET,
-      GITHUB_TOKEN: 'ghs_reviewtoken',
-      GITHUB_API_URL: github.url,
-      GITHUB_REPOSITORY: REPO,
-      SAUCE_USERNAME: CREDENTIALS.username,
-      SAUCE_ACCESS_KEY: CREDENTIALS.accessKey,
-      SAUCE_API_URL: sauce.url,
-      RELAY_VISUAL_REFRESH_INTERVAL: '150ms',
-      ...env,
-    },
-  });
-}
-
-async function send(body: Buffer): Promise<void> {
-  const answer = await postSigned(`${relay!.url}/webhook`, body, signBody(SECRET, body));
-  expect(answer.status).toBe(202);
-}
+const rig = visualRelayRig({ secret: 'review-secret-0123456789', accessKey: 'sauce-access-key-do-not-log-5e1b' });
 
 type Entry = { payload: { build_id: string; status: string }; relay?: { stuck?: unknown; diffs?: { items: unknown[] } } };
 const dispatchesFor = (buildId: string) =>
-  github.dispatches(REPO).filter((d) => (d.client_payload as { events: Entry[] }).events.some((e) => e.payload.build_id === buildId));
+  rig.github.dispatches(REPO).filter((d) => (d.client_payload as { events: Entry[] }).events.some((e) => e.payload.build_id === buildId));
 
 /** Run the Action on every dispatch not run yet (each dispatch is one workflow run). */
 async function runNewDispatches(buildId: string, done: Set<unknown>): Promise<void> {
   for (const d of dispatchesFor(buildId)) {
     if (done.has(d)) continue;
     done.add(d);
-    const result = await runAction({ apiUrl: github.url, clientPayload: d.client_payload, repository: REPO });
+    const result = await runAction({ apiUrl: rig.github.url, clientPayload: d.client_payload, repository: REPO });
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
   }
 }
 
 const latestStatus = () =>
-  github
+  rig.github
     .statuses(REPO, SHA)
     .filter((s) => s.context === CONTEXT)
     .at(-1)!;
-const checkRun = (buildId: string): CheckRunRecord => github.checkRuns(REPO).find((r) => r.external_id === `sauce-visual:${buildId}`)!;
+const checkRun = (buildId: string): CheckRunRecord => rig.github.checkRuns(REPO).find((r) => r.external_id === `sauce-visual:${buildId}`)!;
 
 test('a build that never finishes: error after the timeout, then Sauce’s late result (pending with the snapshots), then success', async () => {
   const buildId = '0b0e2d4c-3333-4a2b-8c3d-000000000001';
-  sauce.setBuild(buildId, buildWithDiffs('QUEUED', { QUEUED: 24, EQUAL: 20 }, 31));
-  relay = await startRelay({ RELAY_GROUP_WINDOW: '0', RELAY_VISUAL_STUCK_AFTER: '1s' });
+  rig.sauce.setBuild(buildId, buildWithDiffs('QUEUED', { QUEUED: 24, EQUAL: 20 }, 31));
+  const relay = await rig.start({ env: { RELAY_GROUP_WINDOW: '0', RELAY_VISUAL_STUCK_AFTER: '1s' } });
   const ran = new Set<unknown>();
-  await send(visualBody('visual-queued.json', buildId));
+  await rig.send(visualBody('visual-queued.json', buildId));
 
   // 1. Still QUEUED a second after the webhook: the relay's verdict, beside Sauce's unchanged body.
   await waitFor(
@@ -126,7 +74,7 @@ test('a build that never finishes: error after the timeout, then Sauce’s late 
       ? { ...d, snapshot: { ...d.snapshot!, device: 'iPhone 15', browser: 'NONE', operatingSystem: 'IOS', operatingSystemVersion: '17' } }
       : d,
   );
-  sauce.setBuild(buildId, unapproved);
+  rig.sauce.setBuild(buildId, unapproved);
   await waitFor(() => dispatchesFor(buildId).length === 3, 20_000, 'the late result dispatched');
   await runNewDispatches(buildId, ran);
   expect(latestStatus()).toMatchObject({ state: 'pending', description: '3 visual changes await review (+1 rejected)' });
@@ -145,7 +93,7 @@ test('a build that never finishes: error after the timeout, then Sauce’s late 
   expect(summary).toContain(`**3 changes await review → [open the build](https://app.saucelabs.com/visual/builds/${buildId})**`);
 
   // 3. The reviewer approves everything: success, nothing left to list.
-  sauce.setBuild(buildId, buildWithDiffs('APPROVED', { APPROVED: 4, EQUAL: 40 }, 31));
+  rig.sauce.setBuild(buildId, buildWithDiffs('APPROVED', { APPROVED: 4, EQUAL: 40 }, 31));
   await waitFor(() => dispatchesFor(buildId).length === 4, 20_000, 'the approval dispatched');
   await runNewDispatches(buildId, ran);
   expect(latestStatus()).toMatchObject({ state: 'success', description: 'All 4 changes approved' });
@@ -153,22 +101,22 @@ test('a build that never finishes: error after the timeout, then Sauce’s late 
   expect(run).toMatchObject({ status: 'completed', conclusion: 'success' });
   expect(run.output.summary).not.toContain('snapshots with changes');
   expect(
-    github
+    rig.github
       .statuses(REPO, SHA)
       .filter((s) => s.context === CONTEXT)
       .map((s) => s.state),
   ).toEqual(['pending', 'error', 'pending', 'success']);
-  expect(relay.stdout() + relay.stderr()).not.toContain(CREDENTIALS.accessKey);
+  expect(relay.stdout() + relay.stderr()).not.toContain(rig.credentials.accessKey);
 }, 120_000);
 
 test('the webhook’s own dispatch already lists the snapshots when Sauce answers within the group window; hostile names stay text', async () => {
   const buildId = '0b0e2d4c-3333-4a2b-8c3d-000000000002';
   const hostile = (_s: string, n: number) => `${'<img src=x onerror=alert(1)> [x](https://evil.example) | **b** '.repeat(200)}#${n}`;
   const build = buildWithDiffs('UNAPPROVED', { UNAPPROVED: 3, EQUAL: 41 }, 32, hostile);
-  sauce.setBuild(buildId, build);
+  rig.sauce.setBuild(buildId, build);
   // A generous window: the relay reads Sauce (milliseconds on loopback) long before it closes.
-  relay = await startRelay({ RELAY_GROUP_WINDOW: '3s' });
-  await send(visualBody('visual-unapproved.json', buildId));
+  await rig.start({ env: { RELAY_GROUP_WINDOW: '3s' } });
+  await rig.send(visualBody('visual-unapproved.json', buildId));
   await waitFor(() => dispatchesFor(buildId).length === 1, 20_000, 'one dispatch');
   const [only] = dispatchesFor(buildId);
   const events = (only!.client_payload as { events: Entry[] }).events;
