@@ -18,6 +18,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import { parse as parseCookie, serialize as serializeCookie } from 'cookie';
 import { MIN_ADMIN_TOKEN_CHARS } from '../config/types.js';
 import { safeEqualText } from '../http/signature.js';
+import { type Headers, bearerToken, headerValue } from '../http/headers.js';
 
 export const SESSION_COOKIE = 'sauce_relay_console';
 export const CSRF_HEADER = 'x-csrf-token';
@@ -59,8 +60,8 @@ export function tokenMatches(keys: ConsoleKeys, given: string): boolean {
 /** `Authorization: Bearer <token>`: 'none' without the header, else whether it carries the token. */
 export function bearer(keys: ConsoleKeys, header: string | undefined): 'none' | 'ok' | 'wrong' {
   if (header === undefined) return 'none';
-  const m = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header);
-  return m?.[1] !== undefined && tokenMatches(keys, m[1]) ? 'ok' : 'wrong';
+  const token = bearerToken(header);
+  return token !== undefined && tokenMatches(keys, token) ? 'ok' : 'wrong';
 }
 
 /** A new session's cookie value; `random` gives the id (16 bytes or more). */
@@ -98,24 +99,15 @@ export function csrfValid(keys: ConsoleKeys, session: Session, header: string | 
   return given.length === expected.length && timingSafeEqual(given, expected);
 }
 
-export type Headers = Readonly<Record<string, string | readonly string[] | undefined>>;
-
-export function header(headers: Headers, name: string): string | undefined {
-  const v = headers[name];
-  if (typeof v === 'string') return v;
-  if (Array.isArray(v)) return v[0] as string | undefined;
-  return undefined;
-}
-
 /** The session cookie's value in a `Cookie` header. */
 export function sessionCookieValue(headers: Headers): string | undefined {
-  const raw = header(headers, 'cookie');
+  const raw = headerValue(headers, 'cookie');
   return raw ? parseCookie(raw)[SESSION_COOKIE] : undefined;
 }
 
 /** Whether the request came over HTTPS, as the proxy in front says (`X-Forwarded-Proto`). */
 export function viaHttps(headers: Headers): boolean {
-  return header(headers, 'x-forwarded-proto')?.split(',')[0]?.trim().toLowerCase() === 'https';
+  return headerValue(headers, 'x-forwarded-proto')?.split(',')[0]?.trim().toLowerCase() === 'https';
 }
 
 export function sessionCookie(value: string, ttlMs: number, secure: boolean): string {
@@ -132,10 +124,10 @@ export function clearedSessionCookie(secure: boolean): string {
  * must say `same-origin`.
  */
 export function crossOrigin(headers: Headers): 'no_origin' | 'other_origin' | 'cross_site_fetch' | null {
-  const site = header(headers, 'sec-fetch-site');
+  const site = headerValue(headers, 'sec-fetch-site');
   if (site !== undefined && site !== 'same-origin') return 'cross_site_fetch';
-  const origin = header(headers, 'origin');
-  const host = header(headers, 'host');
+  const origin = headerValue(headers, 'origin');
+  const host = headerValue(headers, 'host');
   if (origin === undefined || origin === 'null') return 'no_origin';
   let url: URL;
   try {

@@ -27,10 +27,10 @@ import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
 import type { Logger } from '../logger.js';
+import { type Headers, headerValue } from '../http/headers.js';
 import {
   CSRF_HEADER,
   DEFAULT_SESSION_TTL_MS,
-  type Headers,
   type Session,
   actorOf,
   bearer,
@@ -39,7 +39,6 @@ import {
   crossOrigin,
   csrfToken,
   csrfValid,
-  header,
   issueSession,
   readSession,
   sessionCookie,
@@ -218,7 +217,7 @@ export function createConsoleCore(options: ConsoleOptions): ConsoleCore {
       if (!asset) return notFound();
       if (req.method !== 'GET') return methodNotAllowed('GET');
       const cache = { etag: asset.etag, 'cache-control': 'no-cache' };
-      if (header(req.headers, 'if-none-match') === asset.etag) return respond(304, cache, '');
+      if (headerValue(req.headers, 'if-none-match') === asset.etag) return respond(304, cache, '');
       return respond(200, { 'content-type': asset.type, ...cache }, asset.body);
     }
     if (path === '/api' || path.startsWith('/api/')) return api(req, path, url.searchParams);
@@ -233,7 +232,7 @@ export function createConsoleCore(options: ConsoleOptions): ConsoleCore {
       logger.warn({ console: { refused: 'sign-in', why: cross, from } }, 'console sign-in refused');
       return json(403, { error: 'sign in from the console page itself', code: cross });
     }
-    const type = header(req.headers, 'content-type')?.split(';')[0]?.trim().toLowerCase();
+    const type = headerValue(req.headers, 'content-type')?.split(';')[0]?.trim().toLowerCase();
     const given = type === 'application/x-www-form-urlencoded' ? new URLSearchParams(req.body.toString('utf8')).get('token') : null;
     if (given === null || !tokenMatches(k, given.trim())) {
       logger.warn({ console: { refused: 'sign-in', why: 'wrong_token', from } }, 'console sign-in refused');
@@ -258,8 +257,9 @@ export function createConsoleCore(options: ConsoleOptions): ConsoleCore {
   /** A cookie-carried state change from anywhere but this origin's page: 403; else null. */
   function stateChangeRefused(req: ConsoleRequest, session: Session): ConsoleResponse | null {
     const cross = crossOrigin(req.headers);
-    const type = header(req.headers, 'content-type')?.split(';')[0]?.trim().toLowerCase();
-    const why = cross ?? (csrfValid(keys!, session, header(req.headers, CSRF_HEADER)) ? (type === 'application/json' ? null : 'content_type') : 'csrf_token');
+    const type = headerValue(req.headers, 'content-type')?.split(';')[0]?.trim().toLowerCase();
+    const why =
+      cross ?? (csrfValid(keys!, session, headerValue(req.headers, CSRF_HEADER)) ? (type === 'application/json' ? null : 'content_type') : 'csrf_token');
     if (why === null) return null;
     logger.warn({ console: { actor: actorOf(session), refused: `${req.method} ${pathOf(req.url)}`, why } }, 'console request refused');
     return json(403, { error: 'refused: not from the console page', code: why });
@@ -267,7 +267,7 @@ export function createConsoleCore(options: ConsoleOptions): ConsoleCore {
 
   async function api(req: ConsoleRequest, path: string, params: URLSearchParams): Promise<ConsoleResponse> {
     const k = keys!;
-    const auth = bearer(k, header(req.headers, 'authorization'));
+    const auth = bearer(k, headerValue(req.headers, 'authorization'));
     let session: Session | null = null;
     if (auth === 'wrong') return json(401, { error: 'unauthorized' }, { 'www-authenticate': 'Bearer' });
     if (auth === 'none') {

@@ -26,6 +26,7 @@ import type { RouteConfig } from '../config/index.js';
 import type { Logger } from '../logger.js';
 import type { FilterCode, RelayMetrics, RejectReason } from '../metrics.js';
 import { routeEvent } from './route.js';
+import { type Headers, headerValue } from './headers.js';
 import { SIGNATURE_HEADER, safeEqualText, verifySignature } from './signature.js';
 import { staleness } from './stale.js';
 import type { EventStore, InsertResult } from '../outbox/store.js';
@@ -36,7 +37,7 @@ export interface RelayRequest {
   /** Request path; a query string is ignored. */
   readonly path: string;
   /** Header names in lower case (as node:http gives them). */
-  readonly headers: Readonly<Record<string, string | readonly string[] | undefined>>;
+  readonly headers: Headers;
   readonly body: Uint8Array;
   /** Set by the caller when it stopped reading because the body passed the cap. */
   readonly bodyTooLarge?: boolean;
@@ -226,13 +227,6 @@ const MAX_ISSUES = 20;
 
 export function jsonResponse(status: number, body: unknown, extra?: Record<string, string>): RelayResponse {
   return { status, headers: extra ? { ...JSON_HEADERS, ...extra } : { ...JSON_HEADERS }, body: JSON.stringify(body) };
-}
-
-function headerValue(headers: RelayRequest['headers'], name: string): string | undefined {
-  const v = headers[name];
-  if (typeof v === 'string') return v;
-  if (Array.isArray(v)) return v[0] as string | undefined;
-  return undefined;
 }
 
 /**

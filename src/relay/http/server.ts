@@ -26,7 +26,8 @@ import { createDispatchClient } from '../outbox/dispatch-client.js';
 import { Dispatcher } from '../outbox/dispatcher.js';
 import { BodyBudget, BodyBuffer, type BodyRefusal } from './body.js';
 import { createHandler, jsonResponse, type RefusedRequest, type RelayHandler, type RelayResponse } from './handler.js';
-import { safeEqualText } from './signature.js';
+import { SIGNATURE_HEADER, safeEqualText } from './signature.js';
+import { bearerToken, headerValue } from './headers.js';
 import { createLogger, type Logger } from '../logger.js';
 import { createMetrics, type RelayMetrics } from '../metrics.js';
 import { shownDatabaseUrl } from '../config/url.js';
@@ -93,8 +94,8 @@ export function clientErrorAnswer(code: string, socket: { readonly writable: boo
 /** Whether an `Authorization` header carries `Bearer <token>` (compared in constant time); true when no token is set. */
 export function bearerAuthorized(header: string | undefined, token: string | null | undefined): boolean {
   if (token === null || token === undefined) return true;
-  const m = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header ?? '');
-  return m?.[1] !== undefined && safeEqualText(m[1], token);
+  const given = bearerToken(header);
+  return given !== undefined && safeEqualText(given, token);
 }
 
 /** How long a closing connection keeps reading (and dropping) what the peer still sends. */
@@ -200,8 +201,8 @@ export function createRelayServer(options: RelayServerOptions): RelayServer {
       reason: headers ? `the request's headers did not arrive within ${headersTimeout} ms` : `the request did not arrive in full within ${requestTimeout} ms`,
       bytes: body?.bytes() ?? 0,
       peer: socket.remoteAddress ?? null,
-      forwardedFor: typeof req?.headers['x-forwarded-for'] === 'string' ? req.headers['x-forwarded-for'] : null,
-      signature: typeof req?.headers['saucelabs-sign'] === 'string' ? req.headers['saucelabs-sign'] : null,
+      forwardedFor: (req && headerValue(req.headers, 'x-forwarded-for')) ?? null,
+      signature: (req && headerValue(req.headers, SIGNATURE_HEADER)) ?? null,
       issues: [],
       event: null,
       duplicateOf: null,
