@@ -26,6 +26,9 @@ export type RejectReason =
 /** Why a valid event is answered 202 filtered (the `reason` label of sauce_relay_filtered_total). */
 export type FilterCode = RouteRefusal | StaleCode;
 
+/** Why a request stored no event: a reject reason, a filter code, or a duplicate body. */
+export type RequestCode = RejectReason | FilterCode | 'duplicate';
+
 export interface RelayMetrics {
   readonly registry: Registry;
   readonly received: Counter<'route'>;

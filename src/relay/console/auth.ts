@@ -20,7 +20,7 @@ import { MIN_ADMIN_TOKEN_CHARS } from '../config/types.js';
 import { safeEqualText } from '../http/signature.js';
 import { type Headers, bearerToken, headerValue } from '../http/headers.js';
 
-export const SESSION_COOKIE = 'sauce_relay_console';
+const SESSION_COOKIE = 'sauce_relay_console';
 export const CSRF_HEADER = 'x-csrf-token';
 export const DEFAULT_SESSION_TTL_MS = 8 * 3_600_000;
 /** A session issued this far in the future (clock steps between processes) is still taken. */

@@ -105,7 +105,7 @@ export const CONTENT_SECURITY_POLICY = [
 ].join('; ');
 
 /** On every console and API answer. */
-export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
+const SECURITY_HEADERS: Readonly<Record<string, string>> = {
   'content-security-policy': CONTENT_SECURITY_POLICY,
   'x-content-type-options': 'nosniff',
   'x-frame-options': 'DENY',

@@ -36,7 +36,7 @@ function eventOf(body: string): SauceEvent | null {
 }
 
 /** The commit candidates of an event, in the order the Action tries them (no `sha` input: the relay does not know it). */
-export function commitsOfEvent(event: SauceEvent): CommitCandidate[] {
+function commitsOfEvent(event: SauceEvent): CommitCandidate[] {
   return commitCandidates(event, null).map((c) => ({ kind: c.kind, value: c.value, source: c.source }));
 }
 
@@ -96,7 +96,7 @@ export function eventOutcome(row: EventRow): DeliveryOutcome {
 /** Every filter code (the keys make the compiler check the list is complete). */
 const FILTER_CODES: Record<FilterCode, true> = { filtered: true, bad_tag: true, not_allowed: true, no_route: true, stale: true };
 
-export function isFilterCode(code: RequestCode): code is FilterCode {
+function isFilterCode(code: RequestCode): code is FilterCode {
   return Object.hasOwn(FILTER_CODES, code);
 }
 
@@ -147,7 +147,7 @@ export function requestSummary(record: RequestRecord): DeliverySummary {
   };
 }
 
-/** Outcomes only stored events have, and the store states behind them. */
+/** Outcomes only stored events have (the store states behind each: `storeFilter` in deliveries.ts). */
 export const EVENT_OUTCOMES: ReadonlySet<OutcomeState> = new Set(['stored', 'retrying', 'dispatched', 'dead']);
 
 /** Whether a summary passes the query's filters (the cursor is not a filter: see `isOlder`). */

@@ -13,6 +13,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
+import { truncateChars } from '../../github/limits.js';
 import type { RefusedRequest } from '../http/handler.js';
 import type { Logger } from '../logger.js';
 import { factsOfEvent } from './derive.js';
@@ -21,23 +22,18 @@ import { type Timers, UNREF_TIMERS } from '../timers.js';
 
 export const REQUEST_ID_PREFIX = 'req-';
 /** Records kept at most (the table is pruned to this many at each write). */
-export const DEFAULT_MAX_REQUESTS = 10_000;
+const DEFAULT_MAX_REQUESTS = 10_000;
 /** Records are forgotten after this. */
 export const DEFAULT_MAX_REQUEST_AGE_MS = 24 * 3_600_000;
 /** Records written at most per flush, so per second: more in between are dropped and counted. */
-export const DEFAULT_MAX_PER_FLUSH = 100;
-export const DEFAULT_FLUSH_EVERY_MS = 1_000;
+const DEFAULT_MAX_PER_FLUSH = 100;
+const DEFAULT_FLUSH_EVERY_MS = 1_000;
 const MAX_REASON_CHARS = 500;
 const MAX_ISSUES = 20;
 const SIGNATURE_SHOWN_CHARS = 8;
 const MAX_SOURCE_CHARS = 100;
 const MAX_ROUTE_CHARS = 100;
 const MAX_REPO_CHARS = 140;
-
-function cut(text: string, max: number): string {
-  const chars = Array.from(text);
-  return chars.length > max ? `${chars.slice(0, max - 1).join('')}…` : text;
-}
 
 /** A signature as kept: its first 8 characters and `…`; a header of 8 characters or fewer is kept as `…` only. */
 export function signaturePrefix(header: string | null | undefined): string | null {
@@ -69,15 +65,15 @@ export function toRequestRecord(input: RefusedRequest, id: string): RequestRecor
   return {
     id,
     receivedAt: input.receivedAt,
-    route: input.route === null ? null : cut(input.route, MAX_ROUTE_CHARS),
-    repo: input.repo === null ? null : cut(input.repo, MAX_REPO_CHARS),
+    route: input.route === null ? null : truncateChars(input.route, MAX_ROUTE_CHARS),
+    repo: input.repo === null ? null : truncateChars(input.repo, MAX_REPO_CHARS),
     status: input.status,
     code: input.code,
-    reason: cut(input.reason, MAX_REASON_CHARS),
+    reason: truncateChars(input.reason, MAX_REASON_CHARS),
     bytes: Math.max(0, Math.floor(input.bytes)),
-    source: source === null ? null : cut(source, MAX_SOURCE_CHARS),
+    source: source === null ? null : truncateChars(source, MAX_SOURCE_CHARS),
     signature: signaturePrefix(input.signature),
-    issues: input.issues.slice(0, MAX_ISSUES).map((i) => ({ field: cut(i.field, 200), message: cut(i.message, 300) })),
+    issues: input.issues.slice(0, MAX_ISSUES).map((i) => ({ field: truncateChars(i.field, 200), message: truncateChars(i.message, 300) })),
     event: input.event ? factsOfEvent(input.event) : null,
     duplicateOf: input.duplicateOf,
   };
@@ -141,7 +137,9 @@ export class RequestRecorder {
 
   /**
    * On the request path: keep the refusal for the next write, or count it as dropped when this
-   * second's share is taken. Constant time; never throws, never waits.
+   * interval's share is taken. Only the kept ones are converted (`toRequestRecord`: cut texts, the
+   * event's display fields), so a flood costs at most `maxPerFlush` conversions an interval and a
+   * counter for the rest. Never throws, never waits.
    */
   record(input: RefusedRequest): void {
     if (this.stopped || this.buffer.length >= this.maxPerFlush) {

@@ -21,7 +21,7 @@
 import type { CandidateKind } from '../../sauce/commit.js';
 import type { FieldIssue, SauceFamily } from '../../sauce/event.js';
 import type { JobStatus, VisualStatus } from '../../sauce/schema.js';
-import type { FilterCode, RejectReason } from '../metrics.js';
+import type { FilterCode, RejectReason, RequestCode } from '../metrics.js';
 import type { DispatchAttempt, EventState, VisualCheck, VisualCheckOutcome } from '../outbox/store.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -64,8 +64,7 @@ export type { DispatchAttempt, VisualCheck, VisualCheckOutcome };
 // ---------------------------------------------------------------------------------------------
 // Refused requests (recorded by requests.ts into the store: metadata only, never a body or a whole signature)
 
-/** Why a request stored no event: the handler's reject reasons, its filter codes, or a duplicate body. */
-export type RequestCode = RejectReason | FilterCode | 'duplicate';
+export type { RequestCode };
 
 export interface RequestRecord {
   /** `req-<process>-<n>`: never the id of a stored event. */
@@ -213,7 +212,7 @@ export interface DeliverySource {
 }
 
 // ---------------------------------------------------------------------------------------------
-// What a store implements (phase 2: SQLite and PostgreSQL)
+// What a store implements (sqlite-console.ts, postgres-console.ts)
 
 /** A list position: (receivedAt, id) of the last item seen. Items strictly older come next. */
 export interface Position {

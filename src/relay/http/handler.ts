@@ -24,7 +24,7 @@ import { utf8Bytes } from '../../github/limits.js';
 import { parseSauceEvent, type FieldIssue, type SauceEvent } from '../../sauce/event.js';
 import type { RouteConfig } from '../config/index.js';
 import type { Logger } from '../logger.js';
-import type { FilterCode, RelayMetrics, RejectReason } from '../metrics.js';
+import type { FilterCode, RelayMetrics, RejectReason, RequestCode } from '../metrics.js';
 import { routeEvent } from './route.js';
 import { type Headers, headerValue } from './headers.js';
 import { SIGNATURE_HEADER, safeEqualText, verifySignature } from './signature.js';
@@ -48,7 +48,7 @@ export interface RelayRequest {
 }
 
 /** Who sent a request, for the record of a refusal (`preflight` takes it from the Node server). */
-export interface RequestFrom {
+interface RequestFrom {
   readonly headers: RelayRequest['headers'];
   readonly remoteAddress?: string | null;
 }
@@ -65,7 +65,7 @@ export interface RefusedRequest {
   readonly repo: string | null;
   /** The HTTP status answered. */
   readonly status: number;
-  readonly code: RejectReason | FilterCode | 'duplicate';
+  readonly code: RequestCode;
   /** For people. */
   readonly reason: string;
   /** Body bytes read. */

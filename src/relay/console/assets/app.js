@@ -15,7 +15,6 @@ const state = {
   back: [],
   cursor: null,
   next: null,
-  view: null,
   loading: false,
   pending: false,
 };
@@ -141,8 +140,7 @@ function sauceBadge(event) {
 
 function commitText(commit) {
   if (!commit) return null;
-  if (commit.kind === 'sha') return commit.value.slice(0, 7);
-  if (commit.kind === 'short-sha') return commit.value.slice(0, 7);
+  if (commit.kind === 'sha' || commit.kind === 'short-sha') return commit.value.slice(0, 7);
   if (commit.kind === 'pull') return `PR #${commit.value}`;
   return `${commit.kind} ${commit.value}`;
 }
@@ -293,7 +291,7 @@ async function loadDetail(id) {
   }
   const item = body.summary;
   const head = el('div', { className: 'detail-head' }, el('h1', {}, displayName(item)), badge(item.outcome.state, OUTCOME_TONE[item.outcome.state]));
-  const children = [el('a', { className: 'back', attrs: { href: filtersToHash(filtersFromHashSaved()) } }, '← Deliveries'), head];
+  const children = [el('a', { className: 'back', attrs: { href: filtersToHash(savedFilters) } }, '← Deliveries'), head];
   const actions = el('div', { className: 'detail-actions' });
   if (body.type === 'event' && item.outcome.state === 'dead') {
     actions.append(
@@ -438,9 +436,6 @@ async function loadDetail(id) {
 
 /** The list filters last shown, so "← Deliveries" returns to them. */
 let savedFilters = { outcome: '', route: '', kind: '', repo: '', q: '' };
-function filtersFromHashSaved() {
-  return savedFilters;
-}
 
 function requeueRouteAction(route) {
   return {
