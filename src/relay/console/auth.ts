@@ -74,7 +74,7 @@ export function issueSession(keys: ConsoleKeys, now: number, ttlMs: number, rand
 }
 
 /** The session a cookie value carries, or null: not ours, tampered with, expired, or revoked. */
-export function readSession(keys: ConsoleKeys, value: string | undefined, now: number, ttlMs: number, revoked?: ReadonlySet<string>): Session | null {
+export function readSession(keys: ConsoleKeys, value: string | undefined, now: number, ttlMs: number, revoked?: { has(id: string): boolean }): Session | null {
   if (!value) return null;
   const m = /^([0-9a-z]{1,12})\.([A-Za-z0-9_-]{22,86})\.([A-Za-z0-9_-]{43})$/.exec(value);
   if (!m) return null;

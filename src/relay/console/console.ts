@@ -192,14 +192,8 @@ export function createConsoleCore(options: ConsoleOptions): ConsoleCore {
   const notFound = () => json(404, { error: 'not found' });
   const methodNotAllowed = (allow: string) => json(405, { error: 'method not allowed' }, { allow });
 
-  function revokedIds(): ReadonlySet<string> {
-    const t = now();
-    for (const [id, until] of revoked) if (until <= t) revoked.delete(id);
-    return new Set(revoked.keys());
-  }
-
   function sessionOf(headers: Headers): Session | null {
-    return keys ? readSession(keys, sessionCookieValue(headers), now(), ttl, revokedIds()) : null;
+    return keys ? readSession(keys, sessionCookieValue(headers), now(), ttl, revoked) : null;
   }
 
   async function handle(req: ConsoleRequest): Promise<ConsoleResponse> {
@@ -248,6 +242,9 @@ export function createConsoleCore(options: ConsoleOptions): ConsoleCore {
     if (!session) return json(401, { error: 'not signed in' });
     const refused = stateChangeRefused(req, session);
     if (refused) return refused;
+    // An expired session is refused by its own time: only unexpired ids need keeping.
+    const t = now();
+    for (const [id, until] of revoked) if (until <= t) revoked.delete(id);
     if (revoked.size >= MAX_REVOKED) revoked.delete(revoked.keys().next().value!);
     revoked.set(session.id, session.expiresAt);
     logger.info({ console: { actor: actorOf(session), action: 'sign-out' } }, 'console sign-out');
