@@ -53,6 +53,14 @@ interface RequestFrom {
   readonly remoteAddress?: string | null;
 }
 
+/** What a refusal report knows of the request, whatever the step that refused it. */
+interface Seen {
+  readonly receivedAt: number;
+  readonly route: string | null;
+  readonly bytes: number;
+  readonly from: RequestFrom;
+}
+
 /**
  * A request answered without storing an event, as the handler hands it to `onRefused` (the delivery
  * console records it: src/relay/console/requests.ts keeps metadata only and cuts the signature).
@@ -300,7 +308,7 @@ export function createHandler(options: HandlerOptions): RelayHandler {
     response: RelayResponse,
     code: RefusedRequest['code'],
     reason: string,
-    seen: { readonly receivedAt: number; readonly route: string | null; readonly bytes: number; readonly from: RequestFrom },
+    seen: Seen,
     more: Partial<Pick<RefusedRequest, 'repo' | 'issues' | 'event' | 'duplicateOf'>> = {},
   ): RelayResponse {
     if (options.onRefused) {
@@ -322,6 +330,11 @@ export function createHandler(options: HandlerOptions): RelayHandler {
       });
     }
     return response;
+  }
+
+  /** Answer `{ error }` (and `issues`, when given), count it under `code`, and report it in the same words. */
+  function refuse(code: RejectReason, status: number, error: string, seen: Seen, issues?: FieldIssue[]): RelayResponse {
+    return told(reject(code, jsonResponse(status, issues ? { error, issues } : { error })), code, error, seen, issues ? { issues } : {});
   }
 
   function preflight(method: string, rawPath: string, from?: RequestFrom): Preflight {
@@ -375,32 +388,26 @@ export function createHandler(options: HandlerOptions): RelayHandler {
     }
 
     // 4. UTF-8 JSON, then a Sauce event.
-    if (!isUtf8(body)) return told(reject('not_json', jsonResponse(400, { error: 'body is not UTF-8 JSON' })), 'not_json', 'body is not UTF-8', seen);
+    if (!isUtf8(body)) return refuse('not_json', 400, 'body is not UTF-8 JSON', seen);
     const text = body.toString('utf8');
     // Refuse absurd nesting before parsing it (a parse would build it all, and it could not be
     // re-serialised for the dispatch anyway). Few brackets at all cannot nest deep: then no scan.
     const nesting = openBracketsAtMost(body, MAX_JSON_DEPTH) ? null : jsonNesting(body);
     if (nesting !== null && nesting.maxDepth > MAX_JSON_DEPTH) {
-      if (!nesting.balanced)
-        return told(reject('not_json', jsonResponse(400, { error: 'body is not valid JSON' })), 'not_json', 'body is not valid JSON', seen);
-      const issues = [{ field: '(root)', message: `JSON nested deeper than ${MAX_JSON_DEPTH} levels` }];
-      return told(reject('invalid_event', jsonResponse(422, { error: 'not a Sauce Labs event', issues })), 'invalid_event', 'not a Sauce Labs event', seen, {
-        issues,
-      });
+      if (!nesting.balanced) return refuse('not_json', 400, 'body is not valid JSON', seen);
+      return refuse('invalid_event', 422, 'not a Sauce Labs event', seen, [{ field: '(root)', message: `JSON nested deeper than ${MAX_JSON_DEPTH} levels` }]);
     }
     let json: unknown;
     try {
       json = JSON.parse(text);
     } catch {
-      return told(reject('not_json', jsonResponse(400, { error: 'body is not valid JSON' })), 'not_json', 'body is not valid JSON', seen);
+      return refuse('not_json', 400, 'body is not valid JSON', seen);
     }
     const parsed = parseSauceEvent(json);
     if (!parsed.ok) {
       const issues = parsed.issues.slice(0, MAX_ISSUES);
       logger.info({ route: route.name, issues }, 'not a Sauce Labs event');
-      return told(reject('invalid_event', jsonResponse(422, { error: 'not a Sauce Labs event', issues })), 'invalid_event', 'not a Sauce Labs event', seen, {
-        issues,
-      });
+      return refuse('invalid_event', 422, 'not a Sauce Labs event', seen, issues);
     }
     const event = parsed.event;
 

@@ -72,7 +72,7 @@ describe('each refusal is reported once, with what the console records', () => {
       () => post('/webhook/web', passed, signBody('wrong', passed)),
       { status: 401, code: 'signature', reason: 'saucelabs-sign matches no secret of the route', signature: signBody('wrong', passed) },
     ],
-    ['not UTF-8', () => post('/webhook/web', Buffer.from([0xff, 0xfe])), { status: 400, code: 'not_json', reason: 'body is not UTF-8', bytes: 2 }],
+    ['not UTF-8', () => post('/webhook/web', Buffer.from([0xff, 0xfe])), { status: 400, code: 'not_json', reason: 'body is not UTF-8 JSON', bytes: 2 }],
     ['not JSON', () => post('/webhook/web', 'not json'), { status: 400, code: 'not_json', reason: 'body is not valid JSON' }],
     [
       'nested too deep',
