@@ -11,7 +11,9 @@
  *
  * Locks: no statement waits for another process's lock inside the event loop (busy_timeout 0 once
  * open). A batch of inserts the lock refuses is tried again from a timer for up to `busyTimeoutMs`;
- * other writes fail at once (the dispatcher tries again on its next cycle).
+ * so are marks (a mark lost after a send would mean sending again once the lease ends) and Visual
+ * watch writes (a lost watch is a build never refreshed). Claims and releases fail at once: the
+ * dispatcher tries again on its next cycle, and nothing is lost meanwhile.
  *
  * Claims are leases (`claimed_by`, `lease_until`): a process that dies holding a lease blocks its
  * events only until the lease runs out, then any dispatcher (the restarted one too) claims them.
@@ -415,15 +417,33 @@ class Store implements SqliteEventStore {
   }
 
   async markDelivered(owner: string, ids: readonly string[], now: number, attempt?: DispatchAttempt): Promise<number> {
-    return ids.length ? this.marked(() => this.deliveredStmt.all(now, owner, JSON.stringify(ids)), attempt) : 0;
+    return ids.length ? this.untilUnlocked(() => this.marked(() => this.deliveredStmt.all(now, owner, JSON.stringify(ids)), attempt)) : 0;
   }
 
   async markRetry(owner: string, ids: readonly string[], nextAttemptAt: number, error: string, attempt?: DispatchAttempt): Promise<number> {
-    return ids.length ? this.marked(() => this.retryStmt.all(nextAttemptAt, error, owner, JSON.stringify(ids)), attempt) : 0;
+    return ids.length ? this.untilUnlocked(() => this.marked(() => this.retryStmt.all(nextAttemptAt, error, owner, JSON.stringify(ids)), attempt)) : 0;
   }
 
   async markDead(owner: string, ids: readonly string[], reason: string, attempt?: DispatchAttempt): Promise<number> {
-    return ids.length ? this.marked(() => this.deadStmt.all(reason, attempt ? 1 : 0, owner, JSON.stringify(ids)), attempt) : 0;
+    return ids.length ? this.untilUnlocked(() => this.marked(() => this.deadStmt.all(reason, attempt ? 1 : 0, owner, JSON.stringify(ids)), attempt)) : 0;
+  }
+
+  /**
+   * A write another process's lock may refuse: tried again from a timer (5 ms doubling to 200 ms,
+   * as a batch of inserts) until `busyTimeoutMs` after the first refusal, then its error. Never
+   * waits inside the event loop.
+   */
+  private async untilUnlocked<T>(write: () => T): Promise<T> {
+    const started = performance.now();
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        if (!this.db.open) throw new Error('store is closed');
+        return write();
+      } catch (error) {
+        if (!isBusy(error) || performance.now() - started >= this.busyTimeoutMs) throw error;
+      }
+      await new Promise((resolve) => setTimeout(resolve, busyRetryDelayMs(attempt)));
+    }
   }
 
   /** A mark, and with `attempt` its row for each event it changed, in one transaction; how many it changed. */
@@ -471,11 +491,11 @@ class Store implements SqliteEventStore {
   }
 
   async watchVisual(w: NewVisualWatch): Promise<void> {
-    this.putWatch.run(w.route, w.buildId, w.repo, w.eventType, w.body, w.dataCenter, w.firstSeenAt, w.nextCheckAt, w.expiresAt);
+    await this.untilUnlocked(() => this.putWatch.run(w.route, w.buildId, w.repo, w.eventType, w.body, w.dataCenter, w.firstSeenAt, w.nextCheckAt, w.expiresAt));
   }
 
   async endVisualWatch(route: string, buildId: string, check?: VisualCheck): Promise<void> {
-    this.withCheck(route, buildId, check, () => this.endWatch.run(route, buildId));
+    await this.untilUnlocked(() => this.withCheck(route, buildId, check, () => this.endWatch.run(route, buildId)));
   }
 
   async claimVisualWatches(now: number, leaseMs: number, limit: number): Promise<VisualWatch[]> {
@@ -484,8 +504,10 @@ class Store implements SqliteEventStore {
 
   async rescheduleVisualWatch(route: string, buildId: string, nextCheckAt: number, update: VisualWatchUpdate): Promise<void> {
     const setExtra = update.extra !== undefined;
-    this.withCheck(route, buildId, update.check, () =>
-      this.rescheduleWatch.run(nextCheckAt, update.body ?? null, setExtra ? 1 : 0, update.extra ?? null, update.error ?? null, route, buildId),
+    await this.untilUnlocked(() =>
+      this.withCheck(route, buildId, update.check, () =>
+        this.rescheduleWatch.run(nextCheckAt, update.body ?? null, setExtra ? 1 : 0, update.extra ?? null, update.error ?? null, route, buildId),
+      ),
     );
   }
 

@@ -283,6 +283,50 @@ describe('batched commits', () => {
     }
   });
 
+  it('a mark and a watch write the lock refuses are tried again until it goes, never lost (a lost mark would mean a resend)', async () => {
+    const patient = openSqliteStore(join(dir, 'patient-marks'), { busyTimeoutMs: 60_000 });
+    const locker = new Database(patient.path);
+    try {
+      const { id } = await patient.insert(event(1), DAY);
+      const [claimed] = await patient.claim('a', T0 + 1_000, 30_000, 10);
+      expect(claimed?.id).toBe(id);
+      locker.exec('BEGIN EXCLUSIVE');
+      let settled = false;
+      const mark = patient.markDelivered('a', [id], T0 + 2_000).finally(() => {
+        settled = true;
+      });
+      const watched = patient.watchVisual(watch('b1'));
+      for (let turn = 0; turn < 5; turn += 1) await new Promise((r) => setTimeout(r, 5));
+      expect(settled).toBe(false);
+      locker.exec('ROLLBACK');
+      expect(await mark).toBe(1);
+      await watched;
+      expect(await patient.stats()).toEqual({ pending: 0, delivered: 1, dead: 0 });
+      expect((await patient.listVisualWatches(10)).map((w) => w.buildId)).toEqual(['b1']);
+    } finally {
+      locker.close();
+      await patient.close();
+    }
+  });
+
+  it('a mark still refused busyTimeoutMs after the first refusal fails with the lock error; the event stays claimed', async () => {
+    const brief = openSqliteStore(join(dir, 'brief-marks'), { busyTimeoutMs: 40 });
+    const locker = new Database(brief.path);
+    try {
+      const { id } = await brief.insert(event(1), DAY);
+      expect(await brief.claim('a', T0 + 1_000, 30_000, 10)).toHaveLength(1);
+      locker.exec('BEGIN EXCLUSIVE');
+      await expect(brief.markDelivered('a', [id], T0 + 2_000)).rejects.toMatchObject({ code: expect.stringMatching(/^SQLITE_BUSY/) });
+      await expect(brief.watchVisual(watch('b1'))).rejects.toMatchObject({ code: expect.stringMatching(/^SQLITE_BUSY/) });
+      locker.exec('ROLLBACK');
+      expect(await brief.stats()).toEqual({ pending: 1, delivered: 0, dead: 0 });
+      expect(await brief.markDelivered('a', [id], T0 + 3_000)).toBe(1);
+    } finally {
+      locker.close();
+      await brief.close();
+    }
+  });
+
   it('names events with time-ordered UUIDs (v7), so the id index grows at its end', async () => {
     const ids: string[] = [];
     for (let n = 0; n < 50; n += 1) ids.push((await store.insert(event(n), DAY)).id);
