@@ -109,7 +109,11 @@ export class VisualRefresher {
     this.o = options;
     this.pollMs = Math.max(10, Math.min(options.config.intervalMs, 10_000));
     this.timeoutMs = options.timeoutMs ?? 10_000;
-    this.leaseMs = Math.max(60_000, 3 * this.timeoutMs);
+    // A pass reads its claimed watches one after another, each with a status read and up to
+    // maxRequests reads of the diffs, every one up to timeoutMs: the lease outlasts the slowest pass,
+    // so no other relay on the same store claims a watch this one is still reading.
+    const requestsPerWatch = 1 + (options.diffLimits ?? DIFF_READ_LIMITS).maxRequests;
+    this.leaseMs = Math.max(60_000, CLAIM_LIMIT * requestsPerWatch * this.timeoutMs + this.timeoutMs);
     this.authorization = `Basic ${Buffer.from(`${options.config.username}:${options.config.accessKey}`).toString('base64')}`;
     this.now = options.now ?? Date.now;
     // fetchWithTimeout listens on this signal until each request's deadline passes (it keeps its
