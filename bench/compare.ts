@@ -135,9 +135,12 @@ async function measure(target: Target): Promise<{ rps: number; p99: number; cpuU
     const cpu = cpuSeconds(child.pid!) - before;
     return { rps: result.requests.average, p99: result.latency.p99, cpuUs: (cpu / Math.max(1, total)) * 1e6, good, total };
   } finally {
-    const exited = new Promise((done) => child.once('exit', done));
-    child.kill('SIGTERM');
-    await exited;
+    // A target that already exited (it died before it was ready) has no 'exit' left to wait for.
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((done) => child.once('exit', done));
+      child.kill('SIGTERM');
+      await exited;
+    }
     rmSync(dir, { recursive: true, force: true });
   }
 }

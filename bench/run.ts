@@ -330,7 +330,7 @@ function straceAvailable(): boolean {
 }
 
 /** The fsync and fdatasync calls in an `strace -c` summary. */
-export function fsyncCalls(summary: string): number {
+function fsyncCalls(summary: string): number {
   let calls = 0;
   for (const line of summary.split('\n')) {
     const cols = line.trim().split(/\s+/);

@@ -37696,13 +37696,13 @@ function handleTupleResults(itemResults, final, items, input, optoutStart) {
     }
     return final;
 }
-const $ZodRecord = /*@__PURE__*/ (/* unused pure expression or super */ null && (core.$constructor("$ZodRecord", (inst, def) => {
+const $ZodRecord = /*@__PURE__*/ $constructor("$ZodRecord", (inst, def) => {
     $ZodType.init(inst, def);
-    const memo = core.globalConfig.memoizer;
+    const memo = globalConfig.memoizer;
     memo?.attach(inst);
     inst._zod.parse = (payload, ctx) => {
         const input = payload.value;
-        if (!util.isPlainObject(input)) {
+        if (!isPlainObject(input)) {
             payload.issues.push({
                 expected: "record",
                 code: "invalid_type",
@@ -37731,7 +37731,7 @@ const $ZodRecord = /*@__PURE__*/ (/* unused pure expression or super */ null && 
                         payload.issues.push({
                             code: "invalid_key",
                             origin: "record",
-                            issues: keyResult.issues.map((iss) => util.finalizeIssue(iss, ctx, core.config())),
+                            issues: keyResult.issues.map((iss) => finalizeIssue(iss, ctx, config())),
                             input: key,
                             path: [key],
                             inst,
@@ -37745,14 +37745,14 @@ const $ZodRecord = /*@__PURE__*/ (/* unused pure expression or super */ null && 
                     if (result instanceof Promise) {
                         proms.push(result.then((result) => {
                             if (result.issues.length) {
-                                payload.issues.push(...util.prefixIssues(key, result.issues));
+                                payload.issues.push(...prefixIssues(key, result.issues));
                             }
                             payload.value[outKey] = result.value;
                         }));
                     }
                     else {
                         if (result.issues.length) {
-                            payload.issues.push(...util.prefixIssues(key, result.issues));
+                            payload.issues.push(...prefixIssues(key, result.issues));
                         }
                         payload.value[outKey] = result.value;
                     }
@@ -37798,7 +37798,7 @@ const $ZodRecord = /*@__PURE__*/ (/* unused pure expression or super */ null && 
                     throw new Error("Async schemas not supported in object keys currently");
                 }
                 // Numeric string fallback: if key is a numeric string and failed, retry with Number(key). This handles z.number(), z.literal([1, 2, 3]), and unions containing numeric literals
-                const checkNumericKey = typeof key === "string" && regexes.number.test(key) && keyResult.issues.length;
+                const checkNumericKey = typeof key === "string" && number.test(key) && keyResult.issues.length;
                 if (checkNumericKey) {
                     const retryResult = def.keyType._zod.run({ value: Number(key), issues: [] }, ctx);
                     if (retryResult instanceof Promise) {
@@ -37822,7 +37822,7 @@ const $ZodRecord = /*@__PURE__*/ (/* unused pure expression or super */ null && 
                         payload.issues.push({
                             code: "invalid_key",
                             origin: "record",
-                            issues: keyResult.issues.map((iss) => util.finalizeIssue(iss, ctx, core.config())),
+                            issues: keyResult.issues.map((iss) => finalizeIssue(iss, ctx, config())),
                             input: key,
                             path: [key],
                             inst,
@@ -37838,14 +37838,14 @@ const $ZodRecord = /*@__PURE__*/ (/* unused pure expression or super */ null && 
                 if (result instanceof Promise) {
                     proms.push(result.then((result) => {
                         if (result.issues.length) {
-                            payload.issues.push(...util.prefixIssues(key, result.issues));
+                            payload.issues.push(...prefixIssues(key, result.issues));
                         }
                         payload.value[outKey] = result.value;
                     }));
                 }
                 else {
                     if (result.issues.length) {
-                        payload.issues.push(...util.prefixIssues(key, result.issues));
+                        payload.issues.push(...prefixIssues(key, result.issues));
                     }
                     payload.value[outKey] = result.value;
                 }
@@ -37865,7 +37865,7 @@ const $ZodRecord = /*@__PURE__*/ (/* unused pure expression or super */ null && 
         }
         return payload;
     };
-})));
+});
 const $ZodMap = /*@__PURE__*/ (/* unused pure expression or super */ null && (core.$constructor("$ZodMap", (inst, def) => {
     $ZodType.init(inst, def);
     const memo = core.globalConfig.memoizer;
@@ -42936,14 +42936,14 @@ function tuple(items, _paramsOrRest, _params) {
         ...util.normalizeParams(params),
     });
 }
-const ZodRecord = /*@__PURE__*/ (/* unused pure expression or super */ null && (core.$constructor("ZodRecord", (inst, def) => {
+const ZodRecord = /*@__PURE__*/ $constructor("ZodRecord", (inst, def) => {
     _ensureDefaultMemoizer();
-    core.$ZodRecord.init(inst, def);
+    $ZodRecord.init(inst, def);
     ZodType.init(inst, def);
-    inst._zod.processJSONSchema = (ctx, json, params) => processors.recordProcessor(inst, ctx, json, params);
+    inst._zod.processJSONSchema = (ctx, json, params) => recordProcessor(inst, ctx, json, params);
     inst.keyType = def.keyType;
     inst.valueType = def.valueType;
-})));
+});
 function record(keyType, valueType, params) {
     // v3-compat: z.record(valueType, params?) — defaults keyType to z.string()
     if (!valueType || !valueType._zod) {
@@ -42951,14 +42951,14 @@ function record(keyType, valueType, params) {
             type: "record",
             keyType: schemas_string(),
             valueType: keyType,
-            ...util.normalizeParams(valueType),
+            ...normalizeParams(valueType),
         });
     }
     return new ZodRecord({
         type: "record",
         keyType,
         valueType: valueType,
-        ...util.normalizeParams(params),
+        ...normalizeParams(params),
     });
 }
 // type alksjf = core.output<core.$ZodRecordKey>;
@@ -43736,7 +43736,7 @@ function limits_utf8Bytes(text) {
     return Buffer.byteLength(text, 'utf8');
 }
 /** Cut to at most `max` characters (code points, so a surrogate pair is never split), ending in … */
-function truncateChars(text, max) {
+function limits_truncateChars(text, max) {
     const chars = Array.from(text);
     if (chars.length <= max)
         return text;
@@ -43785,23 +43785,23 @@ function visibleText(text) {
     return text.replace(BREAKS, '\n').replace(INVISIBLE, (c) => (c === '\n' || c === '\t' ? c : ''));
 }
 function statusDescription(text) {
-    return truncateChars(visibleLine(text), STATUS_DESCRIPTION_MAX_CHARS);
+    return limits_truncateChars(visibleLine(text), STATUS_DESCRIPTION_MAX_CHARS);
 }
 function checkTitle(text) {
-    return truncateChars(visibleLine(text), CHECK_TITLE_MAX_CHARS);
+    return limits_truncateChars(visibleLine(text), CHECK_TITLE_MAX_CHARS);
 }
 function contextName(text) {
-    return truncateChars(visibleLine(text), CONTEXT_MAX_CHARS);
+    return limits_truncateChars(visibleLine(text), CONTEXT_MAX_CHARS);
 }
 /** Check run `external_id`: an identifier, cut to CONTEXT_MAX_CHARS code points (no ellipsis), nothing invisible. */
 function externalId(text) {
     return Array.from(visibleLine(text)).slice(0, CONTEXT_MAX_CHARS).join('');
 }
 function annotationTitle(text) {
-    return truncateChars(visibleLine(text), ANNOTATION_TITLE_MAX_CHARS);
+    return limits_truncateChars(visibleLine(text), ANNOTATION_TITLE_MAX_CHARS);
 }
 function annotationMessage(text) {
-    return truncateChars(visibleText(text).trim(), ANNOTATION_MESSAGE_MAX_CHARS);
+    return limits_truncateChars(visibleText(text).trim(), ANNOTATION_MESSAGE_MAX_CHARS);
 }
 const defaultMore = (omitted) => `\n_…and ${omitted} more not shown (GitHub limits a summary to 65,535 bytes)._\n`;
 /**
@@ -43919,17 +43919,17 @@ function splitForDispatch(items, wrap, maxBytes = DISPATCH_MAX_PAYLOAD_BYTES, it
 
 
 /** Sauce's DiffStatus values the relay lists, in the order a reviewer needs them. EQUAL is never listed. */
-const LISTED_DIFF_STATUSES = ['UNAPPROVED', 'REJECTED', 'ERRORED', 'QUEUED', 'APPROVED'];
+const visual_notes_LISTED_DIFF_STATUSES = ['UNAPPROVED', 'REJECTED', 'ERRORED', 'QUEUED', 'APPROVED'];
 /** At most this many diffs are listed; the rest are counted (`totals`), shown as "…and N more". */
 const MAX_LISTED_DIFFS = 100;
 /** A snapshot name is cut to this many characters (with …); 10,000-character names happen. */
-const SNAPSHOT_NAME_MAX_CHARS = 200;
+const visual_notes_SNAPSHOT_NAME_MAX_CHARS = 200;
 /** Every other text of a diff (test, suite, browser, device, OS, viewport, invalid) is cut to this. */
-const DIFF_TEXT_MAX_CHARS = 100;
+const visual_notes_DIFF_TEXT_MAX_CHARS = 100;
 const NO_NOTES = { diffs: null, stuck: null, watchEnded: null };
 /** Total over the statuses Sauce counted. */
 function diffTotal(list) {
-    return LISTED_DIFF_STATUSES.reduce((n, s) => n + (list.totals[s] ?? 0), 0);
+    return visual_notes_LISTED_DIFF_STATUSES.reduce((n, s) => n + (list.totals[s] ?? 0), 0);
 }
 const iso = (ms) => new Date(ms).toISOString();
 function diffToWire(d) {
@@ -43954,7 +43954,7 @@ function notesToWire(notes) {
     const wire = {};
     if (notes.diffs) {
         const totals = {};
-        for (const s of LISTED_DIFF_STATUSES)
+        for (const s of visual_notes_LISTED_DIFF_STATUSES)
             if (notes.diffs.totals[s] !== undefined)
                 totals[s] = notes.diffs.totals[s];
         wire.diffs = { read_at: iso(notes.diffs.readAt), totals, items: notes.diffs.items.map(diffToWire) };
@@ -43981,20 +43981,20 @@ const visual_notes_time = schemas_string().transform((v, ctx) => {
 const count = schemas_number().int().nonnegative();
 const capped = (max) => schemas_string()
     .nullish()
-    .transform((v) => (v === null || v === undefined ? null : truncateChars(v, max)));
+    .transform((v) => (v === null || v === undefined ? null : limits_truncateChars(v, max)));
 const diffSchema = object({
     id: schemas_string().min(1).max(100),
-    status: schemas_enum(LISTED_DIFF_STATUSES),
-    snapshot: capped(SNAPSHOT_NAME_MAX_CHARS),
-    test: capped(DIFF_TEXT_MAX_CHARS),
-    suite: capped(DIFF_TEXT_MAX_CHARS),
-    browser: capped(DIFF_TEXT_MAX_CHARS),
-    device: capped(DIFF_TEXT_MAX_CHARS),
-    os: capped(DIFF_TEXT_MAX_CHARS),
-    viewport: capped(DIFF_TEXT_MAX_CHARS),
-    invalid: capped(DIFF_TEXT_MAX_CHARS),
+    status: schemas_enum(visual_notes_LISTED_DIFF_STATUSES),
+    snapshot: capped(visual_notes_SNAPSHOT_NAME_MAX_CHARS),
+    test: capped(visual_notes_DIFF_TEXT_MAX_CHARS),
+    suite: capped(visual_notes_DIFF_TEXT_MAX_CHARS),
+    browser: capped(visual_notes_DIFF_TEXT_MAX_CHARS),
+    device: capped(visual_notes_DIFF_TEXT_MAX_CHARS),
+    os: capped(visual_notes_DIFF_TEXT_MAX_CHARS),
+    viewport: capped(visual_notes_DIFF_TEXT_MAX_CHARS),
+    invalid: capped(visual_notes_DIFF_TEXT_MAX_CHARS),
 });
-const totalsSchema = object(Object.fromEntries(LISTED_DIFF_STATUSES.map((s) => [s, count.optional()])));
+const totalsSchema = object(Object.fromEntries(visual_notes_LISTED_DIFF_STATUSES.map((s) => [s, count.optional()])));
 const listSchema = object({ read_at: visual_notes_time, totals: totalsSchema, items: array(unknown()) });
 const stuckSchema = object({ since: visual_notes_time, after_ms: count, at: visual_notes_time });
 const watchEndedSchema = object({ at: visual_notes_time, after_ms: count });
@@ -44021,7 +44021,7 @@ function parseVisualNotes(value) {
                 items.push(item.data);
         }
         const totals = {};
-        for (const s of LISTED_DIFF_STATUSES)
+        for (const s of visual_notes_LISTED_DIFF_STATUSES)
             if (list.data.totals[s] !== undefined)
                 totals[s] = list.data.totals[s];
         diffs = { readAt: list.data.read_at, totals, items };
@@ -44082,7 +44082,7 @@ function fitNotes(notes, fits) {
  * every link we render must point at a Sauce Labs host, never at whatever a payload says.
  */
 const REGIONS = ['us-west-1', 'eu-central-1', 'us-east-4'];
-const DEFAULT_REGION = 'us-west-1';
+const urls_DEFAULT_REGION = 'us-west-1';
 const APP_ORIGINS = {
     'us-west-1': 'https://app.saucelabs.com',
     'eu-central-1': 'https://app.eu-central-1.saucelabs.com',
@@ -44254,7 +44254,321 @@ class GitHubApiError extends Error {
     }
 }
 
+;// CONCATENATED MODULE: ./lib/sauce/visual-api.js
+/**
+ * Re-reading a Sauce Visual build from Sauce's GraphQL API, as pure functions.
+ *
+ * Why: Sauce sends the "Build completed" webhook once. When a reviewer later approves or rejects
+ * the changes in the Sauce UI, no webhook is known to follow, so the PR would keep waiting. The
+ * relay watches builds that still await review and re-reads them here (the shell is
+ * src/relay/visual-refresh.ts); a changed status becomes a new Visual event for the Action.
+ */
+
+
+
+
+
+/** The build's status and the diff counts the webhook's `summary` carries, in one request. */
+const VISUAL_BUILD_QUERY = (/* unused pure expression or super */ null && (`query relayBuildStatus($id: UUID!) {
+  build(id: $id) {
+    status
+    errored: diffCountExtended(input: { status: ERRORED })
+    approved: diffCountExtended(input: { status: APPROVED })
+    equal: diffCountExtended(input: { status: EQUAL })
+    rejected: diffCountExtended(input: { status: REJECTED })
+    unapproved: diffCountExtended(input: { status: UNAPPROVED })
+    queued: diffCountExtended(input: { status: QUEUED })
+  }
+}`));
+/** Statuses a reviewer or Sauce can still change: the relay keeps re-reading these builds. */
+const OPEN_STATUSES = new Set(['QUEUED', 'RUNNING', 'UNAPPROVED']);
+function visualStatusIsOpen(status) {
+    return OPEN_STATUSES.has(status);
+}
+/** Still comparing: the only statuses a build can be stuck in, and that never replace a final one. */
+function visualStatusIsUnfinished(status) {
+    return status === 'QUEUED' || status === 'RUNNING';
+}
+/** A data center name that can safely become part of a Sauce hostname (e.g. `eu-central-1`). */
+const DATA_CENTER = /^[a-z]{2}-[a-z]+-\d{1,2}$/;
+/**
+ * The Sauce REST API origin for a build: from its `data_center` when that is a well-formed region
+ * name, else from the route's region. The result is always `https://api.<region>.saucelabs.com`,
+ * so a payload can never send our Sauce credentials to another host.
+ */
+function visualApiOrigin(dataCenter, fallback = DEFAULT_REGION) {
+    const region = dataCenter !== null && DATA_CENTER.test(dataCenter) ? dataCenter : fallback;
+    return `https://api.${region}.saucelabs.com`;
+}
+/** A GraphQL answer whose `data.build` is the one build asked for (both queries here ask for one). */
+function buildAnswerSchema(build) {
+    return object({
+        data: object({ build: build.nullable() }).nullable().optional(),
+        errors: array(object({ message: schemas_string() }).loose()).optional(),
+    });
+}
+/** Pure: the build in a GraphQL answer, or why there is none (its shape, GraphQL errors, no data, no such build). */
+function readBuildAnswer(schema, json) {
+    const parsed = schema.safeParse(json);
+    if (!parsed.success) {
+        const issue = parsed.error.issues[0];
+        return { kind: 'invalid', reason: `${issue.path.join('.') || '(root)'}: ${issue.message}` };
+    }
+    const { data, errors } = parsed.data;
+    if (errors && errors.length > 0)
+        return { kind: 'invalid', reason: `GraphQL error: ${errors[0].message.slice(0, 200)}` };
+    if (!data)
+        return { kind: 'invalid', reason: 'no data in the answer' };
+    if (data.build === null)
+        return { kind: 'not_found' };
+    return { kind: 'build', build: data.build };
+}
+const visual_api_count = schemas_number().int().nonnegative();
+const responseSchema = buildAnswerSchema(object({
+    status: schemas_enum(VISUAL_STATUSES),
+    errored: visual_api_count,
+    approved: visual_api_count,
+    equal: visual_api_count,
+    rejected: visual_api_count,
+    unapproved: visual_api_count,
+    queued: visual_api_count,
+}));
+/** Read the GraphQL answer to VISUAL_BUILD_QUERY. */
+function parseVisualBuildResponse(json) {
+    const answer = readBuildAnswer(responseSchema, json);
+    if (answer.kind !== 'build')
+        return answer;
+    const { status, ...summary } = answer.build;
+    return { kind: 'found', build: { status, summary } };
+}
+const SUMMARY_KEYS = (/* unused pure expression or super */ null && (['errored', 'approved', 'equal', 'rejected', 'unapproved', 'queued']));
+/**
+ * The Visual event body as it would read now: the last body with `status` and `summary` taken from
+ * the API, every other field (and unknown fields) kept as they were. `changed` is false when the
+ * API reports what the body already says, so nothing new needs to reach GitHub.
+ */
+function applyVisualBuild(lastBody, build) {
+    const event = JSON.parse(lastBody);
+    const oldSummary = (typeof event.summary === 'object' && event.summary !== null ? event.summary : {});
+    const changed = event.status !== build.status || SUMMARY_KEYS.some((k) => oldSummary[k] !== build.summary[k]);
+    if (!changed)
+        return { body: lastBody, changed: false };
+    const summary = { ...oldSummary };
+    for (const k of SUMMARY_KEYS)
+        summary[k] = build.summary[k];
+    return { body: JSON.stringify({ ...event, status: build.status, summary }), changed: true };
+}
+const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
+/**
+ * How long to wait before re-reading a build that is `ageMs` old (since the relay first saw it):
+ * the base interval during the first hour, when most reviews happen; then 5× for the first day;
+ * then 15×. At the 60 s default: every minute, then every 5 minutes, then every 15.
+ */
+function visualRefreshDelayMs(ageMs, baseMs) {
+    if (ageMs < HOUR)
+        return baseMs;
+    if (ageMs < 24 * HOUR)
+        return 5 * baseMs;
+    return 15 * baseMs;
+}
+// ---------------------------------------------------------------------------------------------
+// The diffs of a build: which snapshots changed, for the check run
+/**
+ * Build statuses whose check run lists the diffs: a reviewer has something to look at (changes
+ * to review, rejected ones, errored snapshots). QUEUED and RUNNING are still comparing; APPROVED,
+ * EQUAL and EMPTY leave nothing to do.
+ */
+const LISTED_BUILD_STATUSES = new Set(['UNAPPROVED', 'REJECTED', 'ERRORED']);
+function visualStatusListsDiffs(status) {
+    return LISTED_BUILD_STATUSES.has(status);
+}
+/** The summary count of each listed diff status. */
+const SUMMARY_KEY = {
+    UNAPPROVED: 'unapproved',
+    REJECTED: 'rejected',
+    ERRORED: 'errored',
+    QUEUED: 'queued',
+    APPROVED: 'approved',
+};
+/**
+ * 50 per status and page, 100 listed, 3 requests: the first request reads every status Sauce
+ * counted; the two others only continue what is still short of 100 (e.g. 120 unapproved diffs).
+ */
+const DIFF_READ_LIMITS = { pageSize: 50, maxItems: MAX_LISTED_DIFFS, maxRequests: 3 };
+const DIFF_NODE_FIELDS = 'id status snapshot { name testName suiteName browser browserVersion device operatingSystem operatingSystemVersion viewportWidth viewportHeight error }';
+const aliasOf = (status) => status.toLowerCase();
+/**
+ * One GraphQL request for some pages of a build's diffs: one `diffs` connection per status
+ * (`condition: { status }`, as Sauce's SDK does), `first` diffs after the status's cursor, with
+ * `totalCount` and `pageInfo` to continue.
+ */
+function visualDiffsRequest(buildId, pages, pageSize) {
+    const variables = { id: buildId, first: pageSize };
+    const params = ['$id: UUID!', '$first: Int!'];
+    const fields = [];
+    for (const p of pages) {
+        const alias = aliasOf(p.status);
+        params.push(`$${alias}After: Cursor`);
+        variables[`${alias}After`] = p.after;
+        fields.push(`    ${alias}: diffs(first: $first, after: $${alias}After, condition: { status: ${p.status} }) {\n` +
+            `      totalCount pageInfo { hasNextPage endCursor } nodes { ${DIFF_NODE_FIELDS} }\n    }`);
+    }
+    return { query: `query relayBuildDiffs(${params.join(', ')}) {\n  build(id: $id) {\n${fields.join('\n')}\n  }\n}`, variables };
+}
+const visual_api_text = schemas_string().nullish();
+const size = schemas_number().int().nullish();
+const nodeSchema = object({
+    id: schemas_string().min(1).max(100),
+    status: schemas_enum(visual_notes_LISTED_DIFF_STATUSES),
+    snapshot: object({
+        name: schemas_string(),
+        testName: visual_api_text,
+        suiteName: visual_api_text,
+        browser: visual_api_text,
+        browserVersion: visual_api_text,
+        device: visual_api_text,
+        operatingSystem: visual_api_text,
+        operatingSystemVersion: visual_api_text,
+        viewportWidth: size,
+        viewportHeight: size,
+        error: unknown().optional(),
+    })
+        .nullable(),
+});
+const connectionSchema = object({
+    totalCount: schemas_number().int().nonnegative(),
+    pageInfo: object({ hasNextPage: schemas_boolean(), endCursor: schemas_string().nullish() }),
+    nodes: array(unknown()),
+});
+const diffsResponseSchema = buildAnswerSchema(record(schemas_string(), unknown()));
+const cut = (value, max) => (value ? truncateChars(value, max) : null);
+const joined = (a, b) => cut([a, b].filter((x) => x).join(' ') || null, DIFF_TEXT_MAX_CHARS);
+/**
+ * Why Sauce calls a snapshot invalid: its `error.code` (TRUNCATED, IMAGE_TOO_LARGE, INVALID...),
+ * `ERROR` for another error shape; null when valid or when only a DOM warning (`dom_code`) is set.
+ */
+function snapshotInvalid(error) {
+    if (error === null || error === undefined)
+        return null;
+    if (typeof error === 'object' && !Array.isArray(error)) {
+        const { code, dom_code: domCode } = error;
+        if (typeof code === 'string' && code !== '')
+            return cut(code, DIFF_TEXT_MAX_CHARS);
+        if (code === undefined && domCode !== undefined)
+            return null;
+    }
+    return 'ERROR';
+}
+/** A diff node as the list keeps it: labels joined, every text cut to its limit. */
+function toVisualDiff(node) {
+    const s = node.snapshot;
+    const browser = s?.browser && s.browser !== 'NONE' ? s.browser : null;
+    return {
+        id: node.id,
+        status: node.status,
+        snapshot: cut(s?.name, SNAPSHOT_NAME_MAX_CHARS),
+        test: cut(s?.testName, DIFF_TEXT_MAX_CHARS),
+        suite: cut(s?.suiteName, DIFF_TEXT_MAX_CHARS),
+        browser: browser ? joined(browser, s?.browserVersion) : null,
+        device: cut(s?.device, DIFF_TEXT_MAX_CHARS),
+        os: s?.operatingSystem && s.operatingSystem !== 'UNKNOWN' ? joined(s.operatingSystem, s.operatingSystemVersion) : null,
+        viewport: s?.viewportWidth && s.viewportHeight ? `${s.viewportWidth}x${s.viewportHeight}` : null,
+        invalid: s ? snapshotInvalid(s.error) : null,
+    };
+}
+/** Read the answer to `visualDiffsRequest(…, pages, …)`: one page per status asked for. */
+function parseVisualDiffsResponse(json, asked) {
+    const answer = readBuildAnswer(diffsResponseSchema, json);
+    if (answer.kind !== 'build')
+        return answer;
+    const pages = [];
+    for (const status of asked) {
+        const connection = connectionSchema.safeParse(answer.build[aliasOf(status)]);
+        if (!connection.success) {
+            const issue = connection.error.issues[0];
+            return { kind: 'invalid', reason: `data.build.${[aliasOf(status), ...issue.path].join('.')}: ${issue.message}` };
+        }
+        const c = connection.data;
+        const items = [];
+        let unreadable = 0;
+        for (const raw of c.nodes) {
+            const node = nodeSchema.safeParse(raw);
+            if (node.success)
+                items.push(toVisualDiff(node.data));
+            else
+                unreadable += 1;
+        }
+        const next = c.pageInfo.hasNextPage && c.pageInfo.endCursor ? c.pageInfo.endCursor : null;
+        pages.push({ status, totalCount: c.totalCount, next, items, unreadable });
+    }
+    return { kind: 'found', pages };
+}
+/** Start reading the diffs of every listed status the build's summary counts. */
+function startDiffRead(summary) {
+    const progress = new Map();
+    for (const s of LISTED_DIFF_STATUSES)
+        if (summary[SUMMARY_KEY[s]] > 0)
+            progress.set(s, { items: [], total: summary[SUMMARY_KEY[s]], next: 'start' });
+    return { progress, requests: 0 };
+}
+/**
+ * The pages to ask for next, or null when done: every status still short of its end, as long as
+ * the statuses before it in review order (and it) hold fewer than `maxItems`, within `maxRequests`.
+ */
+function nextDiffPages(state, limits = DIFF_READ_LIMITS) {
+    if (state.requests >= limits.maxRequests)
+        return null;
+    const pages = [];
+    let before = 0;
+    for (const s of LISTED_DIFF_STATUSES) {
+        const p = state.progress.get(s);
+        if (!p)
+            continue;
+        const upTo = before + p.items.length;
+        if (upTo >= limits.maxItems)
+            break;
+        if (p.next !== null)
+            pages.push({ status: s, after: p.next === 'start' ? null : p.next });
+        before = upTo;
+    }
+    return pages.length > 0 ? pages : null;
+}
+/** The state after one answered request. */
+function addDiffPages(state, pages) {
+    const progress = new Map(state.progress);
+    for (const page of pages) {
+        const p = progress.get(page.status) ?? { items: [], total: 0, next: 'start' };
+        // A page that brings nothing new ends the status, whatever pageInfo says (no endless loop).
+        const next = page.items.length === 0 && page.unreadable === 0 ? null : page.next;
+        progress.set(page.status, { items: [...p.items, ...page.items], total: page.totalCount, next });
+    }
+    return { progress, requests: state.requests + 1 };
+}
+/** The list read: in review order, each diff once, at most `maxItems`; the totals as Sauce counted them. */
+function finishDiffRead(state, readAt, limits = DIFF_READ_LIMITS) {
+    const seen = new Set();
+    const items = [];
+    const totals = {};
+    for (const s of LISTED_DIFF_STATUSES) {
+        const p = state.progress.get(s);
+        if (!p)
+            continue;
+        totals[s] = p.total;
+        for (const d of p.items) {
+            if (items.length === limits.maxItems)
+                break;
+            if (seen.has(d.id))
+                continue;
+            seen.add(d.id);
+            items.push(d);
+        }
+    }
+    return { readAt, totals, items };
+}
+
 ;// CONCATENATED MODULE: ./lib/action/mapping.js
+
 /** PASSED/FAILED/ERRORED are final and win over `passed`; COMPLETE takes its result from `passed`. */
 function jobResult(status, passed) {
     switch (status) {
@@ -44420,7 +44734,7 @@ function formatSpan(ms) {
  * says so in the description.
  */
 function visualRecordOutcome(v, opts) {
-    if (v.notes.stuck && (v.status === 'QUEUED' || v.status === 'RUNNING')) {
+    if (v.notes.stuck && visualStatusIsUnfinished(v.status)) {
         return {
             state: 'error',
             checkStatus: 'completed',
@@ -44430,14 +44744,14 @@ function visualRecordOutcome(v, opts) {
         };
     }
     const outcome = visualOutcome(v.status, v.summary, opts);
-    if (v.notes.watchEnded && (v.status === 'QUEUED' || v.status === 'RUNNING' || v.status === 'UNAPPROVED')) {
+    if (v.notes.watchEnded && visualStatusIsOpen(v.status)) {
         return { ...outcome, description: `${outcome.description} (no longer refreshed)` };
     }
     return outcome;
 }
 /** QUEUED/RUNNING never replace a final state of the same build. */
 function visualFinality(status) {
-    return status === 'QUEUED' || status === 'RUNNING' ? 0 : 1;
+    return visualStatusIsUnfinished(status) ? 0 : 1;
 }
 
 ;// CONCATENATED MODULE: ./lib/action/render.js
@@ -51219,7 +51533,7 @@ const INPUT_DEFAULTS = {
     'github-token': '',
     payload: '',
     sha: '',
-    region: DEFAULT_REGION,
+    region: urls_DEFAULT_REGION,
     'context-prefix': 'Sauce Labs',
     'check-name': '{prefix} / {build}',
     'job-check-runs': 'failed',
@@ -51259,7 +51573,7 @@ function parseInputs(getInput) {
         return values[0];
     };
     const regionText = read('region').toLowerCase();
-    let region = DEFAULT_REGION;
+    let region = urls_DEFAULT_REGION;
     if (isRegion(regionText))
         region = regionText;
     else

@@ -3,6 +3,7 @@
  */
 import type { VisualSummary } from '../sauce/event.js';
 import type { JobStatus, VisualStatus } from '../sauce/schema.js';
+import { visualStatusIsOpen, visualStatusIsUnfinished } from '../sauce/visual-api.js';
 import type { VisualNotes } from '../sauce/visual-notes.js';
 import type { VisualPendingState } from './inputs.js';
 
@@ -216,7 +217,7 @@ export function visualRecordOutcome(
   v: { readonly status: VisualStatus; readonly summary: VisualSummary; readonly notes: VisualNotes },
   opts: VisualOptions,
 ): VisualOutcome {
-  if (v.notes.stuck && (v.status === 'QUEUED' || v.status === 'RUNNING')) {
+  if (v.notes.stuck && visualStatusIsUnfinished(v.status)) {
     return {
       state: 'error',
       checkStatus: 'completed',
@@ -226,7 +227,7 @@ export function visualRecordOutcome(
     };
   }
   const outcome = visualOutcome(v.status, v.summary, opts);
-  if (v.notes.watchEnded && (v.status === 'QUEUED' || v.status === 'RUNNING' || v.status === 'UNAPPROVED')) {
+  if (v.notes.watchEnded && visualStatusIsOpen(v.status)) {
     return { ...outcome, description: `${outcome.description} (no longer refreshed)` };
   }
   return outcome;
@@ -234,5 +235,5 @@ export function visualRecordOutcome(
 
 /** QUEUED/RUNNING never replace a final state of the same build. */
 export function visualFinality(status: VisualStatus): number {
-  return status === 'QUEUED' || status === 'RUNNING' ? 0 : 1;
+  return visualStatusIsUnfinished(status) ? 0 : 1;
 }

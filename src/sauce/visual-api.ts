@@ -41,6 +41,11 @@ export function visualStatusIsOpen(status: VisualStatus): boolean {
   return OPEN_STATUSES.has(status);
 }
 
+/** Still comparing: the only statuses a build can be stuck in, and that never replace a final one. */
+export function visualStatusIsUnfinished(status: VisualStatus | null): boolean {
+  return status === 'QUEUED' || status === 'RUNNING';
+}
+
 /** A data center name that can safely become part of a Sauce hostname (e.g. `eu-central-1`). */
 const DATA_CENTER = /^[a-z]{2}-[a-z]+-\d{1,2}$/;
 

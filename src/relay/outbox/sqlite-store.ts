@@ -172,7 +172,7 @@ function isBusy(error: unknown): boolean {
 }
 
 /** The wait before the `attempt`-th retry of a locked batch (1-based): 5 ms doubling, at most 200 ms. */
-export function busyRetryDelayMs(attempt: number): number {
+function busyRetryDelayMs(attempt: number): number {
   return Math.min(BUSY_RETRY_MAX_MS, BUSY_RETRY_FIRST_MS * 2 ** Math.max(0, attempt - 1));
 }
 

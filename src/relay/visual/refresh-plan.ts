@@ -5,7 +5,14 @@
  */
 import type { VisualStatus } from '../../sauce/schema.js';
 import { VISUAL_STATUSES } from '../../sauce/schema.js';
-import { applyVisualBuild, visualRefreshDelayMs, visualStatusIsOpen, visualStatusListsDiffs, type VisualBuildState } from '../../sauce/visual-api.js';
+import {
+  applyVisualBuild,
+  visualRefreshDelayMs,
+  visualStatusIsOpen,
+  visualStatusIsUnfinished,
+  visualStatusListsDiffs,
+  type VisualBuildState,
+} from '../../sauce/visual-api.js';
 import { parseVisualNotesText, type StuckVerdict, type VisualDiffList, type VisualNotes } from '../../sauce/visual-notes.js';
 import type { VisualWatch } from '../outbox/store.js';
 
@@ -17,11 +24,6 @@ export function bodyStatus(body: string): VisualStatus | null {
   } catch {
     return null;
   }
-}
-
-/** Still comparing: the only statuses a build can be stuck in. */
-export function visualStatusIsUnfinished(status: VisualStatus | null): boolean {
-  return status === 'QUEUED' || status === 'RUNNING';
 }
 
 export interface AfterRead {

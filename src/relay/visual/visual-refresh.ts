@@ -41,6 +41,7 @@ import {
   visualApiOrigin,
   visualDiffsRequest,
   visualStatusIsOpen,
+  visualStatusIsUnfinished,
   visualStatusListsDiffs,
   type DiffReadLimits,
   type VisualBuildRead,
@@ -52,7 +53,7 @@ import type { Logger } from '../logger.js';
 import type { RelayMetrics } from '../metrics.js';
 import type { EventStore, VisualCheck, VisualCheckOutcome, VisualWatch, VisualWatchStore } from '../outbox/store.js';
 import { fetchWithTimeout } from '../outbox/timed-fetch.js';
-import { afterStatusRead, lastWord, nextCheckAt, stuckVerdict, visualStatusIsUnfinished } from './refresh-plan.js';
+import { afterStatusRead, lastWord, nextCheckAt, stuckVerdict } from './refresh-plan.js';
 
 export interface VisualRefresherOptions {
   readonly config: VisualRefreshConfig;
