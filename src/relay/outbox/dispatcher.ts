@@ -94,9 +94,10 @@ export const DEFAULT_POLL_MS = 1_000;
 const CLAIM_BATCH = 500;
 /**
  * Events claimed and kept in memory at once (bodies and built entries). Against a real GitHub the
- * relay sends about one dispatch (up to 10 events) a second, so a lease (30 s) covers a few hundred
- * events at most: holding more only costs memory and lease renewals. 5,000 peaked at 171–183 MB RSS
- * under a burst (BENCHMARKS.md, memory when dispatching for real).
+ * relay sends about one dispatch a second, each as many events as fit in 64 KB (tens of real ones),
+ * so 1,000 is a quarter minute of sends or more: holding more only costs memory and lease renewals,
+ * and the next claim refills. 5,000 peaked at 171–175 MB RSS under a burst, 1,000 at 150–155 MB
+ * (BENCHMARKS.md, memory when dispatching for real).
  */
 const MAX_HELD = 1_000;
 const PRUNE_EVERY_MS = 60 * 60_000;
