@@ -44133,9 +44133,6 @@ const SHORT_SHA = /^[0-9a-f]{7,39}$/i;
 const SHA_INSIDE = /(?<![0-9a-z])[0-9a-f]{40}(?![0-9a-z])/i;
 /** `ci:ref` of a `pull_request` run: `123/merge` (GITHUB_REF_NAME) or `refs/pull/123/merge`. */
 const PULL_REF = /^(?:refs\/pull\/)?(\d+)\/(?:merge|head)$/;
-function isFullSha(value) {
-    return FULL_SHA.test(value);
-}
 /** What a commit-ish string is: a full SHA, a short SHA, a PR ref or another ref. */
 function classify(value) {
     if (FULL_SHA.test(value))
@@ -44763,6 +44760,7 @@ function visualFinality(status) {
 
 
 
+
 /**
  * Inline-safe text: no HTML, no markdown syntax, no table breaks, no autolinks, one line, and no
  * invisible or control characters (`visibleLine`: bidi overrides, zero-width characters...).
@@ -44927,18 +44925,20 @@ function renderDiffs(list, buildHref, maxBytes) {
         foot;
     return truncateBytes(text, maxBytes);
 }
+/** The most of the ready-to-paste APPROVED event shown (it is shown whole or not at all). */
+const APPROVED_EVENT_MAX_BYTES = 4_000;
 /** The relay's words about the build, shown as such: its verdict, or that it stopped re-reading. */
 function relayBanner(v) {
     const parts = [];
     const { stuck, watchEnded } = v.notes;
-    if (stuck && (v.status === 'QUEUED' || v.status === 'RUNNING')) {
+    if (stuck && visualStatusIsUnfinished(v.status)) {
         parts.push(`> ⏱ **This is the relay's verdict, not Sauce's.** Sauce still reports this build as \`${v.status}\`. ` +
             `The relay first saw it at ${utc(stuck.since)} and found it unfinished ${formatSpan(stuck.afterMs)} later (${utc(stuck.at)}). ` +
             'A Visual build stays queued or running when the test run stopped before it finished the build. ' +
             "**Re-run the tests**, or finish the build in Sauce (Sauce Visual's `finishBuild`, with this build's id). " +
             'If Sauce reports a result later, it replaces this verdict.\n');
     }
-    if (watchEnded && (v.status === 'QUEUED' || v.status === 'RUNNING' || v.status === 'UNAPPROVED')) {
+    if (watchEnded && visualStatusIsOpen(v.status)) {
         parts.push(`> 🕒 **The relay stopped re-reading this build at ${utc(watchEnded.at)}**, ${formatSpan(watchEnded.afterMs)} after its first webhook ` +
             '(`RELAY_VISUAL_REFRESH_FOR`), so a review in Sauce no longer updates this check by itself. ' +
             'To refresh it by hand after the review: run this workflow by hand (`workflow_dispatch`) with the event below as the `payload` input, ' +
@@ -44952,7 +44952,12 @@ function relayBanner(v) {
             status: 'APPROVED',
             summary: { ...v.summary, approved: v.summary.approved + v.summary.unapproved, unapproved: 0 },
         };
-        parts.push(`Once every change is approved in Sauce:\n\n${codeBlock(JSON.stringify(approved), 4_000)}\n`);
+        // Whole or not at all: a cut event is not JSON, and no field can go (the build name may carry
+        // the commit, the project names the status).
+        const event = JSON.stringify(approved);
+        parts.push(limits_utf8Bytes(event) <= APPROVED_EVENT_MAX_BYTES && visibleText(event) === event
+            ? `Once every change is approved in Sauce:\n\n${codeBlock(event, APPROVED_EVENT_MAX_BYTES)}\n`
+            : 'Once every change is approved in Sauce, use the build\'s webhook body with `"status": "APPROVED"` as the `payload` input (too long, or holding invisible characters, to show here).\n');
     }
     return parts.length > 0 ? `${parts.join('\n')}\n` : '';
 }
@@ -44972,7 +44977,7 @@ function renderVisual(v, outcome, maxBytes = CHECK_OUTPUT_MAX_BYTES) {
         ` · Sauce status \`${v.status}\`\n`;
     const list = v.notes.diffs;
     // Only a build whose status lists them: an older list must not outlive the status it was read for.
-    const showDiffs = list !== null && list.items.length > 0 && (v.status === 'UNAPPROVED' || v.status === 'REJECTED' || v.status === 'ERRORED');
+    const showDiffs = list !== null && list.items.length > 0 && visualStatusListsDiffs(v.status);
     const room = maxBytes - limits_utf8Bytes(head) - limits_utf8Bytes(tail) - 1;
     const diffs = showDiffs && room > 0 ? `${renderDiffs(list, href, room)}\n` : '';
     return { title: outcome.description, summary: truncateBytes(head + diffs + tail, maxBytes) };

@@ -4,6 +4,7 @@
  */
 import { fitSummary, truncateBytes, utf8Bytes, visibleLine, visibleText, CHECK_OUTPUT_MAX_BYTES } from '../github/limits.js';
 import { isSauceUrl } from '../sauce/urls.js';
+import { visualStatusIsOpen, visualStatusIsUnfinished, visualStatusListsDiffs } from '../sauce/visual-api.js';
 import { diffTotal, type ListedDiffStatus, type VisualDiff, type VisualDiffList } from '../sauce/visual-notes.js';
 import { aggregateJobs, formatSpan, jobOutcome, jobResult, type AggregateOutcome, type VisualOutcome } from './mapping.js';
 import type { JobRecord, VisualRecord } from './state.js';
@@ -201,11 +202,14 @@ export function renderDiffs(list: VisualDiffList, buildHref: string | null, maxB
   return truncateBytes(text, maxBytes);
 }
 
+/** The most of the ready-to-paste APPROVED event shown (it is shown whole or not at all). */
+const APPROVED_EVENT_MAX_BYTES = 4_000;
+
 /** The relay's words about the build, shown as such: its verdict, or that it stopped re-reading. */
 function relayBanner(v: VisualRecord): string {
   const parts: string[] = [];
   const { stuck, watchEnded } = v.notes;
-  if (stuck && (v.status === 'QUEUED' || v.status === 'RUNNING')) {
+  if (stuck && visualStatusIsUnfinished(v.status)) {
     parts.push(
       `> ⏱ **This is the relay's verdict, not Sauce's.** Sauce still reports this build as \`${v.status}\`. ` +
         `The relay first saw it at ${utc(stuck.since)} and found it unfinished ${formatSpan(stuck.afterMs)} later (${utc(stuck.at)}). ` +
@@ -214,7 +218,7 @@ function relayBanner(v: VisualRecord): string {
         'If Sauce reports a result later, it replaces this verdict.\n',
     );
   }
-  if (watchEnded && (v.status === 'QUEUED' || v.status === 'RUNNING' || v.status === 'UNAPPROVED')) {
+  if (watchEnded && visualStatusIsOpen(v.status)) {
     parts.push(
       `> 🕒 **The relay stopped re-reading this build at ${utc(watchEnded.at)}**, ${formatSpan(watchEnded.afterMs)} after its first webhook ` +
         '(`RELAY_VISUAL_REFRESH_FOR`), so a review in Sauce no longer updates this check by itself. ' +
@@ -230,7 +234,14 @@ function relayBanner(v: VisualRecord): string {
       status: 'APPROVED',
       summary: { ...v.summary, approved: v.summary.approved + v.summary.unapproved, unapproved: 0 },
     };
-    parts.push(`Once every change is approved in Sauce:\n\n${codeBlock(JSON.stringify(approved), 4_000)}\n`);
+    // Whole or not at all: a cut event is not JSON, and no field can go (the build name may carry
+    // the commit, the project names the status).
+    const event = JSON.stringify(approved);
+    parts.push(
+      utf8Bytes(event) <= APPROVED_EVENT_MAX_BYTES && visibleText(event) === event
+        ? `Once every change is approved in Sauce:\n\n${codeBlock(event, APPROVED_EVENT_MAX_BYTES)}\n`
+        : 'Once every change is approved in Sauce, use the build\'s webhook body with `"status": "APPROVED"` as the `payload` input (too long, or holding invisible characters, to show here).\n',
+    );
   }
   return parts.length > 0 ? `${parts.join('\n')}\n` : '';
 }
@@ -254,7 +265,7 @@ export function renderVisual(v: VisualRecord, outcome: VisualOutcome, maxBytes: 
     ` · Sauce status \`${v.status}\`\n`;
   const list = v.notes.diffs;
   // Only a build whose status lists them: an older list must not outlive the status it was read for.
-  const showDiffs = list !== null && list.items.length > 0 && (v.status === 'UNAPPROVED' || v.status === 'REJECTED' || v.status === 'ERRORED');
+  const showDiffs = list !== null && list.items.length > 0 && visualStatusListsDiffs(v.status);
   const room = maxBytes - utf8Bytes(head) - utf8Bytes(tail) - 1;
   const diffs = showDiffs && room > 0 ? `${renderDiffs(list, href, room)}\n` : '';
   return { title: outcome.description, summary: truncateBytes(head + diffs + tail, maxBytes) };

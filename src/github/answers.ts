@@ -3,6 +3,7 @@
  * worth retrying (with the wait GitHub asks for) or final, and the wait a rate limit asks for.
  * Pure: the caller passes `now`.
  */
+import { truncateChars } from './limits.js';
 
 /** Why a request is worth another try: a code for programs (metrics, policies); `reason` is for people. */
 export type RetryCode = 'rate_limit' | 'timeout' | 'network' | 'server_error';
@@ -32,6 +33,11 @@ export type Headers = Readonly<Record<string, string | number | undefined>>;
 
 /** GitHub's message is kept up to this many characters (it is for people; GitHub's are short). */
 export const MAX_MESSAGE_CHARS = 500;
+
+/** GitHub's message as kept beside an outcome (cut by characters, never inside a surrogate pair). */
+export function keptMessage(message: string): string {
+  return truncateChars(message, MAX_MESSAGE_CHARS);
+}
 
 /** GitHub asks integrations to wait at least a minute after a secondary rate limit with no hint. */
 export const DEFAULT_RATE_LIMIT_WAIT_MS = 60_000;
@@ -91,7 +97,7 @@ export function rateLimited(waitMs: number, reason: string): Extract<DispatchOut
  * message, when there is one (403 is a rate limit only when its headers or message say so).
  */
 export function classifyResponse(status: number, headers: Headers, now: number, message?: string): DispatchOutcome {
-  const answer: GitHubAnswer = message ? { status, message: message.slice(0, MAX_MESSAGE_CHARS) } : { status };
+  const answer: GitHubAnswer = message ? { status, message: keptMessage(message) } : { status };
   if (status >= 200 && status < 300) return { kind: 'sent', status };
   const wait = rateLimitWaitMs(headers, now);
   const detail = message ? `: ${message.slice(0, 200)}` : '';

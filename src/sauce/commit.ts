@@ -24,10 +24,6 @@ const SHA_INSIDE = /(?<![0-9a-z])[0-9a-f]{40}(?![0-9a-z])/i;
 /** `ci:ref` of a `pull_request` run: `123/merge` (GITHUB_REF_NAME) or `refs/pull/123/merge`. */
 const PULL_REF = /^(?:refs\/pull\/)?(\d+)\/(?:merge|head)$/;
 
-export function isFullSha(value: string): boolean {
-  return FULL_SHA.test(value);
-}
-
 /** What a commit-ish string is: a full SHA, a short SHA, a PR ref or another ref. */
 export function classify(value: string): CandidateKind {
   if (FULL_SHA.test(value)) return 'sha';

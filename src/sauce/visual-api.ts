@@ -283,7 +283,7 @@ export function snapshotInvalid(error: unknown): string | null {
 }
 
 /** A diff node as the list keeps it: labels joined, every text cut to its limit. */
-export function toVisualDiff(node: z.output<typeof nodeSchema>): VisualDiff {
+function toVisualDiff(node: z.output<typeof nodeSchema>): VisualDiff {
   const s = node.snapshot;
   const browser = s?.browser && s.browser !== 'NONE' ? s.browser : null;
   return {

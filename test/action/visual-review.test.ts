@@ -196,6 +196,16 @@ describe('renderVisual', () => {
     });
     expect(summary).toContain('Snapshot 1'); // the list stays
   });
+
+  test.each([
+    ['a build name too long for the space', 'n'.repeat(5_000)],
+    ['a build name with an invisible character', 'shop-web\u200b sha:9fceb02'],
+  ])('the event to paste is shown whole or not at all: %s', (_case, buildName) => {
+    const v = record({ buildName, notes: { ...NO_NOTES, watchEnded: { at: T, afterMs: 72 * HOUR } } });
+    const { summary } = renderVisual(v, visualRecordOutcome(v, opts));
+    expect(summary).not.toContain('```text');
+    expect(summary).toContain('use the build\'s webhook body with `"status": "APPROVED"` as the `payload` input');
+  });
 });
 
 describe('the state block keeps the notes', () => {

@@ -26,7 +26,7 @@ import { createAppAuth } from '@octokit/auth-app';
 import { throttling } from '@octokit/plugin-throttling';
 import Bottleneck from 'bottleneck';
 import type { Logger } from '../logger.js';
-import { MAX_MESSAGE_CHARS, classifyResponse, rateLimited, type DispatchOutcome, type Headers } from '../../github/answers.js';
+import { classifyResponse, keptMessage, rateLimited, type DispatchOutcome, type Headers } from '../../github/answers.js';
 import { payloadBytes } from '../../github/limits.js';
 import { timedFetch } from './timed-fetch.js';
 
@@ -206,7 +206,7 @@ export function createDispatchClient(opts: DispatchClientOptions): DispatchClien
           return {
             ...rateLimited(limit.retryAfterSec * 1000, `rate limited (${status ?? 0}, ${limit.kind})${message ? `: ${message.slice(0, 200)}` : ''}`),
             ...(status !== undefined ? { status } : {}),
-            ...(message ? { message: message.slice(0, MAX_MESSAGE_CHARS) } : {}),
+            ...(message ? { message: keptMessage(message) } : {}),
           };
         }
         const outcome = outcomeFromError(error, now());
