@@ -7,11 +7,10 @@
  *
  * argv[2]: the directory for its database file.
  */
-import { createHmac, timingSafeEqual } from 'node:crypto';
 import { createServer, type ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { BENCH_SECRET } from '../body.js';
+import { verifiedJson } from './verified.js';
 import { announce } from './announce.js';
 
 const dir = process.argv[2];
@@ -47,33 +46,15 @@ function flush(): void {
   }
 }
 
-const server = createServer((req, res) => {
-  const chunks: Buffer[] = [];
-  req.on('data', (c: Buffer) => chunks.push(c));
-  req.on('end', () => {
-    const body = Buffer.concat(chunks);
-    const expected = createHmac('sha256', BENCH_SECRET).update(body).digest();
-    const given = Buffer.from(String(req.headers['saucelabs-sign'] ?? ''), 'hex');
-    if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
-      res.writeHead(401);
-      res.end();
-      return;
-    }
-    const text = body.toString('utf8');
-    try {
-      JSON.parse(text);
-    } catch {
-      res.writeHead(400);
-      res.end();
-      return;
-    }
+const server = createServer(
+  verifiedJson((text, res) => {
     queue.push({ body: text, res });
     if (!scheduled) {
       scheduled = true;
       setImmediate(flush);
     }
-  });
-});
+  }),
+);
 server.keepAliveTimeout = 65_000;
 server.listen(0, '127.0.0.1', () => announce(server));
 process.on('SIGTERM', () => {

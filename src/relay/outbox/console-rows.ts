@@ -5,8 +5,10 @@
  * failed page.
  */
 import type { EventRow, RequestCode, RequestRecord } from '../console/source.js';
+import { keptMessage } from '../../github/answers.js';
 import type { FieldIssue, VisualSummary } from '../../sauce/event.js';
-import type { DispatchAttempt, EventState, VisualCheck, VisualCheckOutcome } from './store.js';
+import type { DispatchAttempt, VisualCheck, VisualCheckOutcome } from './store.js';
+import type { EventRecordRow } from './store-rows.js';
 
 function parsed<T>(text: string | null): T | null {
   if (text === null) return null;
@@ -32,33 +34,21 @@ export function toAttempt(row: AttemptRow): DispatchAttempt {
   return { at: row.at, dispatchId: row.dispatch_id, events: row.events, status: row.status, message: row.message, result: row.result, code: row.code };
 }
 
-/** The attempt a mark records, cut to what the table keeps (a message of at most 500 characters). */
+/** The attempt a mark records, cut to what the table keeps (the message as `keptMessage` keeps GitHub's). */
 export function attemptColumns(a: DispatchAttempt): AttemptRow {
   return {
     at: a.at,
     dispatch_id: a.dispatchId.slice(0, 64),
     events: a.events,
     status: a.status,
-    message: a.message.slice(0, 500),
+    message: keptMessage(a.message),
     result: a.result,
     code: a.code,
   };
 }
 
-export interface EventConsoleRow {
-  id: string;
-  route: string;
-  repo: string;
-  event_type: string;
-  body: string;
-  extra: string | null;
-  received_at: number;
-  state: EventState;
-  attempts: number;
-  next_attempt_at: number;
-  last_error: string | null;
-  requeued_at: number | null;
-}
+/** An event row as the console reads it: the store's row without the dedup hash. */
+export type EventConsoleRow = Omit<EventRecordRow, 'body_hash'>;
 
 export function toEventRow(row: EventConsoleRow, lastAttempt: DispatchAttempt | null): EventRow {
   return {
