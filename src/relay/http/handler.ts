@@ -28,7 +28,7 @@ import type { FilterCode, RelayMetrics, RejectReason, RequestCode } from '../met
 import { routeEvent } from './route.js';
 import { type Headers, headerValue } from './headers.js';
 import { SIGNATURE_HEADER, safeEqualText, verifySignature } from './signature.js';
-import { staleness } from './stale.js';
+import { eventTime, staleness } from './stale.js';
 import type { EventStore, InsertResult } from '../outbox/store.js';
 import type { StoredVisual } from '../visual/visual-refresh.js';
 
@@ -434,7 +434,7 @@ export function createHandler(options: HandlerOptions): RelayHandler {
     let result: InsertResult;
     try {
       result = await store!.insert(
-        { route: route.name, repo: decision.repo, eventType: route.eventType, body: text, bodyHash, receivedAt },
+        { route: route.name, repo: decision.repo, eventType: route.eventType, body: text, bodyHash, receivedAt, occurredAt: eventTime(event, json) },
         options.dedupWindowMs,
       );
     } catch (err) {

@@ -97,6 +97,13 @@ export interface NewEvent {
   /** Epoch ms when the relay received it. */
   readonly receivedAt: number;
   /**
+   * The event's own time in epoch ms, read from its body (a job's `modification_time`); absent or
+   * null when it has none. A function of the body alone, so every delivery of the same body carries
+   * the same: the SQLite store files its dedup key under it, so that new keys arrive roughly in
+   * order at the end of the index instead of each on a random page.
+   */
+  readonly occurredAt?: number | null;
+  /**
    * What the relay itself knows about the event beside Sauce's body, as a JSON object text (for
    * example the snapshot diffs a Visual refresh read). Kept apart from `body`, which stays the
    * bytes Sauce signed; the dispatcher adds it to the event's envelope entry. Absent: none.

@@ -205,6 +205,14 @@ describe('the request path, in order', () => {
     expect(await counter(metrics, 'sauce_relay_duplicates_total')).toEqual({ web: 1 });
   });
 
+  test("7. the store is given the event's own time (a job's modification_time; none for a Visual build), for its dedup key", async () => {
+    const { handler, store } = setup();
+    expect((await handler.handle(post('/webhook/web', body))).status).toBe(202);
+    const visual = sauceFixture('visual-unapproved.json');
+    expect((await handler.handle(post('/webhook/web', visual))).status).toBe(202);
+    expect(store.events.map((e) => e.occurredAt)).toEqual([Date.parse('2025-09-02T14:05:17Z'), null]);
+  });
+
   test('7. store down → 503 with Retry-After, and never 2xx', async () => {
     const { handler, store, stored } = setup();
     store.down = true;

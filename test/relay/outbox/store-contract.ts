@@ -102,6 +102,15 @@ export function describeStoreContract(name: string, subject: () => ContractSubje
         expect(await store.insert({ ...contractEvent(1), receivedAt: T0 + 1 + DAY + 5 }, DAY)).toEqual({ kind: 'duplicate', id: later.id });
       });
 
+      it('deduplicates events that carry their own time (occurredAt) as any other; another body at the same time is stored', async () => {
+        const timed = (n: number) => contractEvent(n, { occurredAt: T0 - 60_000 + n });
+        const first = await store.insert(timed(1), DAY);
+        expect(await store.insert({ ...timed(1), receivedAt: T0 + 50 }, DAY)).toEqual({ kind: 'duplicate', id: first.id });
+        expect((await store.insert(timed(2), DAY)).kind).toBe('stored');
+        expect((await store.insert(contractEvent(3, { occurredAt: T0 - 60_000 + 1 }), DAY)).kind).toBe('stored');
+        expect((await store.stats()).pending).toBe(3);
+      });
+
       it('deduplicates identical bodies inside one batch; a window of 0 stores both', async () => {
         const [a, b] = await Promise.all([store.insert(contractEvent(7), DAY), store.insert(contractEvent(7), DAY)]);
         expect(a?.kind).toBe('stored');
