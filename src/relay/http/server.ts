@@ -72,9 +72,9 @@ export interface RelayServer {
 function send(res: ServerResponse, response: RelayResponse, close = false): void {
   if (res.headersSent || res.destroyed) return;
   if (close) res.shouldKeepAlive = false;
-  const body = Buffer.from(response.body, 'utf8');
-  res.writeHead(response.status, { ...response.headers, 'content-length': String(body.length) });
-  res.end(body);
+  // A string body, not a Buffer: node:http then sends the head and the body in one write.
+  res.writeHead(response.status, { ...response.headers, 'content-length': String(Buffer.byteLength(response.body)) });
+  res.end(response.body);
 }
 
 export function isTimeoutCode(code: string): boolean {
