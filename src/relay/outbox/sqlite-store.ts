@@ -163,7 +163,7 @@ CREATE TABLE IF NOT EXISTS visual_watches (
 CREATE INDEX IF NOT EXISTS visual_watches_due ON visual_watches (next_check_at);
 `;
 
-/** An event row as read before its body (`withBody` adds it from `bodies`). */
+/** An event row as read before its body (`withBodies` adds it from `bodies`). */
 interface Row extends EventRecordRow {
   seq: number;
 }
@@ -306,7 +306,7 @@ class Store implements SqliteEventStore {
   private legacyDedup: boolean;
   private readonly putEvent: Database.Statement<[string, string, string, string, string, number, number]>;
   private readonly putBody: Database.Statement<[number | bigint, string, string | null]>;
-  private readonly getBody: Database.Statement<[number], { body: string; extra: string | null }>;
+  private readonly getBodies: Database.Statement<[string], { seq: number; body: string; extra: string | null }>;
   private readonly claimStmt: Database.Statement<[string, number, number, number, number, string, number], Row>;
   private readonly deliveredStmt: Database.Statement<[number, string, string], { seq: number }>;
   private readonly retryStmt: Database.Statement<[number, string, string, string], { seq: number }>;
@@ -340,7 +340,7 @@ class Store implements SqliteEventStore {
     this.anyLegacyDedup = db.prepare('SELECT EXISTS (SELECT 1 FROM dedup WHERE occurred_at = ?) AS found');
     this.legacyDedup = this.anyLegacyDedup.get(LEGACY_OCCURRED_AT)!.found === 1;
     this.putBody = db.prepare('INSERT INTO bodies (seq, body, extra) VALUES (?, ?, ?)');
-    this.getBody = db.prepare('SELECT body, extra FROM bodies WHERE seq = ?');
+    this.getBodies = db.prepare('SELECT seq, body, extra FROM bodies WHERE seq IN (SELECT value FROM json_each(?))');
     this.putEvent = db.prepare(
       `INSERT INTO events (id, route, repo, event_type, body_hash, received_at, next_attempt_at, state)
        VALUES (?, ?, ?, ?, ?, ?, ?, 'pending')`,
@@ -348,18 +348,21 @@ class Store implements SqliteEventStore {
     // One statement, so two processes can never claim the same row; ordered by the index. Whole
     // groups: never an event of a (repo, event_type) whose events another owner holds on a running
     // lease (see the contract in store.ts); SQLite runs one writer at a time, so two claims cannot
-    // both find a group free.
+    // both find a group free. The groups held are read from events_leased (running leases only):
+    // `+state` keeps the planner off events_due, through which it would scan every pending event.
     this.claimStmt = db.prepare(
       `UPDATE events SET claimed_by = ?, lease_until = ?
        WHERE seq IN (SELECT seq FROM events
                      WHERE state = 'pending' AND next_attempt_at <= ? AND lease_until <= ?
                        AND (repo, event_type) NOT IN (SELECT repo, event_type FROM events
-                                                      WHERE lease_until > 0 AND lease_until > ? AND state = 'pending' AND claimed_by <> ?)
+                                                      WHERE lease_until > 0 AND lease_until > ? AND +state = 'pending' AND claimed_by <> ?)
                      ORDER BY next_attempt_at, seq LIMIT ?)
        RETURNING ${COLUMNS}`,
     );
     // Every mark: only pending events the given owner still holds (see the contract in store.ts).
-    const held = `claimed_by = ? AND id IN (SELECT value FROM json_each(?)) AND state = 'pending'`;
+    // Found by id; `+state` keeps the planner from scanning every pending event through events_due
+    // instead, which made each mark (and each claim, above) cost in proportion to the backlog.
+    const held = `claimed_by = ? AND id IN (SELECT value FROM json_each(?)) AND +state = 'pending'`;
     this.deliveredStmt = db.prepare(
       `UPDATE events SET state = 'delivered', delivered_at = ?, attempts = attempts + 1, claimed_by = NULL, lease_until = 0, last_error = NULL
        WHERE ${held} RETURNING seq`,
@@ -435,9 +438,14 @@ class Store implements SqliteEventStore {
     };
   }
 
-  private withBody(row: Row): StoredEvent {
-    const stored = this.getBody.get(row.seq);
-    return toEvent({ ...row, body: stored?.body ?? '', extra: stored?.extra ?? null });
+  /** The events of `rows`, each with its body and extra, read in one statement. */
+  private withBodies(rows: Row[]): StoredEvent[] {
+    if (rows.length === 0) return [];
+    const bodies = new Map(this.getBodies.all(JSON.stringify(rows.map((r) => r.seq))).map((b) => [b.seq, b]));
+    return rows.map((row) => {
+      const stored = bodies.get(row.seq);
+      return toEvent({ ...row, body: stored?.body ?? '', extra: stored?.extra ?? null });
+    });
   }
 
   insert(event: NewEvent, dedupWindowMs: number): Promise<InsertResult> {
@@ -486,7 +494,7 @@ class Store implements SqliteEventStore {
   async claim(owner: string, now: number, leaseMs: number, limit: number): Promise<StoredEvent[]> {
     const rows = this.claimStmt.all(owner, now + leaseMs, now, now, now, owner, Math.max(0, Math.floor(limit)));
     rows.sort((a, b) => a.seq - b.seq);
-    return rows.map((row) => this.withBody(row));
+    return this.withBodies(rows);
   }
 
   async markDelivered(owner: string, ids: readonly string[], now: number, attempt?: DispatchAttempt): Promise<number> {
@@ -539,7 +547,7 @@ class Store implements SqliteEventStore {
   }
 
   async list(state: EventState, limit: number): Promise<StoredEvent[]> {
-    return this.listStmt.all(state, Math.max(0, Math.floor(limit))).map((row) => this.withBody(row));
+    return this.withBodies(this.listStmt.all(state, Math.max(0, Math.floor(limit))));
   }
 
   async requeue(id: string, now: number): Promise<boolean> {

@@ -420,6 +420,42 @@ describe('claim', () => {
           .join('\n');
         expect(plan).toMatch(/USING INDEX events_due/);
         expect(plan).not.toMatch(/TEMP B-TREE/);
+        // The groups other owners hold come from the running leases alone, not a scan of every
+        // pending event (which made each claim cost in proportion to the backlog).
+        expect(plan).toMatch(/SEARCH events USING INDEX events_leased/);
+        expect(plan).not.toMatch(/USING INDEX events_due \(state=\?\)$/m);
+      } finally {
+        db.close();
+      }
+    } finally {
+      await own.close();
+    }
+  });
+
+  it('finds the events a mark or release names by id, never by scanning the pending ones', async () => {
+    const seen = captureConnections();
+    let own: SqliteEventStore;
+    try {
+      own = openSqliteStore(join(dir, 'explain'));
+    } finally {
+      seen.restore();
+    }
+    try {
+      const marks = seen.statements.filter((sql) => /^\s*UPDATE events SET/.test(sql) && /claimed_by = \? AND id IN/.test(sql));
+      // delivered, retry, dead, release
+      expect(marks).toHaveLength(4);
+      const db = new Database(own.path, { readonly: true });
+      try {
+        for (const sql of marks) {
+          const parameters = (sql.match(/\?/g) ?? []).map(() => '[]');
+          const plan = db
+            .prepare<unknown[], { detail: string }>(`EXPLAIN QUERY PLAN ${sql}`)
+            .all(...parameters)
+            .map((r) => r.detail)
+            .join('\n');
+          expect(plan).toMatch(/SEARCH events USING INDEX sqlite_autoindex_events_1 \(id=\?\)/);
+          expect(plan).not.toMatch(/events_due/);
+        }
       } finally {
         db.close();
       }
