@@ -55,7 +55,9 @@ export function ensureSecret(dataDir: string): { secret: string; fresh: boolean;
     const secret = readFileSync(path, 'utf8').trim();
     if (secret !== '') return { secret, fresh: false, path };
   }
-  const secret = randomBytes(24).toString('base64url');
+  // Hex: 192 bits, and never a leading `-`, which a command line would take for an option (a
+  // base64url secret began with one once in 64 starts, and the printed sample command failed).
+  const secret = randomBytes(24).toString('hex');
   writeFileSync(path, `${secret}\n`, { mode: 0o600 });
   chmodSync(path, 0o600);
   return { secret, fresh: true, path };
@@ -125,7 +127,7 @@ async function serve(): Promise<void> {
           '                 for Sauce Labs, set SAUCE_WEBHOOK_SECRET to the webhook security token it shows)',
           '',
           '  Send it a sample event:',
-          `    ${selfCommand(process.argv[1] ?? '')} send --sample --url ${webhook} --secret ${generated.secret}`,
+          `    ${selfCommand(process.argv[1] ?? '')} send --sample --url ${webhook} --secret=${generated.secret}`,
           '',
         ].join('\n')}\n`,
       );

@@ -64,7 +64,8 @@ describe('zero-config start (npm start on a fresh clone)', () => {
     await relay.waitForLog((l) => l.msg === 'dispatcher started' && l.dryRun === true);
     const out = relay.stdout();
     const secret = /Secret:\s+(\S+)/.exec(out)?.[1];
-    expect(secret).toBeDefined();
+    // Hex, so never a leading `-` that the sample command's argument parser would take for an option.
+    expect(secret).toMatch(/^[0-9a-f]{48}$/);
     expect(out).toContain(`Webhook URL:  ${relay.url}/webhook`);
     expect(readFileSync(join(dataDir, 'webhook-secret'), 'utf8').trim()).toBe(secret);
     // The banner is printed once, not in the logs: the secret appears exactly there.
