@@ -22,23 +22,13 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { BENCH_SECRET, jobBody, sign } from './body.js';
+import { flag, libsFromArgs } from './args.js';
 
 const ROOT = resolve(fileURLToPath(import.meta.url), '../../..');
 const BUILD = join(ROOT, '.bench-build');
 const TICKS_PER_SECOND = 100;
 
-function flag(name: string, fallback: string): string {
-  const at = process.argv.indexOf(name);
-  return at > 0 ? (process.argv[at + 1] ?? fallback) : fallback;
-}
-
-const libs: [string, string][] = [];
-process.argv.forEach((arg, i) => {
-  if (arg !== '--lib') return;
-  const [name, dir] = (process.argv[i + 1] ?? '').split('=');
-  if (!name || !dir) throw new Error('--lib name=dir');
-  libs.push([name, resolve(dir)]);
-});
+const libs = libsFromArgs();
 const rounds = Number(flag('--rounds', '3'));
 const connections = Number(flag('--connections', '10'));
 const seconds = Number(flag('--seconds', '5'));

@@ -3,7 +3,7 @@
  *
  *   npm run bench              full run (about 4 minutes)
  *   npm run bench -- --smoke   a few seconds per row: checks that it runs and prints its table
- *   npm run bench -- --only delivery   one section (ingest, fsyncs, memory, delivery, action)
+ *   npm run bench -- --only delivery   one section (ingest, fsyncs, memory, delivery, action, sqlite, postgres)
  *   npm run bench -- --only ingest --rows 4,5 --connections 50 --seconds 5
  *                              some ingest rows, at one level, shorter (quick comparisons while working)
  *
@@ -591,6 +591,24 @@ async function actionRuns(): Promise<string[]> {
   ];
 }
 
+/** bench/store.ts on this build: the relay's SQLite store beside the durable limit's storage, no HTTP. */
+async function storeAlone(): Promise<string[]> {
+  const args = [
+    join(BUILD, 'bench/store.js'),
+    '--lib',
+    `this=${join(ROOT, 'lib')}`,
+    '--rounds',
+    '1',
+    '--seconds',
+    SMOKE ? '1' : '4',
+    '--backlog',
+    SMOKE ? '500' : '10000',
+  ];
+  const run = spawnSync(process.execPath, args, { cwd: ROOT, encoding: 'utf8', timeout: 300_000 });
+  if (run.status !== 0) throw new Error(`bench/store.js failed (${run.status}): ${run.stderr}`);
+  return run.stdout.trimEnd().split('\n');
+}
+
 async function main(): Promise<void> {
   const started = performance.now();
   const cpu = cpus()[0]?.model ?? 'unknown';
@@ -604,6 +622,7 @@ async function main(): Promise<void> {
     [`Memory across ${SOAK_EVENTS} events`, soak],
     ['Delivery economy and latency', delivery],
     ['The Action', actionRuns],
+    ['The SQLite store alone', storeAlone],
     ['PostgreSQL: the shared store, one and three instances', async () => (await import('./postgres.js')).postgresBench({ smoke: SMOKE })],
   ];
   const only = process.argv.indexOf('--only');
