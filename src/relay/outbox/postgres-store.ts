@@ -17,7 +17,7 @@
  *   opens new connections when the server is back: no restart. An idle connection's error is
  *   reported to `onError`, never thrown.
  */
-import { randomUUID } from 'node:crypto';
+import { eventId } from './event-id.js';
 import pg from 'pg';
 import { shownDatabaseUrl } from '../config/url.js';
 import type { ConsoleStore } from '../console/source.js';
@@ -290,7 +290,7 @@ class PostgresStore implements PostgresEventStore {
   insert(event: NewEvent, dedupWindowMs: number): Promise<InsertResult> {
     if (this.closed) return Promise.reject(new Error('store is closed'));
     return new Promise<InsertResult>((resolve, reject) => {
-      this.queue.push({ event, dedupWindowMs, id: randomUUID(), resolve, reject });
+      this.queue.push({ event, dedupWindowMs, id: eventId(), resolve, reject });
       this.schedule();
     });
   }
