@@ -15,7 +15,6 @@
  * without it they run in dry-run (row 6).
  */
 import { spawn } from 'node:child_process';
-import { createServer } from 'node:http';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -23,6 +22,7 @@ import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { BENCH_SECRET, jobBody, sign } from './body.js';
 import { flag, libsFromArgs } from './args.js';
+import { startGitHubStub } from './servers/github-stub.js';
 
 const ROOT = resolve(fileURLToPath(import.meta.url), '../../..');
 const BUILD = join(ROOT, '.bench-build');
@@ -34,18 +34,7 @@ const connections = Number(flag('--connections', '10'));
 const seconds = Number(flag('--seconds', '5'));
 const withGitHub = process.argv.includes('--github');
 const runTag = Date.now().toString(16);
-let githubUrl = '';
-if (withGitHub) {
-  const stub = createServer((req, res) => {
-    req.resume();
-    req.on('end', () => {
-      res.writeHead(req.method === 'POST' ? 204 : 200, { 'content-type': 'application/json' });
-      res.end(req.method === 'POST' ? undefined : '{}');
-    });
-  });
-  await new Promise<void>((done) => stub.listen(0, '127.0.0.1', done));
-  githubUrl = `http://127.0.0.1:${(stub.address() as { port: number }).port}`;
-}
+const githubUrl = withGitHub ? (await startGitHubStub()).url : '';
 let seq = 0;
 
 interface Target {

@@ -19,6 +19,7 @@ import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { BENCH_SECRET, jobBody, sign } from './body.js';
 import { startGitHubDouble } from '../test/support/github-double.js';
+import { type GitHubStub, startGitHubStub } from './servers/github-stub.js';
 
 const ROOT = resolve(fileURLToPath(import.meta.url), '../../..');
 const BUILD = join(ROOT, '.bench-build');
@@ -208,29 +209,17 @@ const LIMIT_ROW = 3;
 /** The relay rows, each compared with the durable limit. */
 const RELAY_ROWS = [4, 5] as const;
 
-/**
- * GitHub for row 5: answers every repository_dispatch 204 at once, as GitHub does when all is well.
- * The relay's client paces its dispatches as GitHub asks (one write a second), as in production.
- */
+/** GitHub for row 5 (github-stub.ts), started for the sections that use it. */
 const dispatchStub = (() => {
-  let server: ReturnType<typeof createServer> | null = null;
-  let port = 0;
+  let stub: GitHubStub | null = null;
   return {
     async start(): Promise<void> {
-      server = createServer((req: IncomingMessage, res: ServerResponse) => {
-        req.resume();
-        req.on('end', () => {
-          res.writeHead(req.method === 'POST' ? 204 : 200, { 'content-type': 'application/json' });
-          res.end(req.method === 'POST' ? undefined : '{}');
-        });
-      });
-      await new Promise<void>((done) => server!.listen(0, '127.0.0.1', done));
-      port = (server.address() as { port: number }).port;
+      stub = await startGitHubStub();
     },
-    url: (): string => `http://127.0.0.1:${port}`,
+    url: (): string => stub?.url ?? '',
     stop: (): void => {
-      server?.close();
-      server = null;
+      stub?.stop();
+      stub = null;
     },
   };
 })();

@@ -10,6 +10,7 @@ import { z } from 'zod';
 import { ENVELOPE_VERSION, envelopeSchema, relayedEventSchema, type RelayedEvent } from '../sauce/envelope.js';
 import { describeIssues, parseSauceEvent, type FieldIssue, type SauceEvent } from '../sauce/event.js';
 import { NO_NOTES, parseVisualNotes, type VisualNotes } from '../sauce/visual-notes.js';
+import { isRecord } from '../sauce/json.js';
 
 export interface IncomingEvent {
   /** Position in the delivered batch (0-based), for messages. */
@@ -51,10 +52,6 @@ export type ExtractResult = { readonly ok: true; readonly value: Extraction } | 
  * still written.
  */
 const envelopeShape = envelopeSchema.extend({ events: z.array(z.unknown()) });
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 /** An envelope item rather than a raw event: it has `payload` and no Sauce identity fields. */
 function looksRelayed(item: Record<string, unknown>): boolean {

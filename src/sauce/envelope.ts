@@ -14,6 +14,7 @@
 import { z } from 'zod';
 import { DISPATCH_MAX_PAYLOAD_BYTES, utf8Bytes } from '../github/limits.js';
 import { jobEventSchema, visualEventSchema } from './schema.js';
+import { isRecord } from './json.js';
 
 export const ENVELOPE_VERSION = 1;
 
@@ -146,10 +147,6 @@ interface Candidate {
   readonly key: string | number;
   readonly original: string;
   literal: number;
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /** Every string that may be shortened, with where it sits. */

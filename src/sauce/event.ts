@@ -5,6 +5,7 @@
 import type { z } from 'zod';
 import { jobEventSchema, visualEventSchema, type JobFamily, type JobStatus, type VisualStatus } from './schema.js';
 import { parseSauceTags, type SauceTags } from './tags.js';
+import { isRecord } from './json.js';
 
 export interface JobEvent {
   readonly kind: 'job';
@@ -72,10 +73,6 @@ export interface FieldIssue {
 }
 
 export type ParseResult = { readonly ok: true; readonly event: SauceEvent } | { readonly ok: false; readonly issues: readonly FieldIssue[] };
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 function toIssues(error: z.ZodError): FieldIssue[] {
   return error.issues.map((issue) => ({

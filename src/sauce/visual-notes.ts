@@ -21,6 +21,7 @@
  */
 import { z } from 'zod';
 import { truncateChars } from '../github/limits.js';
+import { isRecord } from './json.js';
 
 /** Sauce's DiffStatus values the relay lists, in the order a reviewer needs them. EQUAL is never listed. */
 export const LISTED_DIFF_STATUSES = ['UNAPPROVED', 'REJECTED', 'ERRORED', 'QUEUED', 'APPROVED'] as const;
@@ -159,10 +160,6 @@ const totalsSchema = z.object(
 const listSchema = z.object({ read_at: time, totals: totalsSchema, items: z.array(z.unknown()) });
 const stuckSchema = z.object({ since: time, after_ms: count, at: time });
 const watchEndedSchema = z.object({ at: time, after_ms: count });
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 /**
  * The notes in an entry's `relay` field (or a stored `extra`, parsed). Lenient: each part is read

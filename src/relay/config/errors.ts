@@ -3,7 +3,8 @@
  * `file: path.field` with the route's name), then what is wrong and the fix.
  */
 import { envNameAt } from './env.js';
-import { type DocIssue, isRecord } from './file.js';
+import type { DocIssue } from './file.js';
+import { isRecord } from '../../sauce/json.js';
 
 /** `routes[1:mobile].secrets[0]`: the route's name beside its index, looked up in `root`. */
 export function formatPath(path: readonly PropertyKey[], root: unknown): string {

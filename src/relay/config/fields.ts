@@ -4,7 +4,8 @@
  * error is reported at once, and the caller knows which settings are invalid.
  */
 import { z } from 'zod';
-import { type DocIssue, isRecord } from './file.js';
+import type { DocIssue } from './file.js';
+import { isRecord } from '../../sauce/json.js';
 
 export interface ParsedFields {
   /** The valid, set settings (unset ones are absent). */

@@ -6,6 +6,7 @@
  */
 import { parse as parseYaml } from 'yaml';
 import type { Env } from './types.js';
+import { isRecord } from '../../sauce/json.js';
 
 /** A problem at a place in the document; errors.ts names the place. */
 export interface DocIssue {
@@ -14,10 +15,6 @@ export interface DocIssue {
 }
 
 export type FileDoc = { readonly ok: true; readonly doc: Record<string, unknown> } | { readonly ok: false; readonly error: string };
-
-export function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 /** Parse the text (YAML is a superset of JSON, so one parser reads both). */
 export function parseFileText(text: string): FileDoc {
