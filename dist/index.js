@@ -43594,14 +43594,22 @@ function parseSauceTags(tags) {
     return found;
 }
 
+;// CONCATENATED MODULE: ./lib/sauce/json.js
+/**
+ * Checks on parsed JSON values, for every part that reads them: the event model (src/sauce), the
+ * Action's payload and the relay's configuration file.
+ */
+/** A JSON object: not null, and not an array (which `typeof` also calls an object). */
+function json_isRecord(value) {
+    return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
 ;// CONCATENATED MODULE: ./lib/sauce/event.js
+
 
 
 function familyOf(event) {
     return event.kind === 'job' ? event.family : 'visual';
-}
-function isRecord(value) {
-    return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 function toIssues(error) {
     return error.issues.map((issue) => ({
@@ -43621,7 +43629,7 @@ function parseSauceTime(text) {
  * job events carry `data_type`. Anything else is not a Sauce event.
  */
 function parseSauceEvent(input) {
-    if (!isRecord(input)) {
+    if (!json_isRecord(input)) {
         return { ok: false, issues: [{ field: '(root)', message: 'expected a JSON object' }] };
     }
     if ('build_id' in input || 'summary' in input) {
@@ -43918,6 +43926,7 @@ function splitForDispatch(items, wrap, maxBytes = DISPATCH_MAX_PAYLOAD_BYTES, it
  */
 
 
+
 /** Sauce's DiffStatus values the relay lists, in the order a reviewer needs them. EQUAL is never listed. */
 const visual_notes_LISTED_DIFF_STATUSES = ['UNAPPROVED', 'REJECTED', 'ERRORED', 'QUEUED', 'APPROVED'];
 /** At most this many diffs are listed; the rest are counted (`totals`), shown as "…and N more". */
@@ -43998,16 +44007,13 @@ const totalsSchema = object(Object.fromEntries(visual_notes_LISTED_DIFF_STATUSES
 const listSchema = object({ read_at: visual_notes_time, totals: totalsSchema, items: array(unknown()) });
 const stuckSchema = object({ since: visual_notes_time, after_ms: count, at: visual_notes_time });
 const watchEndedSchema = object({ at: visual_notes_time, after_ms: count });
-function visual_notes_isRecord(value) {
-    return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 /**
  * The notes in an entry's `relay` field (or a stored `extra`, parsed). Lenient: each part is read
  * on its own and a malformed part is left out; malformed diffs are dropped one by one; at most
  * MAX_LISTED_DIFFS are kept and every text is cut to its limit, whoever wrote the payload.
  */
 function parseVisualNotes(value) {
-    if (!visual_notes_isRecord(value))
+    if (!json_isRecord(value))
         return NO_NOTES;
     let diffs = null;
     const list = listSchema.safeParse(value.diffs);
@@ -51632,6 +51638,7 @@ function parseInputs(getInput) {
 
 
 
+
 const ENVELOPE_VERSION = 1;
 const relayedEventSchema = looseObject({
     payload: unknown(),
@@ -51726,9 +51733,6 @@ function cutToLiteralBytes(text, maxLiteralBytes) {
     }
     return text.slice(0, end) + TRUNCATION_MARKER;
 }
-function envelope_isRecord(value) {
-    return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 /** Every string that may be shortened, with where it sits. */
 function candidates(payload) {
     const found = [];
@@ -51745,7 +51749,7 @@ function candidates(payload) {
                     walk(item, top, `${field}[${i}]`, value, i);
             });
         }
-        else if (envelope_isRecord(value)) {
+        else if (isRecord(value)) {
             for (const [k, v] of Object.entries(value))
                 walk(v, top, `${field}.${k}`, value, k);
         }
@@ -51831,7 +51835,7 @@ class Records {
  * Each shortened or left-out field is listed in `truncated` with its original size.
  */
 function envelopeEntry(payload, meta, maxBytes = ENTRY_MAX_BYTES) {
-    if (!envelope_isRecord(payload))
+    if (!isRecord(payload))
         return { ok: false, code: 'not_object', reason: 'the event is not a JSON object' };
     const relay = meta.relay ? { relay: meta.relay } : {};
     const whole = { payload, id: meta.id, received_at: meta.received_at, route: meta.route, ...relay };
@@ -51900,15 +51904,13 @@ function envelopeEntry(payload, meta, maxBytes = ENTRY_MAX_BYTES) {
 
 
 
+
 /**
  * The envelope with its items unchecked: each item is checked on its own (`parseItem`), so one
  * malformed item (say, a bad `truncated` list) is rejected with its field named and the others are
  * still written.
  */
 const envelopeShape = envelopeSchema.extend({ events: array(unknown()) });
-function payload_isRecord(value) {
-    return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 /** An envelope item rather than a raw event: it has `payload` and no Sauce identity fields. */
 function looksRelayed(item) {
     return 'payload' in item && !('data_type' in item) && !('build_id' in item);
@@ -51926,7 +51928,7 @@ function parseItem(item, index) {
     let route = null;
     let truncated = [];
     let notes = NO_NOTES;
-    if (payload_isRecord(item) && looksRelayed(item)) {
+    if (json_isRecord(item) && looksRelayed(item)) {
         const relayed = relayedEventSchema.safeParse(item);
         if (!relayed.success) {
             return {
@@ -51964,7 +51966,7 @@ function collect(items, shape) {
 function extractEvents(value) {
     if (Array.isArray(value))
         return { ok: true, value: collect(value, 'array') };
-    if (!payload_isRecord(value))
+    if (!json_isRecord(value))
         return { ok: false, error: 'expected a JSON object or array of Sauce Labs events' };
     if ('events' in value || 'version' in value) {
         const env = envelopeShape.safeParse(value);
@@ -52008,7 +52010,7 @@ function selectSource(payloadInput, eventName, eventJson) {
             },
         };
     }
-    const clientPayload = payload_isRecord(eventJson) ? eventJson['client_payload'] : undefined;
+    const clientPayload = json_isRecord(eventJson) ? eventJson['client_payload'] : undefined;
     if (clientPayload === undefined || clientPayload === null) {
         return { where: 'client_payload', result: { ok: false, error: 'the repository_dispatch event has no client_payload' } };
     }
