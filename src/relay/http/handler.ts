@@ -412,7 +412,8 @@ export function createHandler(options: HandlerOptions): RelayHandler {
     const event = parsed.event;
 
     // 5. Replays (by the event's own time), filters and target repository.
-    const stale = staleness(parsed.event, json, receivedAt, options.staleAfterMs);
+    const occurredAt = eventTime(event, json);
+    const stale = staleness(event, occurredAt, receivedAt, options.staleAfterMs);
     if (stale !== null) return told(notRelayed(route, stale.code, stale.reason), stale.code, stale.reason, seen, { event });
     const decision = routeEvent(parsed.event, route);
     if (!decision.ok) return told(notRelayed(route, decision.code, decision.reason), decision.code, decision.reason, seen, { event });
@@ -434,7 +435,7 @@ export function createHandler(options: HandlerOptions): RelayHandler {
     let result: InsertResult;
     try {
       result = await store!.insert(
-        { route: route.name, repo: decision.repo, eventType: route.eventType, body: text, bodyHash, receivedAt, occurredAt: eventTime(event, json) },
+        { route: route.name, repo: decision.repo, eventType: route.eventType, body: text, bodyHash, receivedAt, occurredAt },
         options.dedupWindowMs,
       );
     } catch (err) {

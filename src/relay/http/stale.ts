@@ -26,14 +26,16 @@ export function eventTime(event: SauceEvent, raw: unknown): number | null {
   return typeof created === 'string' ? parseSauceTime(created) : null;
 }
 
-/** Null when the event may be relayed; else why it is stale. An event without a time cannot be judged and passes. */
+/**
+ * Null when the event may be relayed; else why it is stale. `at` is its time (`eventTime`, which
+ * the handler also hands the store); an event without one cannot be judged and passes.
+ */
 export function staleness(
   event: SauceEvent,
-  raw: unknown,
+  at: number | null,
   receivedAt: number,
   staleAfterMs: number,
 ): { readonly code: StaleCode; readonly reason: string } | null {
-  const at = eventTime(event, raw);
   if (at === null || receivedAt - at <= staleAfterMs) return null;
   const field = event.kind === 'job' && event.modifiedAt !== null ? 'modification_time' : 'creation_time';
   return {

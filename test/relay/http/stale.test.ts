@@ -34,17 +34,19 @@ describe('staleness of job events (24 h limit)', () => {
     ['dated a year in the future: passes', { modification_time: iso(RECEIVED + 365 * DAY) }, null],
   ] as const)('%s', (_what, times, expected) => {
     const { event, raw } = job(times);
-    expect(staleness(event, raw, RECEIVED, DAY)?.code ?? null).toBe(expected);
+    expect(staleness(event, eventTime(event, raw), RECEIVED, DAY)?.code ?? null).toBe(expected);
   });
 
   test('the reason names the field, its time and the limit', () => {
     const { event, raw } = job({ modification_time: '2025-09-02T14:05:17Z' });
-    expect(staleness(event, raw, RECEIVED, DAY)).toEqual({
+    expect(staleness(event, eventTime(event, raw), RECEIVED, DAY)).toEqual({
       code: 'stale',
       reason: "stale: the job's modification_time 2025-09-02T14:05:17.000Z is more than 24 h before it was received (2026-11-30T12:00:00.000Z)",
     });
     const created = job({ creation_time: '2025-09-02T14:03:11Z' });
-    expect(staleness(created.event, created.raw, RECEIVED, 90 * 60_000)?.reason).toMatch(/^stale: the job's creation_time .* more than 1\.5 h before/);
+    expect(staleness(created.event, eventTime(created.event, created.raw), RECEIVED, 90 * 60_000)?.reason).toMatch(
+      /^stale: the job's creation_time .* more than 1\.5 h before/,
+    );
   });
 
   test('Visual build events carry no time of their own: never stale', () => {
@@ -52,6 +54,6 @@ describe('staleness of job events (24 h limit)', () => {
     const parsed = parseSauceEvent(raw);
     if (!parsed.ok) throw new Error('fixture');
     expect(eventTime(parsed.event, raw)).toBeNull();
-    expect(staleness(parsed.event, raw, RECEIVED + 10 * 365 * DAY, DAY)).toBeNull();
+    expect(staleness(parsed.event, eventTime(parsed.event, raw), RECEIVED + 10 * 365 * DAY, DAY)).toBeNull();
   });
 });
