@@ -191,7 +191,7 @@ const INGEST_ROWS: readonly Row[] = [
     args: () => relayArgs,
     path: '/webhook',
     headers: sauceHeaders,
-    env: (dir) => relayEnv(dir, { GITHUB_TOKEN: 'bench-token', GITHUB_API_URL: dispatchStub.url() }),
+    env: (dir) => relayEnv(dir, { GITHUB_TOKEN: 'bench-token', GITHUB_API_URL: dispatchStub?.url ?? '' }),
     ready: relayReady,
     expect: '202 stored',
   },
@@ -209,20 +209,8 @@ const LIMIT_ROW = 3;
 /** The relay rows, each compared with the durable limit. */
 const RELAY_ROWS = [4, 5] as const;
 
-/** GitHub for row 5 (github-stub.ts), started for the sections that use it. */
-const dispatchStub = (() => {
-  let stub: GitHubStub | null = null;
-  return {
-    async start(): Promise<void> {
-      stub = await startGitHubStub();
-    },
-    url: (): string => stub?.url ?? '',
-    stop: (): void => {
-      stub?.stop();
-      stub = null;
-    },
-  };
-})();
+/** GitHub for row 5 (github-stub.ts), running while a section that uses it runs. */
+let dispatchStub: GitHubStub | null = null;
 
 /** `--rows 4,5`: run only these ingest rows (numbers as in the table); `--connections 50`: only this level. */
 function pickedRows(): readonly Row[] {
@@ -273,11 +261,11 @@ function answersText(r: LoadResult): string {
 async function ingestRows(): Promise<string[]> {
   const rows = pickedRows();
   const lines: string[] = [];
-  await dispatchStub.start();
+  dispatchStub = await startGitHubStub();
   try {
     for (const connections of pickedLevels()) lines.push(...(await ingestLevel(rows, connections)));
   } finally {
-    dispatchStub.stop();
+    dispatchStub?.stop();
   }
   return lines;
 }
@@ -343,7 +331,7 @@ async function fsyncRows(): Promise<string[]> {
     `| row | connections | events acknowledged | fsync + fdatasync calls | per acknowledged event | events per fsync | req/s under strace |`,
     `|---|---:|---:|---:|---:|---:|---:|`,
   ];
-  await dispatchStub.start();
+  dispatchStub = await startGitHubStub();
   for (const connections of pickedLevels()) {
     for (const row of [INGEST_ROWS[LIMIT_ROW]!, ...RELAY_ROWS.map((i) => INGEST_ROWS[i]!)]) {
       const dataDir = mkdtempSync(join(tmpdir(), 'bench-fsync-'));
@@ -370,7 +358,7 @@ async function fsyncRows(): Promise<string[]> {
       }
     }
   }
-  dispatchStub.stop();
+  dispatchStub?.stop();
   return lines;
 }
 
